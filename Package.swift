@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Darkroom",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "darkroom", targets: ["darkroom"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Catalog", targets: ["Catalog"]),
+        .library(name: "Dataset", targets: ["Dataset"]),
+        .library(name: "Formats", targets: ["Formats"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // libpng and libjpeg report errors with longjmp, which Swift cannot cross: these
+        // small C targets own the setjmp and hand Swift a status code and a message.
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
+        .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+
+        .target(name: "Formats"),
+        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "Catalog", dependencies: [
+            "Imaging",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "Dataset", dependencies: ["Imaging", "Formats", "Catalog"]),
+        .executableTarget(name: "darkroom", dependencies: [
+            "Catalog", "Dataset", "Imaging", "Formats",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "TestSupport", dependencies: ["Imaging"], path: "Tests/TestSupport",
+                exclude: ["pillow_reference.py"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Imaging", "TestSupport"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Imaging", "Catalog", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

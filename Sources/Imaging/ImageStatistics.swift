@@ -1,0 +1,44 @@
+import Foundation
+
+/// Summary statistics of an image's luma, for spotting blank and low-information images.
+public struct ImageStatistics: Equatable, Sendable {
+    public var mean: Double
+    public var standardDeviation: Double
+    /// Shannon entropy of the 256-bin luma histogram, in bits (0 for a constant image, 8 at most).
+    public var entropy: Double
+
+    /// Thresholds for `isLowInformation`; see README.md.
+    public static let lowInformationStandardDeviation = 3.0
+    public static let lowInformationEntropy = 1.0
+
+    /// Near-constant pixels: tiny spread, or nearly all pixels at one or two levels.
+    public var isLowInformation: Bool {
+        standardDeviation < ImageStatistics.lowInformationStandardDeviation || entropy < ImageStatistics.lowInformationEntropy
+    }
+
+    public init(mean: Double, standardDeviation: Double, entropy: Double) {
+        self.mean = mean
+        self.standardDeviation = standardDeviation
+        self.entropy = entropy
+    }
+
+    /// Of a gray image (alpha or colour are converted to luma first).
+    public init(image: PixelImage) {
+        let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: (0, 0, 0))
+        var histogram = [Int](repeating: 0, count: 256)
+        gray.pixels.withUnsafeBufferPointer { pixels in
+            for value in pixels { histogram[Int(value)] += 1 }
+        }
+        let count = Double(max(gray.pixels.count, 1))
+        var sum = 0.0, sumSquares = 0.0, entropy = 0.0
+        for (level, n) in histogram.enumerated() where n > 0 {
+            let value = Double(level), weight = Double(n)
+            sum += value * weight
+            sumSquares += value * value * weight
+            let p = weight / count
+            entropy -= p * log2(p)
+        }
+        let mean = sum / count
+        self.init(mean: mean, standardDeviation: max(sumSquares / count - mean * mean, 0).squareRoot(), entropy: entropy)
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// The DCT perceptual hash of imagehash.phash (hash_size 8, highfreq_factor 4): gray, Lanczos
+/// resize to 32×32, 2-D DCT-II, the top-left 8×8 low frequencies compared with their median.
+/// Bit 63 is the first coefficient, so `hex` matches `str(imagehash.phash(img))`.
+public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
+    public let bits: UInt64
+
+    public init(bits: UInt64) { self.bits = bits }
+
+    public init?(hex: String) {
+        guard hex.count == 16, let value = UInt64(hex, radix: 16) else { return nil }
+        bits = value
+    }
+
+    public var hex: String {
+        let digits = String(bits, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    public var description: String { hex }
+
+    public func distance(to other: PerceptualHash) -> Int { (bits ^ other.bits).nonzeroBitCount }
+
+    static let side = 32
+    static let lowFrequencies = 8
+
+    /// cos(π k (2n + 1) / 2N) for k < 8, n < 32: the DCT-II basis (scipy's unnormalised form
+    /// has a factor 2, which does not change a comparison with the median).
+    private static let basis: [Double] = {
+        var table = [Double](repeating: 0, count: lowFrequencies * side)
+        for k in 0..<lowFrequencies {
+            for n in 0..<side {
+                table[k * side + n] = cos(Double.pi * Double(k) * Double(2 * n + 1) / Double(2 * side))
+            }
+        }
+        return table
+    }()
+
+    public init(image: PixelImage) {
+        let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: (0, 0, 0))
+        let small = gray.resized(width: PerceptualHash.side, height: PerceptualHash.side, filter: .lanczos)
+        self.init(gray32: small.pixels)
+    }
+
+    /// From 32×32 gray pixels, row-major.
+    init(gray32 pixels: [UInt8]) {
+        let n = PerceptualHash.side, k = PerceptualHash.lowFrequencies, basis = PerceptualHash.basis
+        // DCT down the columns (axis 0), keeping the first 8 frequencies: rows[u][x].
+        var rows = [Double](repeating: 0, count: k * n)
+        for u in 0..<k {
+            for y in 0..<n {
+                let w = basis[u * n + y]
+                for x in 0..<n { rows[u * n + x] += w * Double(pixels[y * n + x]) }
+            }
+        }
+        // Then along the rows (axis 1): coefficients[u][v].
+        var coefficients = [Double](repeating: 0, count: k * k)
+        for u in 0..<k {
+            for v in 0..<k {
+                var sum = 0.0
+                for x in 0..<n { sum += basis[v * n + x] * rows[u * n + x] }
+                coefficients[u * k + v] = sum
+            }
+        }
+        let sorted = coefficients.sorted()
+        let median = (sorted[k * k / 2 - 1] + sorted[k * k / 2]) / 2
+        var bits: UInt64 = 0
+        for value in coefficients { bits = bits << 1 | (value > median ? 1 : 0) }
+        self.bits = bits
+    }
+}
