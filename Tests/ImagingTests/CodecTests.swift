@@ -66,7 +66,7 @@ final class CodecTests: XCTestCase {
         // A marker dropped into the entropy-coded data: libjpeg warns, and that is corruption.
         var damaged = jpeg
         damaged[jpeg.count / 2] = 0xFF
-        damaged[jpeg.count / 2 + 1] = 0xC4
+        damaged[jpeg.count / 2 + 1] = 0xD3
         XCTAssertThrowsError(try JPEG.decode(damaged)) { error in
             guard case ImageDecodeError.corrupt(let message) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(message.contains("Corrupt JPEG data"), message)
