@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Formats"),
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
         .target(name: "Catalog", dependencies: [
-            "Imaging",
+            "Imaging", "Formats",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -128,3 +128,20 @@ extension Process {
         return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 }
+
+/// The built `darkroom` executable, beside the test bundle in the build folder.
+public enum DarkroomBinary {
+    public static var path: String {
+        let candidates = [
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("darkroom"),
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("darkroom"),
+            Bundle.main.bundleURL.appendingPathComponent("darkroom"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }?.path ?? candidates[0].path
+    }
+
+    /// Runs darkroom with arguments; returns exit status, stdout and stderr.
+    public static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        try Process.runCapturing(path, arguments)
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import GRDB
+
+/// Why the catalogue could not be opened or used.
+public enum CatalogError: Error, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    case notADirectory(path: String)
+    case busy(path: String)
+    case noSuchRoot(path: String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason): return "cannot open catalogue \(path): \(reason)"
+        case .notADirectory(let path): return "\(path): not a directory"
+        case .busy(let path): return "\(path): another darkroom process is cataloguing into this database; try again when it has finished"
+        case .noSuchRoot(let path): return "\(path): this root has never been catalogued"
+        }
+    }
+}
+
+/// The SQLite catalogue. One type owns the connection; the schema lives in named migrations that
+/// are never edited once released (add "v2", "v3", … instead).
+public final class CatalogDatabase: @unchecked Sendable {
+    public let writer: any DatabaseWriter
+    /// Where the database lives; nil in memory.
+    public let path: String?
+
+    /// Opens (creating if needed) a database file in WAL mode and migrates it.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL + NORMAL: a commit is durable against process crashes, and fsyncs only at checkpoints.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            writer = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw CatalogError.cannotOpen(path: path, reason: "\(error)")
+        }
+        self.path = path
+        try CatalogDatabase.migrator.migrate(writer)
+    }
+
+    /// An in-memory database, for tests.
+    public init() throws {
+        writer = try DatabaseQueue()
+        path = nil
+        try CatalogDatabase.migrator.migrate(writer)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "roots") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("path", .text).notNull().unique()
+                t.column("first_scanned_at", .datetime).notNull()
+                t.column("last_scanned_at", .datetime).notNull()
+            }
+            try db.create(table: "scans") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("root_id", .integer).notNull().indexed().references("roots")
+                t.column("started_at", .datetime).notNull()
+                t.column("finished_at", .datetime)
+                t.column("files_seen", .integer).notNull().defaults(to: 0)
+                t.column("files_processed", .integer).notNull().defaults(to: 0)
+                t.column("files_unchanged", .integer).notNull().defaults(to: 0)
+                t.column("files_missing", .integer).notNull().defaults(to: 0)
+                t.column("options", .text).notNull()
+            }
+            try db.create(table: "images") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("root_id", .integer).notNull().indexed().references("roots")
+                t.column("path", .text).notNull()
+                t.column("size_bytes", .integer).notNull()
+                t.column("mtime", .double).notNull()
+                t.column("mtime_ns", .integer).notNull()
+                t.column("sha256", .text)
+                t.column("format", .text).notNull()
+                t.column("width", .integer)
+                t.column("height", .integer)
+                t.column("channels", .integer)
+                t.column("bit_depth", .integer)
+                t.column("status", .text).notNull().indexed()
+                t.column("error", .text)
+                t.column("phash", .text)
+                t.column("mean", .double)
+                t.column("std", .double)
+                t.column("entropy", .double)
+                t.column("low_information", .boolean).notNull().defaults(to: false)
+                t.column("exact_group", .integer)
+                t.column("near_group", .integer)
+                t.column("seen_scan_id", .integer).notNull()
+                t.column("processed_at", .datetime).notNull()
+                t.uniqueKey(["root_id", "path"])
+            }
+            try db.create(index: "images_sha256", on: "images", columns: ["sha256"])
+            try db.create(table: "near_pairs") { t in
+                t.column("image_a", .integer).notNull().references("images", onDelete: .cascade)
+                t.column("image_b", .integer).notNull().references("images", onDelete: .cascade)
+                t.column("distance", .integer).notNull()
+                t.primaryKey(["image_a", "image_b"])
+                t.check(sql: "image_a < image_b")
+            }
+        }
+        return migrator
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound file.
+    public func integrityCheck() throws -> String {
+        try writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import GRDB
+import Imaging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How to scan; the CLI's `catalog` options.
+public struct CatalogOptions: Codable, Sendable {
+    public var jobs: Int
+    public var followSymlinks: Bool
+    public var maxPixels: Int
+    public var nearThreshold: Int
+    /// Files per transaction: the most work an interruption can lose.
+    public var batchSize: Int
+
+    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, followSymlinks: Bool = false,
+                maxPixels: Int = 89_478_485, nearThreshold: Int = 4, batchSize: Int = 512) {
+        self.jobs = max(1, jobs)
+        self.followSymlinks = followSymlinks
+        self.maxPixels = maxPixels
+        self.nearThreshold = nearThreshold
+        self.batchSize = max(1, batchSize)
+    }
+}
+
+/// What one scan did.
+public struct ScanReport: Codable, Sendable {
+    public var root: String
+    public var scanId: Int64
+    public var filesSeen = 0
+    public var filesProcessed = 0
+    public var filesUnchanged = 0
+    public var filesMissing = 0
+    public var skippedSymlinks = 0
+    public var warnings: [String] = []
+    public var seconds = 0.0
+    public var filesPerSecond: Double { seconds > 0 ? Double(filesSeen) / seconds : 0 }
+}
+
+/// Walks a root and brings its rows in `images` up to date: new and changed files are inspected
+/// (in parallel), unchanged ones (same size and mtime) are only marked seen, vanished ones become
+/// `missing`. Each batch commits in one transaction, so an interrupted scan keeps its progress and
+/// a re-run finishes it. Then exact and near-duplicate groups are recomputed.
+public final class CatalogScanner {
+    public let database: CatalogDatabase
+    public let options: CatalogOptions
+
+    public init(database: CatalogDatabase, options: CatalogOptions = CatalogOptions()) {
+        self.database = database
+        self.options = options
+    }
+
+    /// `progress` is called after each batch with the number of files seen so far.
+    public func scan(root: String, progress: ((Int) -> Void)? = nil) throws -> ScanReport {
+        let started = Date()
+        let rootPath = URL(fileURLWithPath: root).standardizedFileURL.path
+        let lock = try ScanLock(database: database)
+        defer { lock.release() }
+        var walker = try FileWalker(root: rootPath, followSymlinks: options.followSymlinks)
+
+        let optionsJSON = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
+        let (rootId, scanId) = try database.writer.write { db -> (Int64, Int64) in
+            var rootRecord = try RootRecord.filter(Column("path") == rootPath).fetchOne(db)
+                ?? RootRecord(id: nil, path: rootPath, firstScannedAt: started, lastScannedAt: started)
+            rootRecord.lastScannedAt = started
+            try rootRecord.save(db)
+            var scan = ScanRecord(id: nil, rootId: rootRecord.id!, startedAt: started, finishedAt: nil, filesSeen: 0,
+                                  filesProcessed: 0, filesUnchanged: 0, filesMissing: 0, options: optionsJSON)
+            try scan.insert(db)
+            return (rootRecord.id!, scan.id!)
+        }
+        var report = ScanReport(root: rootPath, scanId: scanId)
+        let inspector = FileInspector(maxPixels: options.maxPixels)
+
+        var batch: [WalkedFile] = []
+        batch.reserveCapacity(options.batchSize)
+        func flush() throws {
+            try commit(batch, rootId: rootId, scanId: scanId, inspector: inspector, report: &report)
+            batch.removeAll(keepingCapacity: true)
+            progress?(report.filesSeen)
+        }
+        while let file = walker.next() {
+            batch.append(file)
+            if batch.count == options.batchSize { try flush() }
+        }
+        try flush()
+        report.skippedSymlinks = walker.skippedSymlinks
+        report.warnings = walker.warnings
+
+        try database.writer.write { db in
+            try db.execute(sql: """
+                UPDATE images SET status = 'missing', error = 'not found in scan ' || ?, exact_group = NULL, near_group = NULL
+                WHERE root_id = ? AND seen_scan_id != ? AND status != 'missing'
+                """, arguments: [scanId, rootId, scanId])
+            report.filesMissing = db.changesCount
+        }
+        let groupsStale = try !groupsAreCurrent()
+        if report.filesProcessed > 0 || report.filesMissing > 0 || groupsStale {
+            try DuplicateGrouper(database: database, threshold: options.nearThreshold).regroup()
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        try database.writer.write { db in
+            try db.execute(sql: """
+                UPDATE scans SET finished_at = ?, files_seen = ?, files_processed = ?, files_unchanged = ?, files_missing = ?
+                WHERE id = ?
+                """, arguments: [Date(), report.filesSeen, report.filesProcessed, report.filesUnchanged, report.filesMissing, scanId])
+        }
+        return report
+    }
+
+    /// Groups are stale when an earlier scan was interrupted after committing rows but before regrouping.
+    private func groupsAreCurrent() throws -> Bool {
+        try database.writer.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM images WHERE status != 'missing' AND sha256 IS NOT NULL AND exact_group IS NULL
+                """) == 0
+        }
+    }
+
+    private struct Existing { var id: Int64; var sizeBytes: Int64; var mtimeNs: Int64; var status: ImageStatus }
+
+    private func commit(_ files: [WalkedFile], rootId: Int64, scanId: Int64, inspector: FileInspector, report: inout ScanReport) throws {
+        guard !files.isEmpty else { return }
+        let existing = try database.writer.read { db -> [String: Existing] in
+            var rows: [String: Existing] = [:]
+            let paths = files.map(\.relativePath)
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT id, path, size_bytes, mtime_ns, status FROM images WHERE root_id = ? AND path IN (SELECT value FROM json_each(?))
+                """, arguments: [rootId, String(decoding: try JSONEncoder().encode(paths), as: UTF8.self)])
+            while let row = try cursor.next() {
+                rows[row["path"]] = Existing(id: row["id"], sizeBytes: row["size_bytes"], mtimeNs: row["mtime_ns"],
+                                             status: ImageStatus(rawValue: row["status"]) ?? .corrupt)
+            }
+            return rows
+        }
+        // Unreadable files are retried every scan: the cause (permissions, I/O) may have passed.
+        let unchanged = files.map { file -> Bool in
+            guard let old = existing[file.relativePath], file.statError == nil else { return false }
+            return old.sizeBytes == file.sizeBytes && old.mtimeNs == file.mtimeNs && old.status != .unreadable && old.status != .missing
+        }
+        let toInspect = files.indices.filter { !unchanged[$0] }
+        let facts = inspectInParallel(toInspect.map { files[$0] }, inspector: inspector)
+
+        try database.writer.write { db in
+            let now = Date()
+            for (index, file) in files.enumerated() where unchanged[index] {
+                try db.execute(sql: "UPDATE images SET seen_scan_id = ? WHERE id = ?", arguments: [scanId, existing[file.relativePath]!.id])
+            }
+            for (position, index) in toInspect.enumerated() {
+                let file = files[index], fact = facts[position]
+                var record = ImageRecord(
+                    id: existing[file.relativePath]?.id, rootId: rootId, path: file.relativePath,
+                    sizeBytes: file.sizeBytes, mtime: Double(file.mtimeNs) / 1e9, mtimeNs: file.mtimeNs,
+                    sha256: fact.sha256, format: fact.format.rawValue, width: fact.width, height: fact.height,
+                    channels: fact.channels, bitDepth: fact.bitDepth, status: fact.status, error: fact.error,
+                    phash: fact.phash?.hex, mean: fact.statistics?.mean, std: fact.statistics?.standardDeviation,
+                    entropy: fact.statistics?.entropy, lowInformation: fact.statistics?.isLowInformation ?? false,
+                    exactGroup: nil, nearGroup: nil, seenScanId: scanId, processedAt: now)
+                if record.id == nil { try record.insert(db) } else { try record.update(db) }
+            }
+            try db.execute(sql: "UPDATE scans SET files_seen = files_seen + ?, files_processed = files_processed + ?, files_unchanged = files_unchanged + ? WHERE id = ?",
+                           arguments: [files.count, toInspect.count, files.count - toInspect.count, scanId])
+        }
+        report.filesSeen += files.count
+        report.filesProcessed += toInspect.count
+        report.filesUnchanged += files.count - toInspect.count
+    }
+
+    private func inspectInParallel(_ files: [WalkedFile], inspector: FileInspector) -> [FileFacts] {
+        var results = [FileFacts](repeating: FileFacts(), count: files.count)
+        let workers = min(options.jobs, files.count)
+        guard workers > 0 else { return results }
+        results.withUnsafeMutableBufferPointer { output in
+            // Each worker writes only its own indices, so the buffer needs no lock.
+            nonisolated(unsafe) let output = output
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for index in stride(from: worker, to: files.count, by: workers) {
+                    output[index] = inspector.inspect(files[index])
+                }
+            }
+        }
+        return results
+    }
+}
+
+/// One scanning process per database at a time: an advisory lock on DATABASE.lock, held for the
+/// scan. A second process is refused at once with a clear message rather than interleaving.
+struct ScanLock {
+    private let descriptor: Int32
+
+    init(database: CatalogDatabase) throws {
+        guard let path = database.path else { descriptor = -1; return }
+        let lockPath = path + ".lock"
+        descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw CatalogError.cannotOpen(path: lockPath, reason: String(cString: strerror(errno))) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            close(descriptor)
+            throw CatalogError.busy(path: path)
+        }
+    }
+
+    func release() {
+        guard descriptor >= 0 else { return }
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+    }
+}

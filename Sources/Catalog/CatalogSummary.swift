@@ -1,0 +1,128 @@
+import Foundation
+import GRDB
+
+/// What `darkroom inspect` reports. JSON keys are a contract.
+public struct CatalogSummary: Codable, Equatable, Sendable {
+    public var files: Int
+    public var byStatus: [String: Int]
+    public var byFormat: [String: Int]
+    /// Copies beyond the first of each exact-duplicate group.
+    public var exactDuplicateFiles: Int
+    /// Near-duplicate groups holding two or more different images (exact copies count once).
+    public var nearDuplicateGroups: Int
+    public var lowInformation: Int
+    /// Status ok, first of its exact group, not low-information.
+    public var usable: Int
+
+    enum CodingKeys: String, CodingKey {
+        case files
+        case byStatus = "by_status"
+        case byFormat = "by_format"
+        case exactDuplicateFiles = "exact_duplicate_files"
+        case nearDuplicateGroups = "near_duplicate_groups"
+        case lowInformation = "low_information"
+        case usable
+    }
+}
+
+/// Which rows `inspect --list` prints.
+public enum CatalogListing: Equatable, Sendable {
+    case status(ImageStatus)
+    case exactDuplicates
+    case nearDuplicates
+    case lowInformation
+    case usable
+
+    /// Parses `ok`, `corrupt`, …, `exact-duplicates`, `near-duplicates`, `low-information`, `usable`.
+    public init?(argument: String) {
+        switch argument {
+        case "exact-duplicates": self = .exactDuplicates
+        case "near-duplicates": self = .nearDuplicates
+        case "low-information": self = .lowInformation
+        case "usable": self = .usable
+        default:
+            guard let status = ImageStatus(rawValue: argument) else { return nil }
+            self = .status(status)
+        }
+    }
+
+    public static let argumentNames = ImageStatus.allCases.map(\.rawValue) + ["exact-duplicates", "near-duplicates", "low-information", "usable"]
+}
+
+extension CatalogDatabase {
+    public func summary() throws -> CatalogSummary {
+        try writer.read { db in
+            func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql) ?? 0 }
+            func histogram(_ column: String) throws -> [String: Int] {
+                var result: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT \(column) AS key, COUNT(*) AS n FROM images GROUP BY \(column)") {
+                    result[row["key"]] = row["n"]
+                }
+                return result
+            }
+            return CatalogSummary(
+                files: try count("SELECT COUNT(*) FROM images"),
+                byStatus: try histogram("status"),
+                byFormat: try histogram("format"),
+                exactDuplicateFiles: try count("SELECT COUNT(*) FROM images WHERE exact_group IS NOT NULL AND exact_group != id"),
+                nearDuplicateGroups: try count("SELECT COUNT(*) FROM (SELECT near_group FROM images WHERE near_group IS NOT NULL GROUP BY near_group HAVING COUNT(DISTINCT exact_group) > 1)"),
+                lowInformation: try count("SELECT COUNT(*) FROM images WHERE low_information AND status = 'ok'"),
+                usable: try count("SELECT COUNT(*) FROM images WHERE \(CatalogDatabase.usableCondition)"))
+        }
+    }
+
+    /// SQL for the rows `prepare` takes.
+    public static let usableCondition = "status = 'ok' AND id = exact_group AND low_information = 0"
+
+    /// The usable images with their roots' paths, in id order.
+    public func usableImages() throws -> [(record: ImageRecord, absolutePath: String)] {
+        try writer.read { db in
+            let roots = Dictionary(uniqueKeysWithValues: try RootRecord.fetchAll(db).map { ($0.id!, $0.path) })
+            return try ImageRecord.fetchAll(db, sql: "SELECT * FROM images WHERE \(CatalogDatabase.usableCondition) ORDER BY id").map {
+                ($0, (roots[$0.rootId] ?? "") + "/" + $0.path)
+            }
+        }
+    }
+
+    /// Rows for `inspect --list`, header first. Paths are relative to their root.
+    public func listing(_ listing: CatalogListing) throws -> [[String]] {
+        try writer.read { db in
+            func rows(_ header: [String], _ sql: String, _ arguments: StatementArguments = []) throws -> [[String]] {
+                [header] + (try Row.fetchAll(db, sql: sql, arguments: arguments)).map { row in
+                    header.indices.map { index -> String in
+                        let value: DatabaseValue = row[index]
+                        return value.isNull ? "" : (String.fromDatabaseValue(value) ?? value.description)
+                    }
+                }
+            }
+            switch listing {
+            case .status(let status):
+                return try rows(["path", "format", "size_bytes", "error"],
+                                "SELECT path, format, size_bytes, error FROM images WHERE status = ? ORDER BY path", [status.rawValue])
+            case .exactDuplicates:
+                return try rows(["group", "path", "sha256"], """
+                    SELECT exact_group, path, sha256 FROM images WHERE exact_group IN (
+                        SELECT exact_group FROM images WHERE exact_group IS NOT NULL GROUP BY exact_group HAVING COUNT(*) > 1)
+                    ORDER BY exact_group, id
+                    """)
+            case .nearDuplicates:
+                return try rows(["group", "path", "distance"], """
+                    SELECT image.near_group, image.path,
+                           CASE WHEN image.id = image.near_group THEN 0 ELSE
+                               COALESCE((SELECT distance FROM near_pairs
+                                         WHERE (image_a = image.id AND image_b = image.near_group)
+                                            OR (image_b = image.id AND image_a = image.near_group)), 0) END
+                    FROM images AS image WHERE image.near_group IN (
+                        SELECT near_group FROM images WHERE near_group IS NOT NULL GROUP BY near_group HAVING COUNT(DISTINCT exact_group) > 1)
+                    ORDER BY image.near_group, image.id
+                    """)
+            case .lowInformation:
+                return try rows(["path", "mean", "std", "entropy"],
+                                "SELECT path, mean, std, entropy FROM images WHERE low_information AND status = 'ok' ORDER BY path")
+            case .usable:
+                return try rows(["path", "width", "height", "sha256"],
+                                "SELECT path, width, height, sha256 FROM images WHERE \(CatalogDatabase.usableCondition) ORDER BY id")
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Imaging
+
+/// Finds every pair of perceptual hashes within `threshold` bits without comparing all pairs:
+/// multi-index hashing. Split the 64 bits into threshold+1 blocks; by the pigeonhole principle two
+/// hashes that differ in at most `threshold` bits agree exactly on at least one block, so only
+/// hashes sharing a block value are compared.
+public struct NearDuplicateFinder {
+    public let threshold: Int
+
+    public init(threshold: Int) {
+        precondition(threshold >= 0 && threshold < 64, "threshold must be in 0..<64")
+        self.threshold = threshold
+    }
+
+    public struct Pair: Equatable, Hashable, Sendable {
+        public var a: Int
+        public var b: Int
+        public var distance: Int
+    }
+
+    /// Pairs of indices into `hashes`, a < b, each once, sorted.
+    public func pairs(_ hashes: [UInt64]) -> [Pair] {
+        let blocks = threshold + 1
+        var ranges: [(shift: UInt64, mask: UInt64)] = []
+        var start = 0
+        for block in 0..<blocks {
+            let width = 64 / blocks + (block < 64 % blocks ? 1 : 0)
+            ranges.append((UInt64(start), width == 64 ? ~0 : (1 << UInt64(width)) - 1))
+            start += width
+        }
+        var found = Set<Pair>()
+        for (shift, mask) in ranges {
+            var buckets: [UInt64: [Int]] = [:]
+            for (index, hash) in hashes.enumerated() { buckets[(hash >> shift) & mask, default: []].append(index) }
+            for members in buckets.values where members.count > 1 {
+                for i in 0..<members.count {
+                    for j in (i + 1)..<members.count {
+                        let distance = (hashes[members[i]] ^ hashes[members[j]]).nonzeroBitCount
+                        if distance <= threshold { found.insert(Pair(a: members[i], b: members[j], distance: distance)) }
+                    }
+                }
+            }
+        }
+        return found.sorted { ($0.a, $0.b) < ($1.a, $1.b) }
+    }
+
+    /// Groups around representatives without chaining: visit items by number of neighbours (most
+    /// first, ties by lowest index); an ungrouped item with ungrouped neighbours becomes a
+    /// representative and takes them all into its group. Every member is within the threshold of
+    /// its representative, never merely of another member. Returns each item's representative
+    /// (itself when it is in no group).
+    public static func groups(count: Int, pairs: [Pair]) -> [Int] {
+        var neighbours = [[Int]](repeating: [], count: count)
+        for pair in pairs {
+            neighbours[pair.a].append(pair.b)
+            neighbours[pair.b].append(pair.a)
+        }
+        var representative = Array(0..<count)
+        var grouped = [Bool](repeating: false, count: count)
+        let order = (0..<count).filter { !neighbours[$0].isEmpty }.sorted {
+            (neighbours[$0].count, -$0) > (neighbours[$1].count, -$1)
+        }
+        for item in order where !grouped[item] {
+            let free = neighbours[item].filter { !grouped[$0] }
+            guard !free.isEmpty else { continue }
+            grouped[item] = true
+            for member in free {
+                grouped[member] = true
+                representative[member] = item
+            }
+        }
+        return representative
+    }
+}

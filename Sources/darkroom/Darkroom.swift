@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Darkroom: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "darkroom",
+        abstract: "Turn folders of unlabeled images into catalogues, training sets, GANs and features.",
+        version: "0.1.0",
+        subcommands: [CatalogCommand.self, InspectCommand.self, BenchCommand.self])
+}
