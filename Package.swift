@@ -39,9 +39,13 @@ let package = Package(
                 exclude: ["pillow_reference.py"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
-        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Imaging", "TestSupport"]),
+        .testTarget(name: "CatalogTests", dependencies: [
+            "Catalog", "Imaging", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["Imaging", "Catalog", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: [
+            "Imaging", "Catalog", "Formats", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

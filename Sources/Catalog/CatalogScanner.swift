@@ -57,7 +57,11 @@ public final class CatalogScanner {
         let rootPath = URL(fileURLWithPath: root).standardizedFileURL.path
         let lock = try ScanLock(database: database)
         defer { lock.release() }
-        var walker = try FileWalker(root: rootPath, followSymlinks: options.followSymlinks)
+        let ownFiles = database.path.map { path -> [String] in
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            return ["", "-wal", "-shm", "-journal", ".lock"].map { absolute + $0 }
+        } ?? []
+        var walker = try FileWalker(root: rootPath, followSymlinks: options.followSymlinks, excluding: ownFiles)
 
         let optionsJSON = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
         let (rootId, scanId) = try database.writer.write { db -> (Int64, Int64) in

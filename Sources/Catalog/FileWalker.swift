@@ -30,10 +30,14 @@ public struct FileWalker: Sequence, IteratorProtocol {
 
     private struct DirectoryIdentity: Hashable { var device: UInt64; var inode: UInt64 }
 
-    public init(root: String, followSymlinks: Bool) throws {
+    private let excluded: Set<[UInt8]>
+
+    /// `excluding`: absolute paths never yielded (the catalogue's own database files).
+    public init(root: String, followSymlinks: Bool, excluding: [String] = []) throws {
         var info = stat()
         guard stat(root, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { throw CatalogError.notADirectory(path: root) }
         self.followSymlinks = followSymlinks
+        excluded = Set(excluding.map { Array($0.utf8) })
         var rootBytes = Array(root.utf8)
         while rootBytes.count > 1 && rootBytes.last == UInt8(ascii: "/") { rootBytes.removeLast() }
         pendingDirectories = [(rootBytes, [])]
@@ -66,6 +70,7 @@ public struct FileWalker: Sequence, IteratorProtocol {
         var files: [WalkedFile] = [], directories: [(absolute: [UInt8], relative: [UInt8])] = []
         for name in names {
             let absolute = directory.absolute + [UInt8(ascii: "/")] + name
+            if excluded.contains(absolute) { continue }
             let relative = directory.relative.isEmpty ? name : directory.relative + [UInt8(ascii: "/")] + name
             var info = stat()
             guard lstat(cString(absolute), &info) == 0 else {

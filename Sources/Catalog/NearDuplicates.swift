@@ -16,6 +16,12 @@ public struct NearDuplicateFinder {
         public var a: Int
         public var b: Int
         public var distance: Int
+
+        public init(a: Int, b: Int, distance: Int) {
+            self.a = a
+            self.b = b
+            self.distance = distance
+        }
     }
 
     /// Pairs of indices into `hashes`, a < b, each once, sorted.

@@ -1,0 +1,183 @@
+import Catalog
+import Foundation
+import GRDB
+import Imaging
+import TestSupport
+import XCTest
+
+final class CatalogScannerTests: XCTestCase {
+    private func scan(_ dump: MessyDump, _ database: CatalogDatabase, options: CatalogOptions = CatalogOptions(maxPixels: MessyDump.maxPixels)) throws -> ScanReport {
+        try CatalogScanner(database: database, options: options).scan(root: dump.root)
+    }
+
+    private func statuses(_ database: CatalogDatabase) throws -> [String: String] {
+        try database.writer.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT path, status FROM images").map { ($0["path"], $0["status"]) })
+        }
+    }
+
+    private func record(_ database: CatalogDatabase, _ path: String) throws -> ImageRecord {
+        try XCTUnwrap(try database.writer.read { db in try ImageRecord.filter(ImageRecord.Columns.path == path).fetchOne(db) })
+    }
+
+    func testEveryFileGetsItsStatusAndReason() throws {
+        let dump = try MessyDump()
+        defer { dump.directory.remove() }
+        let database = try CatalogDatabase()
+        let report = try scan(dump, database)
+        XCTAssertEqual(report.filesSeen, dump.expected.count)
+        XCTAssertEqual(try statuses(database), dump.expected)
+
+        let png = try record(database, "photos/0.png")
+        XCTAssertEqual([png.width, png.height, png.channels, png.bitDepth], [96, 72, 3, 8])
+        XCTAssertEqual(png.format, "png")
+        XCTAssertEqual(png.sha256?.count, 64)
+        XCTAssertEqual(png.phash?.count, 16)
+        XCTAssertNil(png.error)
+        XCTAssertEqual(try record(database, "really-a-png.jpg").format, "png")
+        XCTAssertEqual(try record(database, "anim.gif").format, "gif")
+        XCTAssertTrue(try record(database, "truncated.png").error?.contains("truncated") ?? false)
+        XCTAssertTrue(try record(database, "corrupt.png").error?.contains("CRC") ?? false)
+        XCTAssertEqual(try record(database, "huge.png").width, 300)  // header read, pixels never decoded
+        XCTAssertTrue(try record(database, "huge.png").error?.contains("too large") ?? false)
+        XCTAssertTrue(try record(database, "blank.png").lowInformation)
+        XCTAssertFalse(png.lowInformation)
+    }
+
+    func testExactAndNearDuplicatesAreGroupedWithoutChaining() throws {
+        let dump = try MessyDump()
+        defer { dump.directory.remove() }
+        let database = try CatalogDatabase()
+        try scan(dump, database)
+        let original = try record(database, "photos/0.png"), copy = try record(database, "photos/copies/0-copy.png")
+        XCTAssertEqual(copy.exactGroup, original.id)
+        XCTAssertEqual(original.exactGroup, original.id)
+        XCTAssertNotEqual(try record(database, "photos/1.png").exactGroup, original.id)
+
+        let near = try record(database, "photos/1.png"), small = try record(database, "photos/copies/1-small.jpg")
+        XCTAssertNotNil(near.nearGroup)
+        XCTAssertEqual(near.nearGroup, small.nearGroup)
+        let pairs = try database.writer.read { db in try NearPair.fetchAll(db) }
+        XCTAssertTrue(pairs.contains { Set([$0.imageA, $0.imageB]) == Set([near.id!, small.id!]) && $0.distance <= 4 })
+        XCTAssertTrue(pairs.allSatisfy { $0.imageA < $0.imageB })
+
+        let summary = try database.summary()
+        XCTAssertEqual(summary.exactDuplicateFiles, 1)
+        // photos/1 with its small JPEG, and photos/3 with its resized copy behind a .jpg name.
+        XCTAssertEqual(summary.nearDuplicateGroups, 2)
+        XCTAssertEqual(try record(database, "photos/3.png").nearGroup, try record(database, "really-a-png.jpg").nearGroup)
+        XCTAssertNotEqual(near.nearGroup, try record(database, "photos/3.png").nearGroup)
+        XCTAssertEqual(summary.lowInformation, 1)
+        // ok: 4 photos + copy + small jpg + noise + blank + wrong-extension png = 9; minus copy and blank.
+        XCTAssertEqual(summary.byStatus["ok"], 9)
+        XCTAssertEqual(summary.usable, 7)
+        XCTAssertEqual(summary.files, dump.expected.count)
+    }
+
+    func testRescanIsIncrementalAndMarksVanishedFilesMissing() throws {
+        var dump = try MessyDump()
+        defer { dump.directory.remove() }
+        let database = try CatalogDatabase()
+        try scan(dump, database)
+        let before = try record(database, "photos/2.png")
+
+        let again = try scan(dump, database)
+        XCTAssertEqual(again.filesProcessed, 0)
+        XCTAssertEqual(again.filesUnchanged, dump.expected.count)
+        XCTAssertEqual(try record(database, "photos/2.png").processedAt, before.processedAt)
+
+        // Change one file (new content, new size), remove one, add one.
+        try dump.directory.write("photos/2.png", try PNG.encode(Pictures.noise(width: 10, height: 10, channels: 1, seed: 3)))
+        try FileManager.default.removeItem(at: dump.directory.file("notes.txt"))
+        try dump.directory.write("new/fresh.png", try PNG.encode(Pictures.pattern(width: 30, height: 30, channels: 1, seed: 99)))
+        dump.expected["new/fresh.png"] = "ok"
+        dump.expected["notes.txt"] = "missing"
+        let third = try scan(dump, database)
+        XCTAssertEqual(third.filesProcessed, 2)
+        XCTAssertEqual(third.filesMissing, 1)
+        XCTAssertEqual(try statuses(database), dump.expected)
+        let changed = try record(database, "photos/2.png")
+        XCTAssertEqual(changed.id, before.id)
+        XCTAssertEqual([changed.width, changed.channels], [10, 1])
+        XCTAssertNotEqual(changed.sha256, before.sha256)
+        XCTAssertEqual(try database.summary().byStatus["missing"], 1)
+
+        // A missing file that comes back is catalogued again under its old row.
+        try dump.directory.write("notes.txt", Array("back again\n".utf8))
+        try scan(dump, database)
+        XCTAssertEqual(try record(database, "notes.txt").status, .notImage)
+    }
+
+    func testSymlinksAreSkippedByDefaultAndLoopsNeverHangTheWalk() throws {
+        let dump = try MessyDump()
+        defer { dump.directory.remove() }
+        try FileManager.default.createSymbolicLink(atPath: dump.directory.file("photos/loop").path, withDestinationPath: "..")
+        try FileManager.default.createSymbolicLink(atPath: dump.directory.file("link.png").path, withDestinationPath: "photos/0.png")
+        try FileManager.default.createSymbolicLink(atPath: dump.directory.file("dangling.png").path, withDestinationPath: "nowhere.png")
+
+        let plain = try CatalogDatabase()
+        let report = try scan(dump, plain)
+        XCTAssertEqual(report.filesSeen, dump.expected.count)
+        XCTAssertEqual(report.skippedSymlinks, 3)
+
+        let following = try CatalogDatabase()
+        let followed = try scan(dump, following, options: CatalogOptions(followSymlinks: true, maxPixels: MessyDump.maxPixels))
+        XCTAssertEqual(followed.filesSeen, dump.expected.count + 2)
+        XCTAssertTrue(followed.warnings.contains { $0.contains("photos/loop") && $0.contains("loop") })
+        let statuses = try statuses(following)
+        XCTAssertEqual(statuses["link.png"], "ok")
+        XCTAssertEqual(statuses["dangling.png"], "unreadable")
+        XCTAssertEqual(try record(following, "link.png").exactGroup, try record(following, "photos/0.png").exactGroup)
+    }
+
+    func testUnreadableFilesAreRecordedWithTheReason() throws {
+        guard getuid() != 0 else { throw XCTSkip("root reads every file; the dangling-symlink case covers unreadable as root") }
+        let dump = try MessyDump()
+        defer { dump.directory.remove() }
+        let path = dump.directory.file("photos/0.png").path
+        chmod(path, 0)
+        defer { chmod(path, 0o644) }
+        let database = try CatalogDatabase()
+        try scan(dump, database)
+        let row = try record(database, "photos/0.png")
+        XCTAssertEqual(row.status, .unreadable)
+        XCTAssertTrue(row.error?.contains("Permission denied") ?? false)
+    }
+
+    func testNonUTF8AndOddFilenamesAreCatalogued() throws {
+        let directory = try TemporaryDirectory("names")
+        defer { directory.remove() }
+        let png = try PNG.encode(Pictures.pattern(width: 16, height: 16, channels: 1, seed: 1))
+        try directory.write("with space, and comma.png", png)
+        try directory.write("line\nbreak.png", png)
+        // A Latin-1 name: not valid UTF-8, written with POSIX calls.
+        let name: [UInt8] = Array(directory.path.utf8) + Array("/caf".utf8) + [0xE9] + Array(".png".utf8) + [0]
+        let descriptor = name.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_WRONLY | O_CREAT, 0o644) }
+        XCTAssertGreaterThanOrEqual(descriptor, 0)
+        _ = png.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+
+        let database = try CatalogDatabase()
+        let report = try CatalogScanner(database: database).scan(root: directory.path)
+        XCTAssertEqual(report.filesSeen, 3)
+        let statuses = try statuses(database)
+        XCTAssertEqual(Set(statuses.values), ["ok"], "\(statuses)")
+        XCTAssertEqual(statuses["line\nbreak.png"], "ok")
+        XCTAssertEqual(statuses["caf\u{FFFD}.png"], "ok")
+    }
+
+    func testFIFOsAreNeverOpened() throws {
+        let directory = try TemporaryDirectory("fifo")
+        defer { directory.remove() }
+        try directory.write("a.png", try PNG.encode(Pictures.pattern(width: 16, height: 16, channels: 1, seed: 1)))
+        XCTAssertEqual(mkfifo(directory.file("pipe").path, 0o644), 0)
+        let report = try CatalogScanner(database: try CatalogDatabase()).scan(root: directory.path)
+        XCTAssertEqual(report.filesSeen, 1)
+    }
+
+    func testRootMustBeADirectory() throws {
+        XCTAssertThrowsError(try CatalogScanner(database: try CatalogDatabase()).scan(root: "/nonexistent/folder")) { error in
+            XCTAssertTrue("\(error)".contains("/nonexistent/folder"))
+        }
+    }
+}
