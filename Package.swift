@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
 
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
         .target(name: "Formats"),
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
         .target(name: "Catalog", dependencies: [
@@ -30,8 +32,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Dataset", dependencies: ["Imaging", "Formats", "Catalog"]),
+        .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [
-            "Catalog", "Dataset", "Imaging", "Formats",
+            "Catalog", "Dataset", "Imaging", "Formats", "Recipes",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

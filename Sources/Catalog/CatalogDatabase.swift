@@ -96,9 +96,11 @@ public final class CatalogDatabase: @unchecked Sendable {
                 t.uniqueKey(["root_id", "path"])
             }
             try db.create(index: "images_sha256", on: "images", columns: ["sha256"])
-            try db.create(table: "near_pairs") { t in
-                t.column("image_a", .integer).notNull().references("images", onDelete: .cascade)
-                t.column("image_b", .integer).notNull().references("images", onDelete: .cascade)
+            // Rebuilt whole by every regrouping (hundreds of thousands of rows on small, similar
+            // images), so no foreign-key checks per row; image_a and image_b are images.id values.
+            try db.create(table: "near_pairs", options: [.withoutRowID]) { t in
+                t.column("image_a", .integer).notNull()
+                t.column("image_b", .integer).notNull()
                 t.column("distance", .integer).notNull()
                 t.primaryKey(["image_a", "image_b"])
                 t.check(sql: "image_a < image_b")

@@ -77,11 +77,25 @@ public final class CatalogScanner {
         var report = ScanReport(root: rootPath, scanId: scanId)
         let inspector = FileInspector(maxPixels: options.maxPixels)
 
+        // A two-stage pipeline: while one batch is committed on the writer queue, the next is
+        // inspected on all cores. Batches never share a path, so they are independent.
+        let writerQueue = DispatchQueue(label: "darkroom.catalog.writer")
+        let writes = DispatchGroup()
+        var writeError: Error?
         var batch: [WalkedFile] = []
         batch.reserveCapacity(options.batchSize)
         func flush() throws {
-            try commit(batch, rootId: rootId, scanId: scanId, inspector: inspector, report: &report)
+            guard !batch.isEmpty else { return }
+            let inspected = try inspect(batch, rootId: rootId, inspector: inspector)
             batch.removeAll(keepingCapacity: true)
+            writes.wait()
+            if let writeError { throw writeError }
+            writerQueue.async(group: writes) {
+                do { try self.store(inspected, rootId: rootId, scanId: scanId) } catch { writeError = error }
+            }
+            report.filesSeen += inspected.files.count
+            report.filesProcessed += inspected.toInspect.count
+            report.filesUnchanged += inspected.files.count - inspected.toInspect.count
             progress?(report.filesSeen)
         }
         while let file = walker.next() {
@@ -89,6 +103,8 @@ public final class CatalogScanner {
             if batch.count == options.batchSize { try flush() }
         }
         try flush()
+        writes.wait()
+        if let writeError { throw writeError }
         report.skippedSymlinks = walker.skippedSymlinks
         report.warnings = walker.warnings
 
@@ -124,51 +140,74 @@ public final class CatalogScanner {
 
     private struct Existing { var id: Int64; var sizeBytes: Int64; var mtimeNs: Int64; var status: ImageStatus }
 
-    private func commit(_ files: [WalkedFile], rootId: Int64, scanId: Int64, inspector: FileInspector, report: inout ScanReport) throws {
-        guard !files.isEmpty else { return }
+    /// A batch after inspection, ready to store.
+    private struct InspectedBatch {
+        var files: [WalkedFile]
+        var existingIds: [Int64?]
+        var unchanged: [Bool]
+        var toInspect: [Int]
+        var facts: [FileFacts]
+    }
+
+    private func inspect(_ files: [WalkedFile], rootId: Int64, inspector: FileInspector) throws -> InspectedBatch {
         let existing = try database.writer.read { db -> [String: Existing] in
             var rows: [String: Existing] = [:]
-            let paths = files.map(\.relativePath)
+            let paths = String(decoding: try JSONEncoder().encode(files.map(\.relativePath)), as: UTF8.self)
             let cursor = try Row.fetchCursor(db, sql: """
                 SELECT id, path, size_bytes, mtime_ns, status FROM images WHERE root_id = ? AND path IN (SELECT value FROM json_each(?))
-                """, arguments: [rootId, String(decoding: try JSONEncoder().encode(paths), as: UTF8.self)])
+                """, arguments: [rootId, paths])
             while let row = try cursor.next() {
                 rows[row["path"]] = Existing(id: row["id"], sizeBytes: row["size_bytes"], mtimeNs: row["mtime_ns"],
                                              status: ImageStatus(rawValue: row["status"]) ?? .corrupt)
             }
             return rows
         }
-        // Unreadable files are retried every scan: the cause (permissions, I/O) may have passed.
+        // Unreadable and missing files are always looked at again: the cause may have passed.
         let unchanged = files.map { file -> Bool in
             guard let old = existing[file.relativePath], file.statError == nil else { return false }
             return old.sizeBytes == file.sizeBytes && old.mtimeNs == file.mtimeNs && old.status != .unreadable && old.status != .missing
         }
         let toInspect = files.indices.filter { !unchanged[$0] }
-        let facts = inspectInParallel(toInspect.map { files[$0] }, inspector: inspector)
+        return InspectedBatch(files: files, existingIds: files.map { existing[$0.relativePath]?.id }, unchanged: unchanged,
+                              toInspect: toInspect, facts: inspectInParallel(toInspect.map { files[$0] }, inspector: inspector))
+    }
 
+    private func store(_ batch: InspectedBatch, rootId: Int64, scanId: Int64) throws {
         try database.writer.write { db in
-            let now = Date()
-            for (index, file) in files.enumerated() where unchanged[index] {
-                try db.execute(sql: "UPDATE images SET seen_scan_id = ? WHERE id = ?", arguments: [scanId, existing[file.relativePath]!.id])
+            let now = Date().databaseValue  // formatted once per batch, not once per row
+            let markSeen = try db.cachedStatement(sql: "UPDATE images SET seen_scan_id = ? WHERE id = ?")
+            for index in batch.files.indices where batch.unchanged[index] {
+                try markSeen.execute(arguments: [scanId, batch.existingIds[index]])
             }
-            for (position, index) in toInspect.enumerated() {
-                let file = files[index], fact = facts[position]
-                var record = ImageRecord(
-                    id: existing[file.relativePath]?.id, rootId: rootId, path: file.relativePath,
-                    sizeBytes: file.sizeBytes, mtime: Double(file.mtimeNs) / 1e9, mtimeNs: file.mtimeNs,
-                    sha256: fact.sha256, format: fact.format.rawValue, width: fact.width, height: fact.height,
-                    channels: fact.channels, bitDepth: fact.bitDepth, status: fact.status, error: fact.error,
-                    phash: fact.phash?.hex, mean: fact.statistics?.mean, std: fact.statistics?.standardDeviation,
-                    entropy: fact.statistics?.entropy, lowInformation: fact.statistics?.isLowInformation ?? false,
-                    exactGroup: nil, nearGroup: nil, seenScanId: scanId, processedAt: now)
-                if record.id == nil { try record.insert(db) } else { try record.update(db) }
+            // One upsert for new and changed files; the row id of a known path never changes.
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO images (root_id, path, size_bytes, mtime, mtime_ns, sha256, format, width, height, channels,
+                                    bit_depth, status, error, phash, mean, std, entropy, low_information,
+                                    exact_group, near_group, seen_scan_id, processed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)
+                ON CONFLICT (root_id, path) DO UPDATE SET
+                    size_bytes = excluded.size_bytes, mtime = excluded.mtime, mtime_ns = excluded.mtime_ns,
+                    sha256 = excluded.sha256, format = excluded.format, width = excluded.width, height = excluded.height,
+                    channels = excluded.channels, bit_depth = excluded.bit_depth, status = excluded.status,
+                    error = excluded.error, phash = excluded.phash, mean = excluded.mean, std = excluded.std,
+                    entropy = excluded.entropy, low_information = excluded.low_information,
+                    exact_group = NULL, near_group = NULL, seen_scan_id = excluded.seen_scan_id,
+                    processed_at = excluded.processed_at
+                """)
+            for (position, index) in batch.toInspect.enumerated() {
+                let file = batch.files[index], fact = batch.facts[position]
+                let values: [(any DatabaseValueConvertible)?] = [
+                    rootId, file.relativePath, file.sizeBytes, Double(file.mtimeNs) / 1e9, file.mtimeNs,
+                    fact.sha256, fact.format.rawValue, fact.width, fact.height, fact.channels, fact.bitDepth,
+                    fact.status.rawValue, fact.error, fact.phash?.hex, fact.statistics?.mean,
+                    fact.statistics?.standardDeviation, fact.statistics?.entropy,
+                    fact.statistics?.isLowInformation ?? false, scanId, now,
+                ]
+                try upsert.execute(arguments: StatementArguments(values))
             }
             try db.execute(sql: "UPDATE scans SET files_seen = files_seen + ?, files_processed = files_processed + ?, files_unchanged = files_unchanged + ? WHERE id = ?",
-                           arguments: [files.count, toInspect.count, files.count - toInspect.count, scanId])
+                           arguments: [batch.files.count, batch.toInspect.count, batch.files.count - batch.toInspect.count, scanId])
         }
-        report.filesSeen += files.count
-        report.filesProcessed += toInspect.count
-        report.filesUnchanged += files.count - toInspect.count
     }
 
     private func inspectInParallel(_ files: [WalkedFile], inspector: FileInspector) -> [FileFacts] {

@@ -8,15 +8,20 @@ struct DuplicateGrouper {
 
     func regroup() throws {
         try database.writer.write { db in
-            // Exact: the lowest id with the same bytes. Singletons are their own group.
-            try db.execute(sql: """
-                UPDATE images SET exact_group = (
-                    SELECT MIN(other.id) FROM images AS other
-                    WHERE other.sha256 = images.sha256 AND other.status != 'missing')
-                WHERE status != 'missing' AND sha256 IS NOT NULL
-                """)
-            try db.execute(sql: "UPDATE images SET exact_group = NULL WHERE sha256 IS NULL OR status = 'missing'")
-
+            // Exact: the lowest id with the same bytes (rows come in id order, so the first seen).
+            // Only rows whose group changes are written.
+            var firstWithHash: [String: Int64] = [:]
+            let setGroup = try db.cachedStatement(sql: "UPDATE images SET exact_group = ? WHERE id = ?")
+            let groupRows = try Row.fetchCursor(db, sql: "SELECT id, sha256, status, exact_group FROM images ORDER BY id")
+            while let row = try groupRows.next() {
+                let id: Int64 = row["id"], current: Int64? = row["exact_group"]
+                var group: Int64? = nil
+                if let sha256: String = row["sha256"], row["status"] != ImageStatus.missing.rawValue {
+                    group = firstWithHash[sha256] ?? id
+                    if group == id { firstWithHash[sha256] = id }
+                }
+                if group != current { try setGroup.execute(arguments: [group, id]) }
+            }
             // Near: among decodable, informative images, one per exact group.
             let rows = try Row.fetchAll(db, sql: """
                 SELECT id, phash FROM images
@@ -31,9 +36,12 @@ struct DuplicateGrouper {
             for pair in pairs { try insert.execute(arguments: [ids[pair.a], ids[pair.b], pair.distance]) }
 
             let representatives = NearDuplicateFinder.groups(count: ids.count, pairs: pairs)
-            try db.execute(sql: "UPDATE images SET near_group = NULL")
+            try db.execute(sql: """
+                UPDATE images SET near_group = CASE
+                    WHEN status = 'ok' AND phash IS NOT NULL AND id = exact_group AND low_information = 0 THEN id END
+                """)
             let update = try db.cachedStatement(sql: "UPDATE images SET near_group = ? WHERE id = ?")
-            for (index, representative) in representatives.enumerated() {
+            for (index, representative) in representatives.enumerated() where representative != index {
                 try update.execute(arguments: [ids[representative], ids[index]])
             }
             // Exact copies beyond the first follow their first's near group.

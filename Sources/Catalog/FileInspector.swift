@@ -48,7 +48,7 @@ public struct FileInspector: Sendable {
             facts.error = "file is empty (0 bytes)"
             return facts
         }
-        facts.sha256 = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        facts.sha256 = FileInspector.hex(SHA256.hash(data: bytes))
         facts.format = ImageFormat.sniff(bytes)
         do {
             let header = try ImageCodec.probe(bytes)
@@ -58,7 +58,7 @@ public struct FileInspector: Sendable {
             facts.bitDepth = header.bitDepth
             if header.pixelCount > maxPixels { throw ImageDecodeError.tooLarge(width: header.width, height: header.height, limit: maxPixels) }
             // DCT-scaled JPEG decoding still reads (and so verifies) every coefficient.
-            let image = try ImageCodec.decode(bytes, options: DecodeOptions(maxPixels: maxPixels, jpegMinimumSide: 64))
+            let image = try ImageCodec.decode(bytes, header: header, options: DecodeOptions(maxPixels: maxPixels, jpegMinimumSide: 64))
             let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: (0, 0, 0))
             facts.phash = PerceptualHash(image: gray)
             facts.statistics = ImageStatistics(image: gray)
@@ -71,6 +71,18 @@ public struct FileInspector: Sendable {
             facts.error = "\(error)"
         }
         return facts
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var characters: [UInt8] = []
+        characters.reserveCapacity(64)
+        for byte in bytes {
+            characters.append(hexDigits[Int(byte >> 4)])
+            characters.append(hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: characters, as: UTF8.self)
     }
 
     static func status(for error: ImageDecodeError) -> ImageStatus {

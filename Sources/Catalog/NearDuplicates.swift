@@ -35,16 +35,26 @@ public struct NearDuplicateFinder {
             start += width
         }
         var found = Set<Pair>()
+        // Per block: sort (block value, index) and compare within runs of equal values. Sorting
+        // flat keys avoids a dictionary of arrays (an allocation per bucket).
+        var keyed = [(key: UInt64, index: Int)](repeating: (0, 0), count: hashes.count)
         for (shift, mask) in ranges {
-            var buckets: [UInt64: [Int]] = [:]
-            for (index, hash) in hashes.enumerated() { buckets[(hash >> shift) & mask, default: []].append(index) }
-            for members in buckets.values where members.count > 1 {
-                for i in 0..<members.count {
-                    for j in (i + 1)..<members.count {
-                        let distance = (hashes[members[i]] ^ hashes[members[j]]).nonzeroBitCount
-                        if distance <= threshold { found.insert(Pair(a: members[i], b: members[j], distance: distance)) }
+            for (index, hash) in hashes.enumerated() { keyed[index] = ((hash >> shift) & mask, index) }
+            keyed.sort { $0.key < $1.key || ($0.key == $1.key && $0.index < $1.index) }
+            var runStart = 0
+            while runStart < keyed.count {
+                var runEnd = runStart + 1
+                while runEnd < keyed.count && keyed[runEnd].key == keyed[runStart].key { runEnd += 1 }
+                if runEnd - runStart > 1 {
+                    for i in runStart..<runEnd {
+                        for j in (i + 1)..<runEnd {
+                            let a = keyed[i].index, b = keyed[j].index
+                            let distance = (hashes[a] ^ hashes[b]).nonzeroBitCount
+                            if distance <= threshold { found.insert(Pair(a: a, b: b, distance: distance)) }
+                        }
                     }
                 }
+                runStart = runEnd
             }
         }
         return found.sorted { ($0.a, $0.b) < ($1.a, $1.b) }

@@ -63,13 +63,14 @@ public enum ImageCodec {
     }
 
     /// Decodes to 8-bit pixels with the file's own channels (gray, gray+alpha, RGB or RGBA).
-    public static func decode(_ data: [UInt8], options: DecodeOptions = DecodeOptions()) throws -> PixelImage {
-        let header = try probe(data)
+    /// Pass the header from an earlier `probe` to skip reading it again.
+    public static func decode(_ data: [UInt8], header knownHeader: ImageHeader? = nil, options: DecodeOptions = DecodeOptions()) throws -> PixelImage {
+        let header = try knownHeader ?? probe(data)
         if header.pixelCount > options.maxPixels {
             throw ImageDecodeError.tooLarge(width: header.width, height: header.height, limit: options.maxPixels)
         }
         switch header.format {
-        case .png: return try PNG.decode(data)
+        case .png: return try PNG.decode(data, header: header)
         case .jpeg:
             var scale = 1
             if options.jpegMinimumSide > 0 {

@@ -10,8 +10,8 @@ public enum PNG {
     }
 
     /// Decodes every row and reads on to IEND, so a success means the whole file is sound.
-    public static func decode(_ data: [UInt8]) throws -> PixelImage {
-        let head = try probe(data)
+    public static func decode(_ data: [UInt8], header: ImageHeader? = nil) throws -> PixelImage {
+        let head = try header ?? probe(data)
         let channels = head.channels
         var info = cpng_info()
         var status: Int32 = 0

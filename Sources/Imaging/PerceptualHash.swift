@@ -45,25 +45,33 @@ public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
 
     /// From 32×32 gray pixels, row-major.
     init(gray32 pixels: [UInt8]) {
-        let n = PerceptualHash.side, k = PerceptualHash.lowFrequencies, basis = PerceptualHash.basis
-        // DCT down the columns (axis 0), keeping the first 8 frequencies: rows[u][x].
-        var rows = [Double](repeating: 0, count: k * n)
-        for u in 0..<k {
-            for y in 0..<n {
-                let w = basis[u * n + y]
-                for x in 0..<n { rows[u * n + x] += w * Double(pixels[y * n + x]) }
-            }
-        }
-        // Then along the rows (axis 1): coefficients[u][v].
+        let n = PerceptualHash.side, k = PerceptualHash.lowFrequencies
         var coefficients = [Double](repeating: 0, count: k * k)
-        for u in 0..<k {
-            for v in 0..<k {
-                var sum = 0.0
-                for x in 0..<n { sum += basis[v * n + x] * rows[u * n + x] }
-                coefficients[u * k + v] = sum
+        PerceptualHash.basis.withUnsafeBufferPointer { basis in
+            // DCT down the columns (axis 0), keeping the first 8 frequencies: rows[u][x].
+            var rows = [Double](repeating: 0, count: k * n)
+            let values = pixels.map(Double.init)
+            values.withUnsafeBufferPointer { values in
+                rows.withUnsafeMutableBufferPointer { rows in
+                    for u in 0..<k {
+                        for y in 0..<n {
+                            let w = basis[u * n + y]
+                            for x in 0..<n { rows[u * n + x] += w * values[y * n + x] }
+                        }
+                    }
+                    // Then along the rows (axis 1): coefficients[u][v].
+                    for u in 0..<k {
+                        for v in 0..<k {
+                            var sum = 0.0
+                            for x in 0..<n { sum += basis[v * n + x] * rows[u * n + x] }
+                            coefficients[u * k + v] = sum
+                        }
+                    }
+                }
             }
         }
-        let sorted = coefficients.sorted()
+        var sorted = coefficients
+        sorted.sort()
         let median = (sorted[k * k / 2 - 1] + sorted[k * k / 2]) / 2
         var bits: UInt64 = 0
         for value in coefficients { bits = bits << 1 | (value > median ? 1 : 0) }

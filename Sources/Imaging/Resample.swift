@@ -1,7 +1,7 @@
 import Foundation
 
 /// A separable resampling filter, as in Pillow's Resample.c.
-public enum ResampleFilter: Sendable {
+public enum ResampleFilter: Hashable, Sendable {
     case box, bilinear, lanczos
 
     var support: Double {
@@ -56,7 +56,26 @@ extension PixelImage {
         var ksize: Int
     }
 
+    private struct CoefficientKey: Hashable { var inSize: Int; var outSize: Int; var filter: ResampleFilter }
+    nonisolated(unsafe) private static var coefficientCache: [CoefficientKey: Coefficients] = [:]
+    private static let coefficientLock = NSLock()
+
+    /// Coefficients depend only on the sizes and filter; datasets repeat the same few sizes, so
+    /// they are computed once (a bounded cache: the sin() calls of Lanczos are not free).
     private static func coefficients(inSize: Int, outSize: Int, filter: ResampleFilter) -> Coefficients {
+        let key = CoefficientKey(inSize: inSize, outSize: outSize, filter: filter)
+        coefficientLock.lock()
+        if let cached = coefficientCache[key] { coefficientLock.unlock(); return cached }
+        coefficientLock.unlock()
+        let computed = computeCoefficients(inSize: inSize, outSize: outSize, filter: filter)
+        coefficientLock.lock()
+        if coefficientCache.count >= 256 { coefficientCache.removeAll() }
+        coefficientCache[key] = computed
+        coefficientLock.unlock()
+        return computed
+    }
+
+    private static func computeCoefficients(inSize: Int, outSize: Int, filter: ResampleFilter) -> Coefficients {
         let scale = Double(inSize) / Double(outSize)
         let filterScale = max(scale, 1.0)
         let support = filter.support * filterScale
@@ -104,6 +123,13 @@ extension PixelImage {
                         let row = y * width * channels
                         for xx in 0..<outWidth {
                             let xmin = c.first[xx], taps = c.count[xx], k = xx * c.ksize
+                            if channels == 1 {
+                                // Gray (the perceptual hash's case): one contiguous dot product.
+                                var sum = half
+                                for x in 0..<taps { sum &+= Int32(src[row + xmin + x]) &* weights[k + x] }
+                                dst[y * outWidth + xx] = PixelImage.clip8(sum)
+                                continue
+                            }
                             for ch in 0..<channels {
                                 var sum = half
                                 for x in 0..<taps {

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Recipes
+
+struct DatasetsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "datasets",
+        abstract: "Make example dumps from Debian-packaged data sets.",
+        subcommands: [FashionMNIST.self])
+
+    struct FashionMNIST: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fashion-mnist",
+            abstract: "Write Fashion-MNIST (Debian's dataset-fashion-mnist) as an unlabeled dump of PNGs; labels go to labels.csv.")
+
+        @Option(help: "Output folder: OUT/images/… and OUT/labels.csv.")
+        var out: String
+
+        @Option(help: "train, test or all.")
+        var split = "all"
+
+        @Option(help: "At most this many images.")
+        var limit: Int?
+
+        @Option(help: "Where the IDX files are.")
+        var source = FashionMNISTRecipe.defaultSource
+
+        func validate() throws {
+            guard FashionMNISTRecipe.Split(rawValue: split) != nil else { throw ValidationError("--split must be train, test or all") }
+            if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        }
+
+        func run() throws {
+            let recipe = FashionMNISTRecipe(source: source, split: FashionMNISTRecipe.Split(rawValue: split)!, limit: limit)
+            let result = try recipe.write(to: out)
+            Console.note("wrote \(result.images) images under \(result.imagesDirectory); labels (for evaluation only) in \(result.labels)")
+        }
+    }
+}
