@@ -126,3 +126,15 @@ extension CatalogDatabase {
         }
     }
 }
+
+extension CatalogDatabase {
+    /// Records what a later stage learnt about files (a decode failure in `prepare`, say).
+    public func updateStatuses(_ updates: [(id: Int64, status: ImageStatus, error: String)]) throws {
+        try writer.write { db in
+            for update in updates {
+                try db.execute(sql: "UPDATE images SET status = ?, error = ? WHERE id = ?",
+                               arguments: [update.status.rawValue, update.error, update.id])
+            }
+        }
+    }
+}

@@ -64,7 +64,7 @@ public struct FileInspector: Sendable {
             facts.statistics = ImageStatistics(image: gray)
             facts.status = .ok
         } catch let error as ImageDecodeError {
-            facts.status = FileInspector.status(for: error)
+            facts.status = ImageStatus(error)
             facts.error = error.description
         } catch {
             facts.status = .corrupt
@@ -85,15 +85,6 @@ public struct FileInspector: Sendable {
         return String(decoding: characters, as: UTF8.self)
     }
 
-    static func status(for error: ImageDecodeError) -> ImageStatus {
-        switch error {
-        case .corrupt: return .corrupt
-        case .truncated: return .truncated
-        case .tooLarge: return .tooLarge
-        case .unsupported: return .unsupported
-        case .notImage: return .notImage
-        }
-    }
 
     struct ReadError: Error, CustomStringConvertible {
         let description: String

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Imaging
 
 /// What became of a file. Stored as text in `images.status`.
 public enum ImageStatus: String, Codable, CaseIterable, Sendable, DatabaseValueConvertible {
@@ -7,6 +8,17 @@ public enum ImageStatus: String, Codable, CaseIterable, Sendable, DatabaseValueC
     case notImage = "not_image"
     case tooLarge = "too_large"
     case unreadable, missing
+
+    /// The status a decode failure stands for.
+    public init(_ error: ImageDecodeError) {
+        switch error {
+        case .corrupt: self = .corrupt
+        case .truncated: self = .truncated
+        case .tooLarge: self = .tooLarge
+        case .unsupported: self = .unsupported
+        case .notImage: self = .notImage
+        }
+    }
 }
 
 /// One file under a catalogued root: a row of `images`.

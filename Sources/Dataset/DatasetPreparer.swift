@@ -1,0 +1,231 @@
+import Catalog
+import Foundation
+import Formats
+import Imaging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `prepare` options. Recorded in dataset.json.
+public struct PrepareOptions: Codable, Equatable, Sendable {
+    public var size: Int
+    public var channels: Int
+    public var fit: FitMode
+    public var dropNearDuplicates: Bool
+    public var limit: Int?
+    /// "uint8" (raw pixels; x/127.5 − 1 on load) or "float32" (already in [-1, 1]).
+    public var dtype: String
+    public var jobs: Int
+    /// RGB under transparent pixels and around padded images.
+    public var background: [UInt8]
+    /// Upper bound on one shard's data, so memory stays bounded by one shard.
+    public var shardBytes: Int
+
+    public init(size: Int, channels: Int, fit: FitMode = .crop, dropNearDuplicates: Bool = false, limit: Int? = nil,
+                dtype: String = "uint8", jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
+                background: [UInt8] = [255, 255, 255], shardBytes: Int = 64 << 20) {
+        self.size = size
+        self.channels = channels
+        self.fit = fit
+        self.dropNearDuplicates = dropNearDuplicates
+        self.limit = limit
+        self.dtype = dtype
+        self.jobs = max(1, jobs)
+        self.background = background
+        self.shardBytes = shardBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case size, channels, fit, limit, dtype, jobs, background
+        case dropNearDuplicates = "drop_near_duplicates", shardBytes = "shard_bytes"
+    }
+
+    var imageBytes: Int { size * size * channels * (dtype == "float32" ? 4 : 1) }
+    var imagesPerShard: Int { max(1, shardBytes / imageBytes) }
+}
+
+/// Decodes, fits and normalises one image file exactly as `prepare` does; also used by `embed`
+/// for images that were never prepared.
+public struct SampleDecoder: Sendable {
+    public var size: Int
+    public var channels: Int
+    public var fit: FitMode
+    public var background: (UInt8, UInt8, UInt8)
+
+    public init(size: Int, channels: Int, fit: FitMode, background: [UInt8]) {
+        self.size = size
+        self.channels = channels
+        self.fit = fit
+        self.background = (background[0], background[1], background[2])
+    }
+
+    /// HWC uint8 pixels of a `size`×`size`×`channels` sample.
+    public func decode(_ bytes: [UInt8]) throws -> [UInt8] {
+        // DCT scaling to no less than the target keeps large JPEGs cheap; the antialiased resize
+        // that follows does the rest.
+        let image = try ImageCodec.decode(bytes, options: DecodeOptions(jpegMinimumSide: size))
+        return image.converted(toChannels: channels, background: background)
+            .fitted(size: size, mode: fit, background: background).pixels
+    }
+
+    public func decode(file path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DatasetError.notADataset(path: path, reason: "cannot read file")
+        }
+        return try decode(Array(data))
+    }
+}
+
+/// Turns a catalogue's usable images into `DIR/dataset.json`, `DIR/index.csv` and
+/// `DIR/shard-NNNNN.npy`. Everything is written into a sibling folder first and renamed into
+/// place at the end, so DIR is either the old dataset or the complete new one.
+public final class DatasetPreparer {
+    public let database: CatalogDatabase
+    public let options: PrepareOptions
+
+    public init(database: CatalogDatabase, options: PrepareOptions) {
+        self.database = database
+        self.options = options
+    }
+
+    /// `warn` hears about each image skipped; `progress` gets (done, total).
+    public func prepare(into directory: String, warn: (String) -> Void = { _ in },
+                        progress: (Int, Int) -> Void = { _, _ in }) throws -> DatasetManifest {
+        var images = try database.usableImages()
+        if options.dropNearDuplicates {
+            images = images.filter { $0.record.nearGroup == nil || $0.record.nearGroup == $0.record.id }
+        }
+        if let limit = options.limit { images = Array(images.prefix(limit)) }
+        guard !images.isEmpty else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
+
+        let target = URL(fileURLWithPath: directory).standardizedFileURL
+        try checkReplaceable(target)
+        let staging = URL(fileURLWithPath: target.path + ".partial-\(getpid())")
+        try? FileManager.default.removeItem(at: staging)
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+
+        let decoder = SampleDecoder(size: options.size, channels: options.channels, fit: options.fit, background: options.background)
+        let float = options.dtype == "float32"
+        let sampleLength = options.size * options.size * options.channels
+        var shards: [DatasetManifest.Shard] = []
+        var skipped: [DatasetManifest.Skipped] = []
+        var index = CSV.row(["row", "shard", "path", "sha256"])
+        var shardPixels: [UInt8] = []
+        shardPixels.reserveCapacity(min(options.imagesPerShard, images.count) * sampleLength)
+        var shardCount = 0, row = 0
+
+        func writeShard() throws {
+            guard shardCount > 0 else { return }
+            let name = String(format: "shard-%05d.npy", shards.count)
+            let path = staging.appendingPathComponent(name).path
+            let shape = [shardCount, options.size, options.size, options.channels]
+            try writeFile(path) { handle in
+                if float {
+                    let values = shardPixels.map { Float($0) / 127.5 - 1 }
+                    try values.withUnsafeBufferPointer { try Npy.write($0, dtype: .float32, shape: shape, to: handle) }
+                } else {
+                    try shardPixels.withUnsafeBufferPointer { try Npy.write($0, dtype: .uint8, shape: shape, to: handle) }
+                }
+            }
+            shards.append(.init(file: name, count: shardCount))
+            shardPixels.removeAll(keepingCapacity: true)
+            shardCount = 0
+        }
+
+        let batchSize = 256
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let batch = Array(images[start..<min(start + batchSize, images.count)])
+            let results = decodeInParallel(batch.map(\.absolutePath), decoder: decoder)
+            var statusUpdates: [(Int64, ImageStatus, String)] = []
+            for (item, result) in zip(batch, results) {
+                switch result {
+                case .success(let pixels):
+                    shardPixels.append(contentsOf: pixels)
+                    index += CSV.row([String(row), shards.count.description, item.record.path, item.record.sha256 ?? ""])
+                    row += 1
+                    shardCount += 1
+                    if shardCount == options.imagesPerShard { try writeShard() }
+                case .failure(let error):
+                    let reason = "\(error)"
+                    warn("skipped \(item.absolutePath): \(reason)")
+                    skipped.append(.init(path: item.record.path, reason: reason))
+                    if let decodeError = error as? ImageDecodeError, let id = item.record.id {
+                        statusUpdates.append((id, ImageStatus(decodeError), decodeError.description))
+                    }
+                }
+            }
+            if !statusUpdates.isEmpty { try database.updateStatuses(statusUpdates) }
+            progress(min(start + batchSize, images.count), images.count)
+        }
+        try writeShard()
+        guard row > 0 else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
+
+        let manifest = DatasetManifest(
+            size: options.size, channels: options.channels, count: row, dtype: options.dtype,
+            normalization: float ? "stored as x/127.5 - 1" : "x/127.5 - 1", sourceCatalog: database.path ?? ":memory:",
+            options: options, shards: shards, skipped: skipped.count, skippedFiles: skipped, createdAt: Date(),
+            darkroomVersion: darkroomVersion)
+        try writeFile(staging.appendingPathComponent("index.csv").path) { try $0.write(contentsOf: Data(index.utf8)) }
+        // dataset.json last: its presence marks a complete dataset.
+        try writeFile(staging.appendingPathComponent(DatasetManifest.fileName).path) { try $0.write(contentsOf: try manifest.encoded()) }
+        syncDirectory(staging.path)
+        try replace(target, with: staging)
+        return manifest
+    }
+
+
+    private func decodeInParallel(_ paths: [String], decoder: SampleDecoder) -> [Result<[UInt8], Error>] {
+        var results = [Result<[UInt8], Error>](repeating: .success([]), count: paths.count)
+        let workers = min(options.jobs, paths.count)
+        results.withUnsafeMutableBufferPointer { output in
+            nonisolated(unsafe) let output = output
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for index in stride(from: worker, to: paths.count, by: workers) {
+                    output[index] = Result { try decoder.decode(file: paths[index]) }
+                }
+            }
+        }
+        return results
+    }
+
+    /// DIR may be replaced when it does not exist, is empty, or is a darkroom dataset.
+    private func checkReplaceable(_ target: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: target.path, isDirectory: &isDirectory) else { return }
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: target.path)) ?? []
+        guard isDirectory.boolValue, contents.isEmpty || contents.contains(DatasetManifest.fileName) else {
+            throw DatasetError.refuseToReplace(path: target.path)
+        }
+    }
+
+    private func replace(_ target: URL, with staging: URL) throws {
+        let old = URL(fileURLWithPath: target.path + ".old-\(getpid())")
+        let exists = FileManager.default.fileExists(atPath: target.path)
+        if exists { try FileManager.default.moveItem(at: target, to: old) }
+        do {
+            try FileManager.default.moveItem(at: staging, to: target)
+        } catch {
+            if exists { try? FileManager.default.moveItem(at: old, to: target) }
+            throw DatasetError.writeFailed(path: target.path, reason: "\(error)")
+        }
+        syncDirectory(target.deletingLastPathComponent().path)
+        if exists { try? FileManager.default.removeItem(at: old) }
+    }
+
+    private func writeFile(_ path: String, _ body: (FileHandle) throws -> Void) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw DatasetError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { try? handle.close() }
+        try body(handle)
+        try handle.synchronize()
+    }
+}
+
+/// fsync a directory so the renames in it survive a power cut.
+func syncDirectory(_ path: String) {
+    let descriptor = open(path, O_RDONLY | O_DIRECTORY)
+    guard descriptor >= 0 else { return }
+    fsync(descriptor)
+    close(descriptor)
+}
