@@ -25,6 +25,16 @@ public struct CatalogSummary: Codable, Equatable, Sendable {
     }
 }
 
+/// A usable image, as later stages need it.
+public struct UsableImage: Sendable, Equatable {
+    public var id: Int64
+    /// Relative to its root.
+    public var path: String
+    public var absolutePath: String
+    public var sha256: String
+    public var nearGroup: Int64?
+}
+
 /// Which rows `inspect --list` prints.
 public enum CatalogListing: Equatable, Sendable {
     case status(ImageStatus)
@@ -72,14 +82,18 @@ extension CatalogDatabase {
     }
 
     /// SQL for the rows `prepare` takes.
-    public static let usableCondition = "status = 'ok' AND id = exact_group AND low_information = 0"
+    public static let usableCondition = "images.status = 'ok' AND images.id = images.exact_group AND images.low_information = 0"
 
-    /// The usable images with their roots' paths, in id order.
-    public func usableImages() throws -> [(record: ImageRecord, absolutePath: String)] {
+    /// The usable images, in id order.
+    public func usableImages() throws -> [UsableImage] {
         try writer.read { db in
-            let roots = Dictionary(uniqueKeysWithValues: try RootRecord.fetchAll(db).map { ($0.id!, $0.path) })
-            return try ImageRecord.fetchAll(db, sql: "SELECT * FROM images WHERE \(CatalogDatabase.usableCondition) ORDER BY id").map {
-                ($0, (roots[$0.rootId] ?? "") + "/" + $0.path)
+            try Row.fetchAll(db, sql: """
+                SELECT images.id, images.path, roots.path AS root, images.sha256, images.near_group
+                FROM images JOIN roots ON roots.id = images.root_id
+                WHERE \(CatalogDatabase.usableCondition) ORDER BY images.id
+                """).map { row in
+                let path: String = row["path"], root: String = row["root"]
+                return UsableImage(id: row["id"], path: path, absolutePath: root + "/" + path, sha256: row["sha256"], nearGroup: row["near_group"])
             }
         }
     }

@@ -93,7 +93,7 @@ public final class DatasetPreparer {
                         progress: (Int, Int) -> Void = { _, _ in }) throws -> DatasetManifest {
         var images = try database.usableImages()
         if options.dropNearDuplicates {
-            images = images.filter { $0.record.nearGroup == nil || $0.record.nearGroup == $0.record.id }
+            images = images.filter { $0.nearGroup == nil || $0.nearGroup == $0.id }
         }
         if let limit = options.limit { images = Array(images.prefix(limit)) }
         guard !images.isEmpty else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
@@ -141,16 +141,16 @@ public final class DatasetPreparer {
                 switch result {
                 case .success(let pixels):
                     shardPixels.append(contentsOf: pixels)
-                    index += CSV.row([String(row), shards.count.description, item.record.path, item.record.sha256 ?? ""])
+                    index += CSV.row([String(row), shards.count.description, item.path, item.sha256])
                     row += 1
                     shardCount += 1
                     if shardCount == options.imagesPerShard { try writeShard() }
                 case .failure(let error):
                     let reason = "\(error)"
                     warn("skipped \(item.absolutePath): \(reason)")
-                    skipped.append(.init(path: item.record.path, reason: reason))
-                    if let decodeError = error as? ImageDecodeError, let id = item.record.id {
-                        statusUpdates.append((id, ImageStatus(decodeError), decodeError.description))
+                    skipped.append(.init(path: item.path, reason: reason))
+                    if let decodeError = error as? ImageDecodeError {
+                        statusUpdates.append((item.id, ImageStatus(decodeError), decodeError.description))
                     }
                 }
             }

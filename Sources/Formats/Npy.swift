@@ -36,8 +36,21 @@ public enum Npy {
     public static func write<T>(_ values: UnsafeBufferPointer<T>, dtype: DType, shape: [Int], to handle: FileHandle) throws {
         precondition(MemoryLayout<T>.size == dtype.byteSize, "element size does not match \(dtype)")
         precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
-        try handle.write(contentsOf: header(dtype: dtype, shape: shape))
-        try handle.write(contentsOf: UnsafeRawBufferPointer(values))
+        try header(dtype: dtype, shape: shape).withUnsafeBytes { try writeAll($0, to: handle) }
+        try writeAll(UnsafeRawBufferPointer(values), to: handle)
+    }
+
+    /// write(2) in a loop: FileHandle.write(contentsOf:) would first copy a whole shard into a Data.
+    public static func writeAll(_ bytes: UnsafeRawBufferPointer, to handle: FileHandle) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Foundation.write(handle.fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
+            }
+            offset += written
+        }
     }
 
     /// What a header says, and where the data starts.
