@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Catalog", targets: ["Catalog"]),
         .library(name: "Dataset", targets: ["Dataset"]),
         .library(name: "Formats", targets: ["Formats"]),
+        .library(name: "NN", targets: ["NN"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,6 +33,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Dataset", dependencies: ["Imaging", "Formats", "Catalog"]),
+        .target(name: "NN", dependencies: ["Formats"]),
         .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [
             "Catalog", "Dataset", "Imaging", "Formats", "Recipes",
@@ -46,6 +48,7 @@ let package = Package(
             "Catalog", "Imaging", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Formats"]),
         .testTarget(name: "CLITests", dependencies: [
             "Imaging", "Catalog", "Formats", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
         ]),

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Element-wise activations: forward and backward side by side. Shapes are unchanged.
+/// Each keeps what its derivative needs (input or output) from the last forward.
+public class ElementwiseActivation: StatelessLayer, Layer {
+    fileprivate var input: Tensor?
+    fileprivate var output: Tensor?
+    private var inputGradient: Tensor?
+
+    public func forward(_ input: Tensor) -> Tensor {
+        self.input = input
+        let output = Tensor.reuse(self.output, shape: input.shape)
+        self.output = output
+        apply(input.data, output.data, input.count)
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor? {
+        guard needsInputGradient else { return nil }
+        guard let input, let output else { preconditionFailure("backward before forward") }
+        let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape)
+        self.inputGradient = inputGradient
+        derivative(input.data, output.data, outputGradient.data, inputGradient.data, input.count)
+        return inputGradient
+    }
+
+    func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) { fatalError("override") }
+    func derivative(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
+        fatalError("override")
+    }
+}
+
+/// y = max(x, 0);  dx = dy·[x > 0]
+public final class ReLU: ElementwiseActivation {
+    override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { y[i] = max(x[i], 0) }
+    }
+    override func derivative(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { dx[i] = x[i] > 0 ? dy[i] : 0 }
+    }
+}
+
+/// y = x for x > 0, slope·x otherwise;  dx = dy·(x > 0 ? 1 : slope)
+public final class LeakyReLU: ElementwiseActivation {
+    public let slope: Float
+    public init(slope: Float = 0.2) { self.slope = slope }
+    override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { y[i] = x[i] > 0 ? x[i] : slope * x[i] }
+    }
+    override func derivative(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { dx[i] = x[i] > 0 ? dy[i] : slope * dy[i] }
+    }
+}
+
+/// y = tanh(x);  dx = dy·(1 − y²)
+public final class Tanh: ElementwiseActivation {
+    override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { y[i] = tanhf(x[i]) }
+    }
+    override func derivative(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { dx[i] = dy[i] * (1 - y[i] * y[i]) }
+    }
+}
+
+/// y = 1 / (1 + e^−x);  dx = dy·y·(1 − y)
+public final class Sigmoid: ElementwiseActivation {
+    override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { y[i] = sigmoid(x[i]) }
+    }
+    override func derivative(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { dx[i] = dy[i] * y[i] * (1 - y[i]) }
+    }
+}
+
+/// Numerically stable logistic function.
+@inline(__always)
+func sigmoid(_ x: Float) -> Float {
+    if x >= 0 { return 1 / (1 + expf(-x)) }
+    let e = expf(x)
+    return e / (1 + e)
+}

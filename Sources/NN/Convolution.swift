@@ -1,0 +1,191 @@
+/// Which implementation a layer runs: the plain-Swift reference, or the fast path (oneDNN).
+public enum Backend: String, Codable, Sendable {
+    case reference, fast
+}
+
+/// The three passes of a convolution for one geometry. Implementations: `ReferenceConvolutionKernels`
+/// and the oneDNN-backed fast path.
+public protocol ConvolutionKernels: AnyObject {
+    func forward(input: Tensor, weight: Tensor, output: Tensor)
+    func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor)
+    /// Accumulates into `weightGradient`.
+    func backwardWeights(input: Tensor, outputGradient: Tensor, weightGradient: Tensor)
+}
+
+public final class ReferenceConvolutionKernels: ConvolutionKernels {
+    let geometry: ConvolutionGeometry
+    public init(_ geometry: ConvolutionGeometry) { self.geometry = geometry }
+
+    public func forward(input: Tensor, weight: Tensor, output: Tensor) {
+        ReferenceConvolution.forward(input: input.data, weight: weight.data, output: output.data, geometry)
+    }
+    public func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor) {
+        ReferenceConvolution.backwardData(outputGradient: outputGradient.data, weight: weight.data, inputGradient: inputGradient.data, geometry)
+    }
+    public func backwardWeights(input: Tensor, outputGradient: Tensor, weightGradient: Tensor) {
+        ReferenceConvolution.backwardWeights(input: input.data, outputGradient: outputGradient.data, weightGradient: weightGradient.data, geometry)
+    }
+}
+
+/// Supplies kernels per geometry, for Conv2d and (through the transpose identity) ConvTranspose2d;
+/// the fast path installs its factory in `fast`.
+public enum ConvolutionKernelFactory {
+    nonisolated(unsafe) public static var fast: ((ConvolutionGeometry) -> ConvolutionKernels)?
+
+    static func make(_ geometry: ConvolutionGeometry, backend: Backend) -> ConvolutionKernels {
+        if backend == .fast, let fast { return fast(geometry) }
+        return ReferenceConvolutionKernels(geometry)
+    }
+}
+
+/// Conv2d, as PyTorch: weight [out, in, k, k], optional bias [out].
+///   input [N, in, H, W] → output [N, out, (H + 2p − k)/s + 1, (W + 2p − k)/s + 1]
+public final class Conv2d: Layer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    public var backend: Backend
+    public var isTraining = true
+    public var needsInputGradient = true
+    public var computesParameterGradients = true
+
+    private var kernels: (geometry: ConvolutionGeometry, implementation: ConvolutionKernels)?
+    private var input: Tensor?
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                backend: Backend = .reference, name: String = "conv") {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.backend = backend
+        weight = Parameter(name: "\(name).weight", shape: [outChannels, inChannels, kernel, kernel])
+        self.bias = bias ? Parameter(name: "\(name).bias", shape: [outChannels]) : nil
+    }
+
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+    private func implementation(for input: Tensor) -> (ConvolutionGeometry, ConvolutionKernels) {
+        precondition(input.shape.count == 4 && input.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
+        let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: inChannels, inHeight: input.shape[2], inWidth: input.shape[3],
+                                           outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
+        if let kernels, kernels.geometry == geometry { return (geometry, kernels.implementation) }
+        let made = ConvolutionKernelFactory.make(geometry, backend: backend)
+        kernels = (geometry, made)
+        return (geometry, made)
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        let (geometry, implementation) = implementation(for: input)
+        self.input = input
+        let output = Tensor.reuse(self.output, shape: geometry.outputShape)
+        self.output = output
+        implementation.forward(input: input, weight: weight.value, output: output)
+        if let bias { addBias(bias.value, to: output) }
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor? {
+        guard let input, let kernels else { preconditionFailure("backward before forward") }
+        if computesParameterGradients {
+            kernels.implementation.backwardWeights(input: input, outputGradient: outputGradient, weightGradient: weight.gradient)
+            if let bias {
+                ReferenceConvolution.backwardBias(outputGradient: outputGradient.data, biasGradient: bias.gradient.data, batch: outputGradient.shape[0],
+                                                  channels: outChannels, plane: outputGradient.shape[2] * outputGradient.shape[3])
+            }
+        }
+        guard needsInputGradient else { return nil }
+        let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape)
+        self.inputGradient = inputGradient
+        kernels.implementation.backwardData(outputGradient: outputGradient, weight: weight.value, inputGradient: inputGradient)
+        return inputGradient
+    }
+}
+
+/// ConvTranspose2d, as PyTorch: weight [in, out, k, k], optional bias [out].
+///   input [N, in, H, W] → output [N, out, (H − 1)·s − 2p + k, (W − 1)·s − 2p + k]
+/// It is the transpose of the convolution out → in with the same weight: its forward is that
+/// convolution's backward-data, its backward-data that convolution's forward.
+public final class ConvTranspose2d: Layer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    public var backend: Backend
+    public var isTraining = true
+    public var needsInputGradient = true
+    public var computesParameterGradients = true
+
+    private var kernels: (geometry: ConvolutionGeometry, implementation: ConvolutionKernels)?
+    private var input: Tensor?
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                backend: Backend = .reference, name: String = "deconv") {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.backend = backend
+        weight = Parameter(name: "\(name).weight", shape: [inChannels, outChannels, kernel, kernel])
+        self.bias = bias ? Parameter(name: "\(name).bias", shape: [outChannels]) : nil
+    }
+
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+    /// The geometry of the underlying convolution: from this layer's output (its "input") to this
+    /// layer's input (its "output").
+    private func implementation(for input: Tensor) -> (ConvolutionGeometry, ConvolutionKernels) {
+        precondition(input.shape.count == 4 && input.shape[1] == inChannels, "ConvTranspose2d expects [N, \(inChannels), H, W], got \(input.shape)")
+        let outHeight = (input.shape[2] - 1) * stride - 2 * padding + kernel
+        let outWidth = (input.shape[3] - 1) * stride - 2 * padding + kernel
+        let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: outChannels, inHeight: outHeight, inWidth: outWidth,
+                                           outChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
+        if let kernels, kernels.geometry == geometry { return (geometry, kernels.implementation) }
+        let made = ConvolutionKernelFactory.make(geometry, backend: backend)
+        kernels = (geometry, made)
+        return (geometry, made)
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        let (geometry, implementation) = implementation(for: input)
+        self.input = input
+        let output = Tensor.reuse(self.output, shape: geometry.inputShape)
+        self.output = output
+        implementation.backwardData(outputGradient: input, weight: weight.value, inputGradient: output)
+        if let bias { addBias(bias.value, to: output) }
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor? {
+        guard let input, let kernels else { preconditionFailure("backward before forward") }
+        if computesParameterGradients {
+            // dW[in,out,i,j] = Σ outputGradient-as-conv-input × input-as-conv-output-gradient
+            kernels.implementation.backwardWeights(input: outputGradient, outputGradient: input, weightGradient: weight.gradient)
+            if let bias {
+                ReferenceConvolution.backwardBias(outputGradient: outputGradient.data, biasGradient: bias.gradient.data, batch: outputGradient.shape[0],
+                                                  channels: outChannels, plane: outputGradient.shape[2] * outputGradient.shape[3])
+            }
+        }
+        guard needsInputGradient else { return nil }
+        let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape)
+        self.inputGradient = inputGradient
+        kernels.implementation.forward(input: outputGradient, weight: weight.value, output: inputGradient)
+        return inputGradient
+    }
+}
+
+/// output[n, c, ...] += bias[c]
+func addBias(_ bias: Tensor, to output: Tensor) {
+    let batch = output.shape[0], channels = output.shape[1], plane = output.count / (batch * channels)
+    for n in 0..<batch {
+        for c in 0..<channels {
+            let value = bias[c], base = output.data + (n * channels + c) * plane
+            for k in 0..<plane { base[k] += value }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+/// A network layer: forward keeps what backward needs; backward *accumulates* parameter gradients
+/// and returns the gradient with respect to the input.
+public protocol Layer: AnyObject {
+    /// Forward pass. The returned tensor belongs to the layer and is overwritten by the next call.
+    func forward(_ input: Tensor) -> Tensor
+    /// Backward pass for the last forward. Returns the input gradient (owned by the layer), or nil
+    /// when `needsInputGradient` is false.
+    func backward(_ outputGradient: Tensor) -> Tensor?
+    /// Learnable tensors (empty for activations).
+    var parameters: [Parameter] { get }
+    /// Batch statistics and dropout in training; running statistics and identity in evaluation.
+    var isTraining: Bool { get set }
+    /// False for a network's first layer: nobody needs the gradient of the data.
+    var needsInputGradient: Bool { get set }
+    /// False while back-propagating through a network whose weights are not being trained (the
+    /// generator step goes through the discriminator): weight gradients are then never computed.
+    var computesParameterGradients: Bool { get set }
+}
+
+/// Layers that hold no parameters get the flags for free.
+open class StatelessLayer {
+    public var isTraining = true
+    public var needsInputGradient = true
+    public var computesParameterGradients = true
+    public var parameters: [Parameter] { [] }
+    public init() {}
+}
+
+/// Layers run in order.
+public final class Sequential: Layer {
+    public let layers: [Layer]
+
+    public init(_ layers: [Layer]) {
+        precondition(!layers.isEmpty, "a Sequential needs at least one layer")
+        self.layers = layers
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        layers.reduce(input) { $1.forward($0) }
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor? {
+        var gradient = outputGradient
+        for layer in layers.reversed() {
+            guard let next = layer.backward(gradient) else { return nil }
+            gradient = next
+        }
+        return gradient
+    }
+
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+
+    public var isTraining: Bool {
+        get { layers[0].isTraining }
+        set { for layer in layers { layer.isTraining = newValue } }
+    }
+
+    /// Only the first layer may skip its input gradient; inner layers always pass one back.
+    public var needsInputGradient: Bool {
+        get { layers[0].needsInputGradient }
+        set { layers[0].needsInputGradient = newValue }
+    }
+
+    public var computesParameterGradients: Bool {
+        get { layers[0].computesParameterGradients }
+        set { for layer in layers { layer.computesParameterGradients = newValue } }
+    }
+
+    public func zeroGradients() { for parameter in parameters { parameter.zeroGradient() } }
+}
