@@ -33,7 +33,8 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Dataset", dependencies: ["Imaging", "Formats", "Catalog"]),
-        .target(name: "NN", dependencies: ["Formats"]),
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .target(name: "NN", dependencies: ["Formats", "CDNNL"]),
         .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [
             "Catalog", "Dataset", "Imaging", "Formats", "Recipes",

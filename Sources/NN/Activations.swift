@@ -1,15 +1,17 @@
 import Foundation
 
-/// Element-wise activations: forward and backward side by side. Shapes are unchanged.
-/// Each keeps what its derivative needs (input or output) from the last forward.
+/// Element-wise activations: forward and backward side by side. Shapes are unchanged. They run
+/// on any layout as is (the output keeps the input's); an incoming gradient in another layout is
+/// first brought to the output's. Each keeps what its derivative needs (input or output).
 public class ElementwiseActivation: StatelessLayer, Layer {
     fileprivate var input: Tensor?
     fileprivate var output: Tensor?
     private var inputGradient: Tensor?
+    private var gradientScratch: Tensor?
 
     public func forward(_ input: Tensor) -> Tensor {
         self.input = input
-        let output = Tensor.reuse(self.output, shape: input.shape)
+        let output = Tensor.reuse(self.output, shape: input.shape, format: input.format)
         self.output = output
         apply(input.data, output.data, input.count)
         return output
@@ -18,9 +20,10 @@ public class ElementwiseActivation: StatelessLayer, Layer {
     public func backward(_ outputGradient: Tensor) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard let input, let output else { preconditionFailure("backward before forward") }
-        let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape)
+        let gradient = outputGradient.converted(to: output.format, scratch: &gradientScratch)
+        let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape, format: input.format)
         self.inputGradient = inputGradient
-        derivative(input.data, output.data, outputGradient.data, inputGradient.data, input.count)
+        derivative(input.data, output.data, gradient.data, inputGradient.data, input.count)
         return inputGradient
     }
 

@@ -17,24 +17,26 @@ public final class ReferenceConvolutionKernels: ConvolutionKernels {
     public init(_ geometry: ConvolutionGeometry) { self.geometry = geometry }
 
     public func forward(input: Tensor, weight: Tensor, output: Tensor) {
+        precondition(input.format == nil, "the reference path takes plain tensors")
+        output.reshape(to: geometry.outputShape)
         ReferenceConvolution.forward(input: input.data, weight: weight.data, output: output.data, geometry)
     }
     public func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor) {
+        precondition(outputGradient.format == nil, "the reference path takes plain tensors")
+        inputGradient.reshape(to: geometry.inputShape)
         ReferenceConvolution.backwardData(outputGradient: outputGradient.data, weight: weight.data, inputGradient: inputGradient.data, geometry)
     }
     public func backwardWeights(input: Tensor, outputGradient: Tensor, weightGradient: Tensor) {
+        precondition(input.format == nil && outputGradient.format == nil, "the reference path takes plain tensors")
         ReferenceConvolution.backwardWeights(input: input.data, outputGradient: outputGradient.data, weightGradient: weightGradient.data, geometry)
     }
 }
 
-/// Supplies kernels per geometry, for Conv2d and (through the transpose identity) ConvTranspose2d;
-/// the fast path installs its factory in `fast`.
-public enum ConvolutionKernelFactory {
-    nonisolated(unsafe) public static var fast: ((ConvolutionGeometry) -> ConvolutionKernels)?
-
-    static func make(_ geometry: ConvolutionGeometry, backend: Backend) -> ConvolutionKernels {
-        if backend == .fast, let fast { return fast(geometry) }
-        return ReferenceConvolutionKernels(geometry)
+/// The kernels for a geometry on a backend: one interface, two implementations.
+func makeConvolutionKernels(_ geometry: ConvolutionGeometry, backend: Backend) -> ConvolutionKernels {
+    switch backend {
+    case .reference: return ReferenceConvolutionKernels(geometry)
+    case .fast: return DNNLConvolutionKernels(geometry)
     }
 }
 
@@ -73,7 +75,7 @@ public final class Conv2d: Layer {
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: inChannels, inHeight: input.shape[2], inWidth: input.shape[3],
                                            outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
         if let kernels, kernels.geometry == geometry { return (geometry, kernels.implementation) }
-        let made = ConvolutionKernelFactory.make(geometry, backend: backend)
+        let made = makeConvolutionKernels(geometry, backend: backend)
         kernels = (geometry, made)
         return (geometry, made)
     }
@@ -92,10 +94,7 @@ public final class Conv2d: Layer {
         guard let input, let kernels else { preconditionFailure("backward before forward") }
         if computesParameterGradients {
             kernels.implementation.backwardWeights(input: input, outputGradient: outputGradient, weightGradient: weight.gradient)
-            if let bias {
-                ReferenceConvolution.backwardBias(outputGradient: outputGradient.data, biasGradient: bias.gradient.data, batch: outputGradient.shape[0],
-                                                  channels: outChannels, plane: outputGradient.shape[2] * outputGradient.shape[3])
-            }
+            if let bias { accumulateBiasGradient(outputGradient, into: bias.gradient) }
         }
         guard needsInputGradient else { return nil }
         let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape)
@@ -146,7 +145,7 @@ public final class ConvTranspose2d: Layer {
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: outChannels, inHeight: outHeight, inWidth: outWidth,
                                            outChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
         if let kernels, kernels.geometry == geometry { return (geometry, kernels.implementation) }
-        let made = ConvolutionKernelFactory.make(geometry, backend: backend)
+        let made = makeConvolutionKernels(geometry, backend: backend)
         kernels = (geometry, made)
         return (geometry, made)
     }
@@ -166,10 +165,7 @@ public final class ConvTranspose2d: Layer {
         if computesParameterGradients {
             // dW[in,out,i,j] = Σ outputGradient-as-conv-input × input-as-conv-output-gradient
             kernels.implementation.backwardWeights(input: outputGradient, outputGradient: input, weightGradient: weight.gradient)
-            if let bias {
-                ReferenceConvolution.backwardBias(outputGradient: outputGradient.data, biasGradient: bias.gradient.data, batch: outputGradient.shape[0],
-                                                  channels: outChannels, plane: outputGradient.shape[2] * outputGradient.shape[3])
-            }
+            if let bias { accumulateBiasGradient(outputGradient, into: bias.gradient) }
         }
         guard needsInputGradient else { return nil }
         let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape)
@@ -179,13 +175,23 @@ public final class ConvTranspose2d: Layer {
     }
 }
 
-/// output[n, c, ...] += bias[c]
+/// output[n, c, ...] += bias[c]. Blocked outputs take a round trip through plain: DCGAN's
+/// convolutions have no bias, so this is never on the fast path's hot loop.
 func addBias(_ bias: Tensor, to output: Tensor) {
-    let batch = output.shape[0], channels = output.shape[1], plane = output.count / (batch * channels)
+    let plain = output.plain()
+    let batch = plain.shape[0], channels = plain.shape[1], plane = plain.count / (batch * channels)
     for n in 0..<batch {
         for c in 0..<channels {
-            let value = bias[c], base = output.data + (n * channels + c) * plane
+            let value = bias[c], base = plain.data + (n * channels + c) * plane
             for k in 0..<plane { base[k] += value }
         }
     }
+    if plain !== output, let format = output.format { Reorders.run(from: .plain(plain.shape), plain.data, to: format, output.data) }
+}
+
+/// biasGradient[c] += Σ_{n,y,x} outputGradient[n,c,y,x]
+func accumulateBiasGradient(_ outputGradient: Tensor, into biasGradient: Tensor) {
+    let plain = outputGradient.plain()
+    ReferenceConvolution.backwardBias(outputGradient: plain.data, biasGradient: biasGradient.data, batch: plain.shape[0],
+                                      channels: plain.shape[1], plane: plain.shape[2] * plain.shape[3])
 }

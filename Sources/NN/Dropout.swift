@@ -8,6 +8,7 @@ public final class Dropout: StatelessLayer, Layer {
     private var mask: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
+    private var gradientScratch: Tensor?
 
     public init(probability: Float, seed: UInt64 = 0) {
         precondition((0..<1).contains(probability), "dropout probability must be in [0, 1)")
@@ -17,7 +18,8 @@ public final class Dropout: StatelessLayer, Layer {
 
     public func forward(_ input: Tensor) -> Tensor {
         guard isTraining, probability > 0 else { mask = nil; return input }
-        let mask = Tensor.reuse(self.mask, shape: input.shape), output = Tensor.reuse(self.output, shape: input.shape)
+        let mask = Tensor.reuse(self.mask, shape: input.shape, format: input.format)
+        let output = Tensor.reuse(self.output, shape: input.shape, format: input.format)
         self.mask = mask
         self.output = output
         let keep = 1 / (1 - probability)
@@ -32,9 +34,10 @@ public final class Dropout: StatelessLayer, Layer {
     public func backward(_ outputGradient: Tensor) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard let mask else { return outputGradient }
-        let inputGradient = Tensor.reuse(self.inputGradient, shape: outputGradient.shape)
+        let gradient = outputGradient.converted(to: mask.format, scratch: &gradientScratch)
+        let inputGradient = Tensor.reuse(self.inputGradient, shape: mask.shape, format: mask.format)
         self.inputGradient = inputGradient
-        for i in 0..<outputGradient.count { inputGradient[i] = outputGradient[i] * mask[i] }
+        for i in 0..<gradient.count { inputGradient[i] = gradient[i] * mask[i] }
         return inputGradient
     }
 }

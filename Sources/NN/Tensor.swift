@@ -6,7 +6,11 @@ import Foundation
 /// SIMD and oneDNN.
 public final class Tensor: @unchecked Sendable {
     public private(set) var shape: [Int]
+    /// Floats of storage: the product of the shape, or more for a channel-padded blocked layout.
     public private(set) var count: Int
+    /// nil: plain row-major (NCHW). Otherwise a oneDNN layout chosen by the fast path (nChw8c, …);
+    /// element-wise code may run on it as is, anything channel-aware must convert first.
+    public private(set) var format: MemoryFormat?
     public private(set) var data: UnsafeMutablePointer<Float>
     private var capacity: Int
 
@@ -35,26 +39,53 @@ public final class Tensor: @unchecked Sendable {
         return raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    /// Changes the shape, reallocating only when the storage is too small. Contents are undefined.
-    public func reshape(to newShape: [Int]) {
-        let newCount = newShape.reduce(1, *)
+    /// Changes the shape (plain layout), reallocating only when the storage is too small.
+    /// Contents are undefined.
+    public func reshape(to newShape: [Int]) { adopt(shape: newShape, format: nil) }
+
+    /// Takes a shape and layout; new storage is zeroed, so the padding of blocked layouts is zero.
+    func adopt(shape newShape: [Int], format newFormat: MemoryFormat?) {
+        let plain = newFormat.map(\.isPlain) ?? true
+        let newCount = plain ? newShape.reduce(1, *) : newFormat!.elementCount
         if newCount > capacity {
             free(data)
             data = Tensor.allocate(newCount)
+            data.initialize(repeating: 0, count: newCount)
             capacity = newCount
         }
         shape = newShape
         count = newCount
+        format = plain ? nil : newFormat
+    }
+
+    /// This tensor in `target` layout (nil = plain): itself when it already is, else a reorder
+    /// into `scratch` (created on first use and kept by the caller for the next time).
+    func converted(to target: MemoryFormat?, scratch: inout Tensor?) -> Tensor {
+        let current = format ?? MemoryFormat.plain(shape), wanted = target ?? MemoryFormat.plain(shape)
+        if current == wanted { return self }
+        let destination = scratch ?? Tensor(shape: shape, zeros: false)
+        scratch = destination
+        destination.adopt(shape: shape, format: wanted)
+        Reorders.run(from: current, data, to: wanted, destination.data)
+        return destination
+    }
+
+    /// A plain copy when the layout is blocked; the tensor itself when it is plain.
+    public func plain() -> Tensor {
+        var scratch: Tensor?
+        return converted(to: nil, scratch: &scratch)
     }
 
     /// Same element count, new view of the dimensions (Flatten).
     public func viewAs(_ newShape: [Int]) {
+        precondition(format == nil, "only plain tensors can be viewed with another shape")
         precondition(newShape.reduce(1, *) == count, "view \(newShape) does not hold \(count) elements")
         shape = newShape
     }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
-    public var values: [Float] { Array(buffer) }
+    /// The elements in plain row-major order, whatever the layout.
+    public var values: [Float] { format == nil ? Array(buffer) : plain().values }
 
     public subscript(index: Int) -> Float {
         get { data[index] }
@@ -64,21 +95,21 @@ public final class Tensor: @unchecked Sendable {
     public func fill(_ value: Float) { data.update(repeating: value, count: count) }
 
     public func copy(from other: Tensor) {
-        reshape(to: other.shape)
+        adopt(shape: other.shape, format: other.format)
         data.update(from: other.data, count: count)
     }
 
     public func clone() -> Tensor {
         let copy = Tensor(shape: shape, zeros: false)
-        copy.data.update(from: data, count: count)
+        copy.copy(from: self)
         return copy
     }
 
     /// Returns `tensor` reshaped to `shape` if given, else a new tensor: the pattern layers use for
     /// their output buffers.
-    static func reuse(_ tensor: Tensor?, shape: [Int]) -> Tensor {
-        guard let tensor else { return Tensor(shape: shape, zeros: false) }
-        if tensor.shape != shape { tensor.reshape(to: shape) }
+    static func reuse(_ tensor: Tensor?, shape: [Int], format: MemoryFormat? = nil) -> Tensor {
+        let tensor = tensor ?? Tensor(shape: shape, zeros: false)
+        if tensor.shape != shape || tensor.format != format { tensor.adopt(shape: shape, format: format) }
         return tensor
     }
 }

@@ -1,0 +1,238 @@
+import CDNNL
+import Foundation
+
+/// The thin Swift edge over oneDNN's C API: the only file that touches it. Above it, code sees
+/// `MemoryFormat`, `Primitive` and `Reorder`, never a C pointer.
+enum DNNL {
+    /// One CPU engine and in-order stream for the process; oneDNN's OpenMP threads do the work.
+    nonisolated(unsafe) static let engine: dnnl_engine_t = {
+        var engine: dnnl_engine_t?
+        check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine_create")
+        return engine!
+    }()
+
+    nonisolated(unsafe) static let stream: dnnl_stream_t = {
+        var stream: dnnl_stream_t?
+        check(dnnl_stream_create(&stream, DNNL.engine, dnnl_stream_default_flags.rawValue), "stream_create")
+        return stream!
+    }()
+
+    /// oneDNN fails only on programming errors here (shapes are validated before), so stop loudly.
+    static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
+        if status != dnnl_success { fatalError("oneDNN \(what()) failed with status \(status.rawValue)") }
+    }
+
+    static func dims(_ values: [Int]) -> dnnl_dims_t {
+        var dims: dnnl_dims_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &dims) { raw in
+            let slots = raw.bindMemory(to: dnnl_dim_t.self)
+            for (index, value) in values.enumerated() { slots[index] = dnnl_dim_t(value) }
+        }
+        return dims
+    }
+}
+
+/// A memory layout for a tensor of given logical dimensions: plain (NCHW, OIHW, …) or one of
+/// oneDNN's blocked layouts (nChw8c, …).
+public struct MemoryFormat: Equatable, @unchecked Sendable {
+    var descriptor: dnnl_memory_desc_t
+
+    init(_ descriptor: dnnl_memory_desc_t) { self.descriptor = descriptor }
+
+    /// Plain row-major layout of `dims` (NCHW for 4-D).
+    public static func plain(_ dims: [Int]) -> MemoryFormat { tagged(dims, [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd][dims.count - 1]) }
+
+    /// Let the primitive choose (blocked layouts for convolutions).
+    static func any(_ dims: [Int]) -> MemoryFormat { tagged(dims, dnnl_format_tag_any) }
+
+    static func tagged(_ dims: [Int], _ tag: dnnl_format_tag_t) -> MemoryFormat {
+        var descriptor = dnnl_memory_desc_t()
+        var values = DNNL.dims(dims)
+        DNNL.check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), &values.0, dnnl_f32, tag), "memory_desc_init_by_tag \(dims)")
+        return MemoryFormat(descriptor)
+    }
+
+    /// Floats of storage, including any channel padding of blocked layouts.
+    public var elementCount: Int {
+        var copy = descriptor
+        return dnnl_memory_desc_get_size(&copy) / MemoryLayout<Float>.stride
+    }
+
+    public var dims: [Int] {
+        withUnsafeBytes(of: descriptor.dims) { raw in Array(raw.bindMemory(to: dnnl_dim_t.self).prefix(Int(descriptor.ndims)).map(Int.init)) }
+    }
+
+    public var isPlain: Bool { self == MemoryFormat.plain(dims) }
+
+    public static func == (lhs: MemoryFormat, rhs: MemoryFormat) -> Bool {
+        var a = lhs.descriptor, b = rhs.descriptor
+        return dnnl_memory_desc_equal(&a, &b) != 0
+    }
+}
+
+/// Argument slots of a primitive execution.
+enum Argument {
+    static let source = darkroom_arg_src, destination = darkroom_arg_dst, weights = darkroom_arg_weights
+    static let mean = darkroom_arg_mean, variance = darkroom_arg_variance
+    static let scale = darkroom_arg_scale, shift = darkroom_arg_shift
+    static let sourceGradient = darkroom_arg_diff_src, destinationGradient = darkroom_arg_diff_dst
+    static let weightsGradient = darkroom_arg_diff_weights
+    static let scaleGradient = darkroom_arg_diff_scale, shiftGradient = darkroom_arg_diff_shift
+}
+
+/// A created primitive with its descriptor, and one memory object per argument, re-pointed at the
+/// caller's buffers on each execution (so nothing is allocated in the steady state).
+final class Primitive {
+    private let descriptor: dnnl_primitive_desc_t
+    private let primitive: dnnl_primitive_t
+    private var memories: [Int32: dnnl_memory_t] = [:]
+
+    /// `operation` fills a oneDNN operation descriptor (convolution, batch normalisation, …).
+    init<Operation>(_ operation: inout Operation, hint: Primitive? = nil) {
+        var descriptor: dnnl_primitive_desc_t?
+        withUnsafePointer(to: &operation) { pointer in
+            DNNL.check(dnnl_primitive_desc_create(&descriptor, UnsafeRawPointer(pointer), nil, DNNL.engine, hint?.descriptor), "primitive_desc_create")
+        }
+        self.descriptor = descriptor!
+        var primitive: dnnl_primitive_t?
+        DNNL.check(dnnl_primitive_create(&primitive, descriptor), "primitive_create")
+        self.primitive = primitive!
+    }
+
+    init(reorderFrom source: MemoryFormat, to destination: MemoryFormat) {
+        var descriptor: dnnl_primitive_desc_t?
+        var from = source.descriptor, to = destination.descriptor
+        DNNL.check(dnnl_reorder_primitive_desc_create(&descriptor, &from, DNNL.engine, &to, DNNL.engine, nil), "reorder_primitive_desc_create")
+        self.descriptor = descriptor!
+        var primitive: dnnl_primitive_t?
+        DNNL.check(dnnl_primitive_create(&primitive, descriptor), "primitive_create")
+        self.primitive = primitive!
+    }
+
+    deinit {
+        for memory in memories.values { dnnl_memory_destroy(memory) }
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    enum Query { case source, weights, destination, sourceGradient, weightsGradient, destinationGradient }
+
+    /// The layout the primitive chose for one of its arguments.
+    func format(_ query: Query) -> MemoryFormat {
+        let what: dnnl_query_t
+        switch query {
+        case .source: what = dnnl_query_src_md
+        case .weights: what = dnnl_query_weights_md
+        case .destination: what = dnnl_query_dst_md
+        case .sourceGradient: what = dnnl_query_diff_src_md
+        case .weightsGradient: what = dnnl_query_diff_weights_md
+        case .destinationGradient: what = dnnl_query_diff_dst_md
+        }
+        return MemoryFormat(dnnl_primitive_desc_query_md(descriptor, what, 0).pointee)
+    }
+
+    /// The implementation oneDNN picked, e.g. "jit:avx2" or "ncsp_bnorm:any".
+    var implementation: String {
+        var name: UnsafePointer<CChar>?
+        dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name)
+        return name.map { String(cString: $0) } ?? "?"
+    }
+
+    /// Runs with (slot, buffer, format) arguments and waits for the result.
+    func execute(_ arguments: [(Int32, UnsafeMutablePointer<Float>, MemoryFormat)]) {
+        var execArguments: [dnnl_exec_arg_t] = []
+        execArguments.reserveCapacity(arguments.count)
+        for (slot, buffer, format) in arguments {
+            let memory: dnnl_memory_t
+            if let existing = memories[slot] {
+                memory = existing
+            } else {
+                var created: dnnl_memory_t?
+                var descriptor = format.descriptor
+                DNNL.check(dnnl_memory_create(&created, &descriptor, DNNL.engine, buffer), "memory_create")
+                memory = created!
+                memories[slot] = memory
+            }
+            DNNL.check(dnnl_memory_set_data_handle(memory, buffer), "memory_set_data_handle")
+            execArguments.append(dnnl_exec_arg_t(arg: slot, memory: memory))
+        }
+        DNNL.check(dnnl_primitive_execute(primitive, DNNL.stream, Int32(execArguments.count), execArguments), "primitive_execute")
+        DNNL.check(dnnl_stream_wait(DNNL.stream), "stream_wait")
+    }
+
+    // Operation descriptors, one constructor per primitive kind used by the fast path.
+
+    static func convolutionForward(source: MemoryFormat, weights: MemoryFormat, destination: MemoryFormat, stride: Int, padding: Int) -> Primitive {
+        var operation = dnnl_convolution_desc_t()
+        var src = source.descriptor, wei = weights.descriptor, dst = destination.descriptor
+        var strides = DNNL.dims([stride, stride]), pads = DNNL.dims([padding, padding])
+        DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_training, dnnl_convolution_direct, &src, &wei, nil, &dst,
+                                                      &strides.0, &pads.0, &pads.0), "convolution_forward_desc_init")
+        return Primitive(&operation)
+    }
+
+    static func convolutionBackwardData(sourceGradient: MemoryFormat, weights: MemoryFormat, destinationGradient: MemoryFormat,
+                                        stride: Int, padding: Int, hint: Primitive) -> Primitive {
+        var operation = dnnl_convolution_desc_t()
+        var dsrc = sourceGradient.descriptor, wei = weights.descriptor, ddst = destinationGradient.descriptor
+        var strides = DNNL.dims([stride, stride]), pads = DNNL.dims([padding, padding])
+        DNNL.check(dnnl_convolution_backward_data_desc_init(&operation, dnnl_convolution_direct, &dsrc, &wei, &ddst,
+                                                            &strides.0, &pads.0, &pads.0), "convolution_backward_data_desc_init")
+        return Primitive(&operation, hint: hint)
+    }
+
+    static func convolutionBackwardWeights(source: MemoryFormat, weightsGradient: MemoryFormat, destinationGradient: MemoryFormat,
+                                           stride: Int, padding: Int, hint: Primitive) -> Primitive {
+        var operation = dnnl_convolution_desc_t()
+        var src = source.descriptor, dwei = weightsGradient.descriptor, ddst = destinationGradient.descriptor
+        var strides = DNNL.dims([stride, stride]), pads = DNNL.dims([padding, padding])
+        DNNL.check(dnnl_convolution_backward_weights_desc_init(&operation, dnnl_convolution_direct, &src, &dwei, nil, &ddst,
+                                                               &strides.0, &pads.0, &pads.0), "convolution_backward_weights_desc_init")
+        return Primitive(&operation, hint: hint)
+    }
+
+    /// Batch normalisation with scale and shift; `globalStatistics` uses given mean/variance (evaluation).
+    static func batchNormalizationForward(data: MemoryFormat, epsilon: Float, globalStatistics: Bool) -> Primitive {
+        var operation = dnnl_batch_normalization_desc_t()
+        var md = data.descriptor
+        var flags = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
+        if globalStatistics { flags |= dnnl_use_global_stats.rawValue }
+        DNNL.check(dnnl_batch_normalization_forward_desc_init(&operation, globalStatistics ? dnnl_forward_inference : dnnl_forward_training,
+                                                              &md, epsilon, flags), "batch_normalization_forward_desc_init")
+        return Primitive(&operation)
+    }
+
+    static func batchNormalizationBackward(data: MemoryFormat, epsilon: Float, hint: Primitive) -> Primitive {
+        var operation = dnnl_batch_normalization_desc_t()
+        var diff = data.descriptor, md = data.descriptor
+        DNNL.check(dnnl_batch_normalization_backward_desc_init(&operation, dnnl_backward, &diff, &md, epsilon,
+                                                               dnnl_use_scale.rawValue | dnnl_use_shift.rawValue), "batch_normalization_backward_desc_init")
+        return Primitive(&operation, hint: hint)
+    }
+}
+
+/// Cached reorders between layouts. A handful of pairs occur in a network, so a linear search is fine.
+enum Reorders {
+    nonisolated(unsafe) private static var cache: [(from: MemoryFormat, to: MemoryFormat, primitive: Primitive)] = []
+    private static let lock = NSLock()
+
+    static func run(from source: MemoryFormat, _ input: UnsafeMutablePointer<Float>, to destination: MemoryFormat, _ output: UnsafeMutablePointer<Float>) {
+        lock.lock()
+        let primitive: Primitive
+        if let found = cache.first(where: { $0.from == source && $0.to == destination }) {
+            primitive = found.primitive
+        } else {
+            primitive = Primitive(reorderFrom: source, to: destination)
+            cache.append((source, destination, primitive))
+        }
+        primitive.execute([(Argument.source, input, source), (Argument.destination, output, destination)])
+        lock.unlock()
+    }
+}
+
+/// oneDNN's GEMM: C = alpha·op(A)·op(B) + beta·C, row-major (no OpenBLAS alongside oneDNN's threads).
+func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+           b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    DNNL.check(dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78, dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), alpha,
+                          a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc)), "sgemm")
+}

@@ -1,0 +1,113 @@
+import Formats
+import NN
+import XCTest
+
+/// The oneDNN fast path must agree with the plain-Swift reference, forward and backward, within
+/// 1e-4 relative error (measured against the largest magnitude of the reference result).
+final class FastPathTests: XCTestCase {
+    private func assertClose(_ fast: Tensor, _ reference: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(fast.shape, reference.shape, label, file: file, line: line)
+        let a = fast.values, b = reference.values
+        let scale = max(b.map { abs($0) }.max() ?? 0, 1e-6)
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThan(worst / scale, 1e-4, "\(label): max error \(worst) at scale \(scale)", file: file, line: line)
+    }
+
+    private func randomize(_ tensor: Tensor, seed: UInt64, scale: Float = 1) {
+        var random = SeededRandom(seed: seed)
+        for i in 0..<tensor.count { tensor[i] = (random.nextUniform() * 2 - 1) * scale }
+    }
+
+    /// Runs forward and backward through a fast and a reference layer with equal weights and
+    /// compares outputs, input gradients and parameter gradients.
+    private func compare(fast: Layer, reference: Layer, inputShape: [Int], label: String) {
+        for (f, r) in zip(fast.parameters, reference.parameters) {
+            randomize(r.value, seed: UInt64(r.value.count), scale: 0.3)
+            if r.name.hasSuffix("bn.weight") { for i in 0..<r.value.count { r.value[i] += 1 } }
+            f.value.copy(from: r.value)
+        }
+        let input = Tensor(shape: inputShape)
+        randomize(input, seed: 42)
+        let fastOutput = fast.forward(input), referenceOutput = reference.forward(input)
+        assertClose(fastOutput, referenceOutput, "\(label) forward")
+        let gradient = Tensor(shape: referenceOutput.shape)
+        randomize(gradient, seed: 7)
+        for parameter in fast.parameters + reference.parameters { parameter.zeroGradient() }
+        let fastInput = fast.backward(gradient), referenceInput = reference.backward(gradient)
+        assertClose(fastInput!, referenceInput!, "\(label) input gradient")
+        for (f, r) in zip(fast.parameters, reference.parameters) { assertClose(f.gradient, r.gradient, "\(label) \(r.name) gradient") }
+    }
+
+    func testConvolutionsOnOddShapesAndBatchOne() {
+        let cases: [(batch: Int, inC: Int, outC: Int, size: Int, kernel: Int, stride: Int, padding: Int)] = [
+            (1, 3, 8, 9, 4, 2, 1), (2, 5, 7, 11, 3, 1, 1), (3, 16, 24, 8, 4, 2, 1), (1, 1, 16, 13, 5, 2, 2), (2, 8, 1, 4, 4, 1, 0),
+        ]
+        for c in cases {
+            compare(fast: Conv2d(c.inC, c.outC, kernel: c.kernel, stride: c.stride, padding: c.padding, bias: false, backend: .fast),
+                    reference: Conv2d(c.inC, c.outC, kernel: c.kernel, stride: c.stride, padding: c.padding, bias: false),
+                    inputShape: [c.batch, c.inC, c.size, c.size], label: "conv \(c)")
+            compare(fast: ConvTranspose2d(c.inC, c.outC, kernel: c.kernel, stride: c.stride, padding: c.padding, bias: false, backend: .fast),
+                    reference: ConvTranspose2d(c.inC, c.outC, kernel: c.kernel, stride: c.stride, padding: c.padding, bias: false),
+                    inputShape: [c.batch, c.inC, c.size, c.size], label: "deconv \(c)")
+        }
+        compare(fast: Conv2d(3, 8, kernel: 3, padding: 1, bias: true, backend: .fast), reference: Conv2d(3, 8, kernel: 3, padding: 1, bias: true),
+                inputShape: [2, 3, 6, 6], label: "conv with bias")
+    }
+
+    func testBatchNormInTrainingAndItsRunningStatistics() {
+        for shape in [[4, 8, 5, 5], [1, 16, 4, 4], [3, 3, 7, 2]] {
+            let fast = BatchNorm2d(shape[1], backend: .fast, name: "bn"), reference = BatchNorm2d(shape[1], name: "bn")
+            compare(fast: fast, reference: reference, inputShape: shape, label: "batchnorm \(shape)")
+            assertClose(fast.runningMean, reference.runningMean, "running mean")
+            assertClose(fast.runningVariance, reference.runningVariance, "running variance")
+            fast.isTraining = false
+            reference.isTraining = false
+            let input = Tensor(shape: shape)
+            randomize(input, seed: 3)
+            assertClose(fast.forward(input), reference.forward(input), "batchnorm evaluation \(shape)")
+        }
+    }
+
+    /// The DCGAN blocks chained, so activations stay in oneDNN's blocked layouts between layers.
+    func testDCGANBlocksChainedInBlockedLayouts() {
+        func discriminator(_ backend: Backend) -> Sequential {
+            Sequential([Conv2d(3, 16, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "c1"), LeakyReLU(slope: 0.2),
+                        Conv2d(16, 32, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "c2"),
+                        BatchNorm2d(32, backend: backend, name: "bn"), LeakyReLU(slope: 0.2),
+                        Conv2d(32, 1, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: "c3")])
+        }
+        func generator(_ backend: Backend) -> Sequential {
+            Sequential([ConvTranspose2d(20, 32, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: "d1"),
+                        BatchNorm2d(32, backend: backend, name: "bn"), ReLU(),
+                        ConvTranspose2d(32, 16, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "d2"),
+                        BatchNorm2d(16, backend: backend, name: "bn"), ReLU(),
+                        ConvTranspose2d(16, 3, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "d3"), Tanh()])
+        }
+        compare(fast: discriminator(.fast), reference: discriminator(.reference), inputShape: [4, 3, 16, 16], label: "D")
+        // Between fast layers the activations are in a blocked layout, not plain NCHW.
+        let conv = Conv2d(16, 32, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast)
+        let hidden = conv.forward(Tensor(shape: [4, 16, 16, 16]))
+        XCTAssertNotNil(hidden.format, "expected oneDNN to choose a blocked layout")
+        let norm = BatchNorm2d(32, backend: .fast)
+        XCTAssertEqual(norm.forward(hidden).format, hidden.format, "batch norm keeps the blocked layout")
+        compare(fast: generator(.fast), reference: generator(.reference), inputShape: [4, 20, 1, 1], label: "G")
+    }
+
+    /// The exact layer shapes of the 64-pixel DCGAN (ngf = ndf = 64, nz = 100), at batch 2.
+    func testExactDCGANLayerShapes() {
+        let discriminatorLayers: [(Int, Int, Int, Int, Int, Int)] = [(3, 64, 64, 4, 2, 1), (64, 128, 32, 4, 2, 1), (128, 256, 16, 4, 2, 1),
+                                                                     (256, 512, 8, 4, 2, 1), (512, 1, 4, 4, 1, 0)]
+        for (inC, outC, size, kernel, stride, padding) in discriminatorLayers {
+            compare(fast: Conv2d(inC, outC, kernel: kernel, stride: stride, padding: padding, bias: false, backend: .fast),
+                    reference: Conv2d(inC, outC, kernel: kernel, stride: stride, padding: padding, bias: false),
+                    inputShape: [2, inC, size, size], label: "D conv \(inC)->\(outC) at \(size)")
+        }
+        let generatorLayers: [(Int, Int, Int, Int, Int, Int)] = [(100, 512, 1, 4, 1, 0), (512, 256, 4, 4, 2, 1), (256, 128, 8, 4, 2, 1),
+                                                                 (128, 64, 16, 4, 2, 1), (64, 3, 32, 4, 2, 1)]
+        for (inC, outC, size, kernel, stride, padding) in generatorLayers {
+            compare(fast: ConvTranspose2d(inC, outC, kernel: kernel, stride: stride, padding: padding, bias: false, backend: .fast),
+                    reference: ConvTranspose2d(inC, outC, kernel: kernel, stride: stride, padding: padding, bias: false),
+                    inputShape: [2, inC, size, size], label: "G deconv \(inC)->\(outC) at \(size)")
+        }
+    }
+}
