@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Dataset", targets: ["Dataset"]),
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "GAN", targets: ["GAN"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,9 +36,10 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["Imaging", "Formats", "Catalog"]),
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "NN", dependencies: ["Formats", "CDNNL"]),
+        .target(name: "GAN", dependencies: ["NN", "Formats", "Dataset", "Imaging"]),
         .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [
-            "Catalog", "Dataset", "Imaging", "Formats", "Recipes",
+            "Catalog", "Dataset", "Imaging", "Formats", "Recipes", "GAN", "NN",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -50,6 +52,7 @@ let package = Package(
         ]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Formats"]),
+        .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Formats", "Dataset", "Imaging", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: [
             "Imaging", "Catalog", "Formats", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
         ]),

@@ -1,7 +1,5 @@
+import Formats
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `darkroom bench catalog`: a first scan into a fresh database, then a no-change re-scan.
 public struct CatalogBenchmark: Codable, Sendable {
@@ -37,9 +35,3 @@ public struct CatalogBenchmark: Codable, Sendable {
     }
 }
 
-/// The process's peak resident set size so far, in MiB.
-public func peakResidentMegabytes() -> Double {
-    var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
-}

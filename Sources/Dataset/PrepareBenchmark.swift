@@ -1,4 +1,5 @@
 import Catalog
+import Formats
 import Foundation
 
 /// `darkroom bench prepare`: decode + fit + normalise + write shards into a scratch folder.

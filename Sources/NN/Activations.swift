@@ -3,17 +3,44 @@ import Foundation
 /// Element-wise activations: forward and backward side by side. Shapes are unchanged. They run
 /// on any layout as is (the output keeps the input's); an incoming gradient in another layout is
 /// first brought to the output's. Each keeps what its derivative needs (input or output).
+/// The fast path runs them as oneDNN eltwise primitives: vectorised, and on the same OpenMP
+/// threads as the convolutions around them (a second thread pool would fight those for the cores).
 public class ElementwiseActivation: StatelessLayer, Layer {
+    public var backend: Backend
     fileprivate var input: Tensor?
     fileprivate var output: Tensor?
     private var inputGradient: Tensor?
     private var gradientScratch: Tensor?
+    private var primitives: (layout: MemoryFormat, forward: Primitive, backward: Primitive?)?
+
+    public init(backend: Backend = .reference) {
+        self.backend = backend
+        super.init()
+    }
+
+    /// The same function for oneDNN.
+    var function: ElementwiseFunction { fatalError("override") }
+
+    private func fastPrimitives(_ layout: MemoryFormat) -> (forward: Primitive, backward: () -> Primitive) {
+        if primitives?.layout != layout { primitives = (layout, Primitive.elementwiseForward(function, data: layout), nil) }
+        return (primitives!.forward, {
+            if let backward = self.primitives!.backward { return backward }
+            let made = Primitive.elementwiseBackward(self.function, data: layout, hint: self.primitives!.forward)
+            self.primitives!.backward = made
+            return made
+        })
+    }
 
     public func forward(_ input: Tensor) -> Tensor {
         self.input = input
         let output = Tensor.reuse(self.output, shape: input.shape, format: input.format)
         self.output = output
-        apply(input.data, output.data, input.count)
+        if backend == .fast {
+            let layout = input.format ?? MemoryFormat.plain(input.shape)
+            fastPrimitives(layout).forward.execute([(Argument.source, input.data, layout), (Argument.destination, output.data, layout)])
+        } else {
+            apply(input.data, output.data, input.count)
+        }
         return output
     }
 
@@ -23,7 +50,14 @@ public class ElementwiseActivation: StatelessLayer, Layer {
         let gradient = outputGradient.converted(to: output.format, scratch: &gradientScratch)
         let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape, format: input.format)
         self.inputGradient = inputGradient
-        derivative(input.data, output.data, gradient.data, inputGradient.data, input.count)
+        if backend == .fast {
+            let layout = input.format ?? MemoryFormat.plain(input.shape)
+            let data = function.backwardUsesOutput ? (Argument.destination, output.data, layout) : (Argument.source, input.data, layout)
+            fastPrimitives(layout).backward().execute([data, (Argument.destinationGradient, gradient.data, layout),
+                                                       (Argument.sourceGradient, inputGradient.data, layout)])
+        } else {
+            derivative(input.data, output.data, gradient.data, inputGradient.data, input.count)
+        }
         return inputGradient
     }
 
@@ -35,6 +69,7 @@ public class ElementwiseActivation: StatelessLayer, Layer {
 
 /// y = max(x, 0);  dx = dy·[x > 0]
 public final class ReLU: ElementwiseActivation {
+    override var function: ElementwiseFunction { .relu(slope: 0) }
     override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
         for i in 0..<count { y[i] = max(x[i], 0) }
     }
@@ -46,7 +81,11 @@ public final class ReLU: ElementwiseActivation {
 /// y = x for x > 0, slope·x otherwise;  dx = dy·(x > 0 ? 1 : slope)
 public final class LeakyReLU: ElementwiseActivation {
     public let slope: Float
-    public init(slope: Float = 0.2) { self.slope = slope }
+    public init(slope: Float = 0.2, backend: Backend = .reference) {
+        self.slope = slope
+        super.init(backend: backend)
+    }
+    override var function: ElementwiseFunction { .relu(slope: slope) }
     override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
         for i in 0..<count { y[i] = x[i] > 0 ? x[i] : slope * x[i] }
     }
@@ -57,6 +96,7 @@ public final class LeakyReLU: ElementwiseActivation {
 
 /// y = tanh(x);  dx = dy·(1 − y²)
 public final class Tanh: ElementwiseActivation {
+    override var function: ElementwiseFunction { .tanh }
     override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
         for i in 0..<count { y[i] = tanhf(x[i]) }
     }
@@ -67,6 +107,7 @@ public final class Tanh: ElementwiseActivation {
 
 /// y = 1 / (1 + e^−x);  dx = dy·y·(1 − y)
 public final class Sigmoid: ElementwiseActivation {
+    override var function: ElementwiseFunction { .logistic }
     override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
         for i in 0..<count { y[i] = sigmoid(x[i]) }
     }

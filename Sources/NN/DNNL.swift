@@ -211,6 +211,50 @@ final class Primitive {
     }
 }
 
+/// Element-wise functions oneDNN computes (forward and backward) on any layout.
+public enum ElementwiseFunction: Sendable {
+    case relu(slope: Float)
+    case tanh
+    case logistic
+
+    var algorithm: dnnl_alg_kind_t {
+        switch self {
+        case .relu: return dnnl_eltwise_relu
+        case .tanh: return dnnl_eltwise_tanh_use_dst_for_bwd
+        case .logistic: return dnnl_eltwise_logistic_use_dst_for_bwd
+        }
+    }
+
+    var alpha: Float {
+        if case .relu(let slope) = self { return slope }
+        return 0
+    }
+
+    /// Whether backward reads the output (tanh, logistic) rather than the input (relu).
+    var backwardUsesOutput: Bool {
+        if case .relu = self { return false }
+        return true
+    }
+}
+
+extension Primitive {
+    static func elementwiseForward(_ function: ElementwiseFunction, data: MemoryFormat) -> Primitive {
+        var operation = dnnl_eltwise_desc_t()
+        var md = data.descriptor
+        DNNL.check(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_training, function.algorithm, &md, function.alpha, 0),
+                   "eltwise_forward_desc_init")
+        return Primitive(&operation)
+    }
+
+    static func elementwiseBackward(_ function: ElementwiseFunction, data: MemoryFormat, hint: Primitive) -> Primitive {
+        var operation = dnnl_eltwise_desc_t()
+        var diff = data.descriptor, md = data.descriptor
+        DNNL.check(dnnl_eltwise_backward_desc_init(&operation, function.algorithm, &diff, &md, function.alpha, 0),
+                   "eltwise_backward_desc_init")
+        return Primitive(&operation, hint: hint)
+    }
+}
+
 /// Cached reorders between layouts. A handful of pairs occur in a network, so a linear search is fine.
 enum Reorders {
     nonisolated(unsafe) private static var cache: [(from: MemoryFormat, to: MemoryFormat, primitive: Primitive)] = []

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A network layer: forward keeps what backward needs; backward *accumulates* parameter gradients
 /// and returns the gradient with respect to the input.
 public protocol Layer: AnyObject {
@@ -35,14 +37,27 @@ public final class Sequential: Layer {
         self.layers = layers
     }
 
+    /// When set, each layer's forward and backward time is added to it (`bench train-step --profile`).
+    public var profile: LayerProfile?
+
     public func forward(_ input: Tensor) -> Tensor {
-        layers.reduce(input) { $1.forward($0) }
+        guard let profile else { return layers.reduce(input) { $1.forward($0) } }
+        var value = input
+        for (index, layer) in layers.enumerated() {
+            let started = DispatchTime.now().uptimeNanoseconds
+            value = layer.forward(value)
+            profile.add(index: index, layer: layer, pass: "forward", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+        }
+        return value
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor? {
         var gradient = outputGradient
-        for layer in layers.reversed() {
-            guard let next = layer.backward(gradient) else { return nil }
+        for (index, layer) in layers.enumerated().reversed() {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let next = layer.backward(gradient)
+            profile?.add(index: index, layer: layer, pass: "backward", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+            guard let next else { return nil }
             gradient = next
         }
         return gradient
@@ -67,4 +82,30 @@ public final class Sequential: Layer {
     }
 
     public func zeroGradients() { for parameter in parameters { parameter.zeroGradient() } }
+}
+
+/// Accumulated time per (layer, pass), for finding the slowest layer.
+public final class LayerProfile {
+    public struct Entry: Codable, Sendable {
+        public var layer: String
+        public var pass: String
+        public var seconds: Double
+        public var calls: Int
+    }
+
+    public let name: String
+    public private(set) var entries: [String: Entry] = [:]
+    public private(set) var order: [String] = []
+
+    public init(name: String) { self.name = name }
+
+    func add(index: Int, layer: Layer, pass: String, nanoseconds: UInt64) {
+        let label = "\(name).main.\(index) \(type(of: layer))"
+        let key = label + " " + pass
+        if entries[key] == nil { order.append(key); entries[key] = Entry(layer: label, pass: pass, seconds: 0, calls: 0) }
+        entries[key]!.seconds += Double(nanoseconds) / 1e9
+        entries[key]!.calls += 1
+    }
+
+    public var ordered: [Entry] { order.map { entries[$0]! } }
 }

@@ -45,7 +45,19 @@ public final class Adam: Optimizer {
         for (index, parameter) in parameters.enumerated() {
             let p = parameter.value.data, g = parameter.gradient.data
             let m = firstMoments[index].data, v = secondMoments[index].data
-            for i in 0..<parameter.value.count {
+            let count = parameter.value.count, vectorEnd = count - count % 16
+            // 16 lanes at a time (the same arithmetic as the scalar tail, element for element).
+            for i in stride(from: 0, to: vectorEnd, by: 16) {
+                let pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+                let gradient = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self) + weightDecay * pv
+                let mv = beta1 * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD16<Float>.self) + (1 - beta1) * gradient
+                let vv = beta2 * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD16<Float>.self) + (1 - beta2) * gradient * gradient
+                UnsafeMutableRawPointer(m + i).storeBytes(of: mv, as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(v + i).storeBytes(of: vv, as: SIMD16<Float>.self)
+                let updated = pv - stepSize * mv / (vv.squareRoot() / rootCorrection2 + epsilon)
+                UnsafeMutableRawPointer(p + i).storeBytes(of: updated, as: SIMD16<Float>.self)
+            }
+            for i in vectorEnd..<count {
                 let gradient = g[i] + weightDecay * p[i]
                 m[i] = beta1 * m[i] + (1 - beta1) * gradient
                 v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient

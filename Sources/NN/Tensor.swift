@@ -70,6 +70,9 @@ public final class Tensor: @unchecked Sendable {
         return destination
     }
 
+    /// This tensor in plain layout: itself, or a reorder into `scratch` (kept by the caller).
+    public func converted(toPlainInto scratch: inout Tensor?) -> Tensor { converted(to: nil, scratch: &scratch) }
+
     /// A plain copy when the layout is blocked; the tensor itself when it is plain.
     public func plain() -> Tensor {
         var scratch: Tensor?

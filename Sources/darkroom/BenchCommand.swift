@@ -1,6 +1,8 @@
 import ArgumentParser
 import Catalog
 import Dataset
+import GAN
+import NN
 import Imaging
 import Foundation
 
@@ -8,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks; each prints JSON on stdout.",
-        subcommands: [CatalogBench.self, PrepareBench.self])
+        subcommands: [CatalogBench.self, PrepareBench.self, TrainStepBench.self])
 
     struct CatalogBench: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -42,6 +44,38 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             let options = PrepareOptions(size: size, channels: channels, limit: limit, jobs: jobs)
             print(try Console.json(try PrepareBenchmark.run(database: try CatalogDatabase(path: db), options: options)))
+        }
+    }
+
+    struct TrainStepBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "train-step",
+            abstract: "Time full DCGAN iterations (D on real and fake, G through D) on random data; img/s and GFLOP/s.")
+
+        @Option var size = 64
+        @Option var channels = 3
+        @Option var batch = 64
+        @Option(help: "Timed iterations (after two warm-up ones).")
+        var iterations = 5
+        @Option var nz = 100
+        @Option var ngf = 64
+        @Option var ndf = 64
+        @Option(help: "fast (oneDNN) or reference (plain Swift).")
+        var backend = "fast"
+        @Flag(help: "Time every layer's forward and backward.")
+        var profile = false
+
+        func validate() throws {
+            guard DCGANConfiguration.supportedSizes[size] != nil else { throw ValidationError("--size must be 32, 64 or 128") }
+            guard channels == 1 || channels == 3 else { throw ValidationError("--channels must be 1 or 3") }
+            guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
+            guard batch >= 1, iterations >= 1 else { throw ValidationError("--batch and --iterations must be at least 1") }
+        }
+
+        func run() throws {
+            let configuration = DCGANConfiguration(imageSize: size, channels: channels, nz: nz, ngf: ngf, ndf: ndf)
+            print(try Console.json(TrainStepBenchmark.run(configuration: configuration, batch: batch, iterations: iterations,
+                                                          backend: Backend(rawValue: backend)!, profile: profile)))
         }
     }
 }

@@ -68,20 +68,40 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testActivationsOnPlainAndBlockedLayouts() {
+        let makers: [(Backend) -> Layer] = [{ ReLU(backend: $0) }, { LeakyReLU(slope: 0.2, backend: $0) }, { Tanh(backend: $0) }, { Sigmoid(backend: $0) }]
+        for make in makers {
+            compare(fast: make(.fast), reference: make(.reference), inputShape: [2, 5, 3, 3], label: "\(type(of: make(.fast))) plain")
+            // Blocked input: the output of a fast convolution.
+            let conv = Conv2d(8, 16, kernel: 3, padding: 1, bias: false, backend: .fast)
+            let input = Tensor(shape: [2, 8, 6, 6])
+            randomize(input, seed: 5)
+            randomize(conv.weight.value, seed: 6, scale: 0.3)
+            let blocked = conv.forward(input)
+            XCTAssertNotNil(blocked.format)
+            let fast = make(.fast), reference = make(.reference)
+            let plainInput = blocked.plain()
+            assertClose(fast.forward(blocked), reference.forward(plainInput), "\(type(of: fast)) blocked forward")
+            let gradient = Tensor(shape: blocked.shape)
+            randomize(gradient, seed: 8)
+            assertClose(fast.backward(gradient)!, reference.backward(gradient)!, "\(type(of: fast)) blocked backward")
+        }
+    }
+
     /// The DCGAN blocks chained, so activations stay in oneDNN's blocked layouts between layers.
     func testDCGANBlocksChainedInBlockedLayouts() {
         func discriminator(_ backend: Backend) -> Sequential {
-            Sequential([Conv2d(3, 16, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "c1"), LeakyReLU(slope: 0.2),
+            Sequential([Conv2d(3, 16, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "c1"), LeakyReLU(slope: 0.2, backend: backend),
                         Conv2d(16, 32, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "c2"),
-                        BatchNorm2d(32, backend: backend, name: "bn"), LeakyReLU(slope: 0.2),
+                        BatchNorm2d(32, backend: backend, name: "bn"), LeakyReLU(slope: 0.2, backend: backend),
                         Conv2d(32, 1, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: "c3")])
         }
         func generator(_ backend: Backend) -> Sequential {
             Sequential([ConvTranspose2d(20, 32, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: "d1"),
-                        BatchNorm2d(32, backend: backend, name: "bn"), ReLU(),
+                        BatchNorm2d(32, backend: backend, name: "bn"), ReLU(backend: backend),
                         ConvTranspose2d(32, 16, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "d2"),
-                        BatchNorm2d(16, backend: backend, name: "bn"), ReLU(),
-                        ConvTranspose2d(16, 3, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "d3"), Tanh()])
+                        BatchNorm2d(16, backend: backend, name: "bn"), ReLU(backend: backend),
+                        ConvTranspose2d(16, 3, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "d3"), Tanh(backend: backend)])
         }
         compare(fast: discriminator(.fast), reference: discriminator(.reference), inputShape: [4, 3, 16, 16], label: "D")
         // Between fast layers the activations are in a blocked layout, not plain NCHW.

@@ -1,0 +1,139 @@
+import Foundation
+import Formats
+import NN
+
+/// Training options that change the step (the rest lives in the CLI's `train`).
+public struct StepOptions: Codable, Equatable, Sendable {
+    public var loss: GANLoss = .bce
+    public var learningRate: Float = 2e-4
+    public var beta1: Float = 0.5
+    public var beta2: Float = 0.999
+    /// One-sided label smoothing: the real target for D (1 = none; 0.9 is the usual choice).
+    public var realLabel: Float = 1
+    public var backend: Backend = .fast
+
+    public init(loss: GANLoss = .bce, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, realLabel: Float = 1, backend: Backend = .fast) {
+        self.loss = loss
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.realLabel = realLabel
+        self.backend = backend
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case loss, learningRate = "lr", beta1, beta2, realLabel = "real_label", backend
+    }
+}
+
+/// What one step reports (the DCGAN example's log line).
+public struct StepMetrics: Codable, Equatable, Sendable {
+    public var lossD: Float
+    public var lossG: Float
+    /// Mean D output probability on real images, and on fakes (before and after D's update).
+    public var dReal: Float
+    public var dFake: Float
+    public var dFakeAfter: Float
+
+    enum CodingKeys: String, CodingKey {
+        case lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake", dFakeAfter = "d_fake_after"
+    }
+}
+
+/// A generator, a discriminator, their Adam optimisers and the noise generator: everything a
+/// training step touches, and so everything a checkpoint holds.
+public final class DCGANTrainer {
+    public let configuration: DCGANConfiguration
+    public let options: StepOptions
+    public let generator: Sequential
+    public let discriminator: Sequential
+    public let generatorOptimizer: Adam
+    public let discriminatorOptimizer: Adam
+    /// Draws the noise z; its state is checkpointed so a resumed run draws the same noise.
+    public var noise: SeededRandom
+
+    private var z: Tensor?
+    private var fakeImages: Tensor?
+    private var lossGradient: Tensor?
+
+    /// Weights N(0, 0.02), BatchNorm scale N(1, 0.02), from `seed`.
+    public init(configuration: DCGANConfiguration, options: StepOptions, seed: UInt64) {
+        self.configuration = configuration
+        self.options = options
+        generator = DCGAN.generator(configuration, backend: options.backend)
+        discriminator = DCGAN.discriminator(configuration, backend: options.backend, seed: seed &+ 17)
+        var random = SeededRandom(seed: seed)
+        Initialization.dcgan(generator.layers, random: &random)
+        Initialization.dcgan(discriminator.layers, random: &random)
+        generatorOptimizer = Adam(parameters: generator.parameters, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
+        discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
+        noise = SeededRandom(seed: seed &+ 1)
+    }
+
+    /// z ~ N(0, 1), [batch, nz, 1, 1].
+    public func sampleNoise(batch: Int, random: inout SeededRandom) -> Tensor {
+        let z = Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false)
+        for i in 0..<z.count { z[i] = random.nextNormal() }
+        return z
+    }
+
+    private func discriminatorLoss(_ logits: Tensor, real: Bool) -> LossResult {
+        let plain = logits.plain()
+        switch options.loss {
+        case .bce: return Loss.binaryCrossEntropyWithLogits(plain, target: real ? options.realLabel : 0, into: lossGradient)
+        case .hinge: return Loss.hinge(plain, sign: real ? 1 : -1, into: lossGradient)
+        }
+    }
+
+    /// One iteration, as PyTorch's DCGAN example: D on the real batch, D on G(z) (BatchNorm sees
+    /// each batch separately), D steps; then D on the same fakes again and G steps. In the G step D
+    /// computes no weight gradients, since nothing would use them.
+    /// `real`: [batch, C, S, S] in [-1, 1].
+    @discardableResult
+    public func step(real: Tensor) -> StepMetrics {
+        let batch = real.shape[0]
+
+        // (1) Update D: maximise log D(x) + log(1 − D(G(z))).
+        discriminator.zeroGradients()
+        discriminator.computesParameterGradients = true
+        discriminator.needsInputGradient = false
+        let realLogits = discriminator.forward(real)
+        let realLoss = discriminatorLoss(realLogits, real: true)
+        let dReal = Loss.meanProbability(realLogits.plain())
+        _ = discriminator.backward(realLoss.gradient)
+
+        var z = self.z ?? Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false)
+        if z.shape[0] != batch { z = Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false) }
+        for i in 0..<z.count { z[i] = noise.nextNormal() }
+        self.z = z
+        let generated = generator.forward(z)
+        // D takes plain images (as the real batch is); G's output layout may be blocked.
+        var scratch = fakeImages
+        let fake = generated.converted(toPlainInto: &scratch)
+        fakeImages = scratch
+        let fakeLogits = discriminator.forward(fake)
+        let fakeLoss = discriminatorLoss(fakeLogits, real: false)
+        let dFake = Loss.meanProbability(fakeLogits.plain())
+        _ = discriminator.backward(fakeLoss.gradient)
+        discriminatorOptimizer.step()
+
+        // (2) Update G: maximise log D(G(z)) (the non-saturating loss).
+        generator.zeroGradients()
+        discriminator.computesParameterGradients = false
+        discriminator.needsInputGradient = true
+        let logits = discriminator.forward(fake)
+        let plainLogits = logits.plain()
+        let generatorLoss: LossResult
+        switch options.loss {
+        case .bce: generatorLoss = Loss.binaryCrossEntropyWithLogits(plainLogits, target: 1, into: lossGradient)
+        case .hinge: generatorLoss = Loss.hingeGenerator(plainLogits, into: lossGradient)
+        }
+        let dFakeAfter = Loss.meanProbability(plainLogits)
+        let fakeGradient = discriminator.backward(generatorLoss.gradient)!
+        _ = generator.backward(fakeGradient)
+        generatorOptimizer.step()
+        discriminator.computesParameterGradients = true
+
+        return StepMetrics(lossD: realLoss.value + fakeLoss.value, lossG: generatorLoss.value, dReal: dReal, dFake: dFake, dFakeAfter: dFakeAfter)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Formats
+import NN
+
+/// `darkroom bench train-step`: full DCGAN iterations (D on real and fake, G through D) on random
+/// data, as `shared/anchors/torch_dcgan.py speed` times them.
+public struct TrainStepBenchmark: Codable, Sendable {
+    public struct LayerTime: Codable, Sendable {
+        public var layer: String
+        public var pass: String
+        public var millisecondsPerIteration: Double
+        public var gflopPerSecond: Double?
+        public var fractionOfPeak: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case layer, pass, millisecondsPerIteration = "ms_per_iter", gflopPerSecond = "gflop_per_s", fractionOfPeak = "fraction_of_peak"
+        }
+    }
+
+    public var size: Int
+    public var channels: Int
+    public var batch: Int
+    public var backend: String
+    public var iterations: Int
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    public var gflopPerImage: Double
+    public var gflopPerSecond: Double
+    /// Of the two cores' FMA peak (`peakGflops`, measured ~186–196 here).
+    public var fractionOfPeak: Double
+    public var peakRSSMegabytes: Double
+    public var layers: [LayerTime]?
+
+    /// The two cores' FMA peak measured on these machines, GFLOP/s.
+    public static let peakGflops = 186.0
+
+    enum CodingKeys: String, CodingKey {
+        case size, channels, batch, backend, iterations, seconds, layers
+        case imagesPerSecond = "img_per_s", gflopPerImage = "gflop_per_image", gflopPerSecond = "gflop_per_s"
+        case fractionOfPeak = "fraction_of_peak", peakRSSMegabytes = "peak_rss_mb"
+    }
+
+    public static func run(configuration: DCGANConfiguration, batch: Int, iterations: Int, warmup: Int = 2,
+                           backend: Backend = .fast, profile: Bool = false) -> TrainStepBenchmark {
+        let trainer = DCGANTrainer(configuration: configuration, options: StepOptions(backend: backend), seed: 1)
+        let real = Tensor(shape: [batch, configuration.channels, configuration.imageSize, configuration.imageSize], zeros: false)
+        var random = SeededRandom(seed: 2)
+        for i in 0..<real.count { real[i] = random.nextUniform() * 2 - 1 }  // initialised data: oneDNN runs at half speed on garbage
+        for _ in 0..<warmup { trainer.step(real: real) }
+        let generatorProfile = LayerProfile(name: "G"), discriminatorProfile = LayerProfile(name: "D")
+        if profile {
+            trainer.generator.profile = generatorProfile
+            trainer.discriminator.profile = discriminatorProfile
+        }
+        let started = Date()
+        for _ in 0..<iterations { trainer.step(real: real) }
+        let seconds = Date().timeIntervalSince(started)
+        let flops = iterationFlops(trainer, batch: batch)
+        let imagesPerSecond = Double(batch * iterations) / seconds
+        var layers: [LayerTime]?
+        if profile {
+            let convolutionFlops = layerFlops(trainer, batch: batch)
+            layers = (generatorProfile.ordered + discriminatorProfile.ordered).map { entry in
+                let perIteration = entry.seconds / Double(iterations)
+                let work = convolutionFlops["\(entry.layer) \(entry.pass)"]
+                return LayerTime(layer: entry.layer, pass: entry.pass, millisecondsPerIteration: perIteration * 1000,
+                                 gflopPerSecond: work.map { $0 / perIteration / 1e9 },
+                                 fractionOfPeak: work.map { $0 / perIteration / 1e9 / peakGflops })
+            }.sorted { $0.millisecondsPerIteration > $1.millisecondsPerIteration }
+        }
+        let gflopPerSecond = flops * Double(iterations) / seconds / 1e9
+        return TrainStepBenchmark(size: configuration.imageSize, channels: configuration.channels, batch: batch, backend: backend.rawValue,
+                                  iterations: iterations, seconds: seconds, imagesPerSecond: imagesPerSecond,
+                                  gflopPerImage: flops / Double(batch) / 1e9, gflopPerSecond: gflopPerSecond,
+                                  fractionOfPeak: gflopPerSecond / peakGflops, peakRSSMegabytes: peakResidentMegabytes(), layers: layers)
+    }
+
+    /// Convolution work of one layer pass (forward, or backward = data + weights where computed).
+    static func geometries(_ network: Sequential, input: [Int]) -> [(index: Int, geometry: ConvolutionGeometry, transposed: Bool)] {
+        var shape = input
+        var result: [(Int, ConvolutionGeometry, Bool)] = []
+        for (index, layer) in network.layers.enumerated() {
+            if let conv = layer as? Conv2d {
+                let g = ConvolutionGeometry(batch: shape[0], inChannels: conv.inChannels, inHeight: shape[2], inWidth: shape[3],
+                                            outChannels: conv.outChannels, kernel: conv.kernel, stride: conv.stride, padding: conv.padding)
+                result.append((index, g, false))
+                shape = g.outputShape
+            } else if let deconv = layer as? ConvTranspose2d {
+                let height = (shape[2] - 1) * deconv.stride - 2 * deconv.padding + deconv.kernel
+                let g = ConvolutionGeometry(batch: shape[0], inChannels: deconv.outChannels, inHeight: height, inWidth: height,
+                                            outChannels: deconv.inChannels, kernel: deconv.kernel, stride: deconv.stride, padding: deconv.padding)
+                result.append((index, g, true))
+                shape = g.inputShape
+            }
+        }
+        return result
+    }
+
+    static func layerFlops(_ trainer: DCGANTrainer, batch: Int) -> [String: Double] {
+        var work: [String: Double] = [:]
+        let size = trainer.configuration.imageSize
+        // Per iteration (see DCGANTrainer.step): G runs forward once and backward once (weights, and
+        // data except for its first layer). D runs forward three times (real, fake, fake again) and
+        // backward three times: weights and data for real and fake (data not for its first layer),
+        // then data only in the G step.
+        for (index, g, _) in geometries(trainer.generator, input: [batch, trainer.configuration.nz, 1, 1]) {
+            let name = "G.main.\(index) ConvTranspose2d"
+            work[name + " forward"] = g.flops
+            work[name + " backward"] = g.flops * (index == 0 ? 1 : 2)
+        }
+        for (index, g, _) in geometries(trainer.discriminator, input: [batch, trainer.configuration.channels, size, size]) {
+            let name = "D.main.\(index) Conv2d"
+            work[name + " forward"] = 3 * g.flops
+            // Real and fake: weights only (first layer) or weights + data; G step: data only.
+            work[name + " backward"] = index == 0 ? 2 * g.flops + g.flops : 2 * 2 * g.flops + g.flops
+        }
+        return work
+    }
+
+    static func iterationFlops(_ trainer: DCGANTrainer, batch: Int) -> Double {
+        layerFlops(trainer, batch: batch).values.reduce(0, +)
+    }
+}
+
