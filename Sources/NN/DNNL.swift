@@ -275,8 +275,14 @@ enum Reorders {
 }
 
 /// oneDNN's GEMM: C = alpha·op(A)·op(B) + beta·C, row-major (no OpenBLAS alongside oneDNN's threads).
-func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
            b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     DNNL.check(dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78, dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), alpha,
                           a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc)), "sgemm")
+}
+
+/// The linked oneDNN's version, e.g. "2.6.3".
+public var oneDNNVersion: String {
+    guard let version = dnnl_version()?.pointee else { return "unknown" }
+    return "\(version.major).\(version.minor).\(version.patch)"
 }

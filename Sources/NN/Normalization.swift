@@ -10,6 +10,9 @@ public final class BatchNorm2d: Layer {
     public let runningMean: Tensor
     public let runningVariance: Tensor
     public let channels: Int
+    public let name: String
+    /// Training forwards so far (PyTorch's num_batches_tracked).
+    public var batchesTracked: Int64 = 0
     public var momentum: Float = 0.1
     public var epsilon: Float = 1e-5
     public var backend: Backend
@@ -27,6 +30,7 @@ public final class BatchNorm2d: Layer {
 
     public init(_ channels: Int, backend: Backend = .reference, name: String = "bn") {
         self.channels = channels
+        self.name = name
         self.backend = backend
         weight = Parameter(name: "\(name).weight", shape: [channels])
         bias = Parameter(name: "\(name).bias", shape: [channels])
@@ -42,6 +46,7 @@ public final class BatchNorm2d: Layer {
 
     public func forward(_ input: Tensor) -> Tensor {
         precondition(input.shape.count == 4 && input.shape[1] == channels, "BatchNorm2d expects [N, \(channels), H, W], got \(input.shape)")
+        if isTraining { batchesTracked += 1 }
         if backend == .fast { return fastForward(input) }
         precondition(input.format == nil, "the reference path takes plain tensors")
         self.input = input
