@@ -9,6 +9,12 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
     public var batchInEpoch: Int
     /// Iterations done since the start of training.
     public var iteration: Int
+
+    public init(epoch: Int, batchInEpoch: Int, iteration: Int) {
+        self.epoch = epoch
+        self.batchInEpoch = batchInEpoch
+        self.iteration = iteration
+    }
 }
 
 public enum CheckpointError: Error, CustomStringConvertible {

@@ -213,6 +213,12 @@ public final class TrainingRun {
     }
 
     private func saveCheckpoint(_ progress: TrainingProgress, named name: String?) throws {
+        // Never replace a good checkpoint with weights that went bad before any loss showed it.
+        let parameters = trainer.generator.parameters + trainer.discriminator.parameters
+        guard parameters.allSatisfy({ $0.value.buffer.allSatisfy(\.isFinite) }) else {
+            throw TrainingError.nonFinite(iteration: progress.iteration, epoch: progress.epoch, lossD: .nan, lossG: .nan,
+                                          lastCheckpoint: FileManager.default.fileExists(atPath: latestCheckpoint.path) ? latestCheckpoint.path : nil)
+        }
         let extra = ["dataset": options.data, "seed": String(options.seed)]
         if let name {
             let path = checkpointsDirectory.appendingPathComponent(name).path

@@ -1,0 +1,206 @@
+import Dataset
+import Foundation
+import Formats
+import GAN
+import Imaging
+import NN
+import TestSupport
+import XCTest
+
+/// A prepared dataset written directly (shard + manifest), so these tests need no catalogue.
+func writeTinyDataset(_ directory: TemporaryDirectory, count: Int = 48, size: Int = 32) throws -> String {
+    let path = directory.file("dataset").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    var pixels: [UInt8] = []
+    for index in 0..<count { pixels += Pictures.pattern(width: size, height: size, channels: 1, seed: index).pixels }
+    FileManager.default.createFile(atPath: path + "/shard-00000.npy", contents: nil)
+    let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path + "/shard-00000.npy"))
+    try pixels.withUnsafeBufferPointer { try Npy.write($0, dtype: .uint8, shape: [count, size, size, 1], to: handle) }
+    try handle.close()
+    let manifest = """
+        {"format_version": 1, "size": \(size), "channels": 1, "count": \(count), "dtype": "uint8", "normalization": "x/127.5 - 1",
+         "layout": "NHWC", "source_catalog": "test", "options": {"size": \(size), "channels": 1, "fit": "crop", "drop_near_duplicates": false,
+         "dtype": "uint8", "jobs": 1, "background": [255, 255, 255], "shard_bytes": 67108864},
+         "shards": [{"file": "shard-00000.npy", "count": \(count)}], "skipped": 0, "skipped_files": [],
+         "created_at": "2026-01-01T00:00:00Z", "darkroom_version": "test"}
+        """
+    try Data(manifest.utf8).write(to: URL(fileURLWithPath: path + "/dataset.json"))
+    return path
+}
+
+final class GANTests: XCTestCase {
+    private let small = DCGANConfiguration(imageSize: 32, channels: 1, nz: 16, ngf: 8, ndf: 8)
+    private var directory: TemporaryDirectory!
+
+    override func setUpWithError() throws { directory = try TemporaryDirectory("gan") }
+    override func tearDown() { directory.remove() }
+
+    private func realBatch(_ count: Int = 8) -> Tensor {
+        let images = (0..<count).flatMap { Pictures.pattern(width: 32, height: 32, channels: 1, seed: $0).pixels.map { Float($0) / 127.5 - 1 } }
+        return Tensor(shape: [count, 1, 32, 32], values: images)
+    }
+
+    private func options(epochs: Int, out: String, data: String) -> TrainOptions {
+        var options = TrainOptions(data: data, out: out)
+        options.epochs = epochs
+        options.batch = 8
+        options.nz = 16
+        options.ngf = 8
+        options.ndf = 8
+        options.logEvery = 1
+        return options
+    }
+
+    func testArchitectureFollowsTheImageSize() {
+        for (size, blocks) in [(32, 3), (64, 4)] {
+            let configuration = DCGANConfiguration(imageSize: size, channels: 3, nz: 10, ngf: 4, ndf: 4)
+            let generator = DCGAN.generator(configuration, backend: .fast), discriminator = DCGAN.discriminator(configuration, backend: .fast)
+            XCTAssertEqual(generator.layers.filter { $0 is ConvTranspose2d }.count, blocks + 1)
+            XCTAssertEqual(generator.layers.filter { $0 is BatchNorm2d }.count, blocks)
+            XCTAssertEqual(discriminator.layers.filter { $0 is Conv2d }.count, blocks + 1)
+            XCTAssertEqual(discriminator.layers.filter { $0 is BatchNorm2d }.count, blocks - 1, "no BatchNorm on D's first block")
+            XCTAssertTrue(generator.layers.last is Tanh)
+            let images = generator.forward(Tensor(shape: [2, 10, 1, 1], values: (0..<20).map { Float($0) / 20 }))
+            XCTAssertEqual(images.shape, [2, 3, size, size])
+            XCTAssertEqual(discriminator.forward(images.plain()).shape, [2, 1, 1, 1])
+            XCTAssertEqual(generator.parameters.first?.name, "main.0.weight")
+            XCTAssertEqual(generator.parameters.first?.value.shape, [10, 4 << (blocks - 1), 4, 4], "ConvTranspose2d weight is [in, out, k, k]")
+        }
+    }
+
+    func testInitialisationIsDCGANs() {
+        let trainer = DCGANTrainer(configuration: DCGANConfiguration(imageSize: 64, channels: 3), options: StepOptions(), seed: 3)
+        let weights = trainer.discriminator.layers.compactMap { ($0 as? Conv2d)?.weight.value.values }.flatMap { $0 }
+        let mean = weights.reduce(0, +) / Float(weights.count)
+        let std = (weights.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(weights.count)).squareRoot()
+        XCTAssertEqual(mean, 0, accuracy: 1e-3)
+        XCTAssertEqual(std, 0.02, accuracy: 1e-3)
+        let scales = trainer.generator.layers.compactMap { ($0 as? BatchNorm2d)?.weight.value.values }.flatMap { $0 }
+        XCTAssertEqual(scales.reduce(0, +) / Float(scales.count), 1, accuracy: 5e-3)
+    }
+
+    func testStepsMoveTheLossesAndBothNetworks() {
+        let trainer = DCGANTrainer(configuration: small, options: StepOptions(), seed: 1)
+        let generatorBefore = trainer.generator.parameters[0].value.values, discriminatorBefore = trainer.discriminator.parameters[0].value.values
+        let real = realBatch()
+        let first = trainer.step(real: real)
+        var last = first
+        for _ in 0..<20 { last = trainer.step(real: real) }
+        XCTAssertTrue(first.lossD.isFinite && last.lossG.isFinite)
+        XCTAssertNotEqual(first.lossD, last.lossD)
+        XCTAssertLessThan(last.lossD, first.lossD, "D learns to tell a fixed real batch from early fakes")
+        XCTAssertNotEqual(trainer.generator.parameters[0].value.values, generatorBefore)
+        XCTAssertNotEqual(trainer.discriminator.parameters[0].value.values, discriminatorBefore)
+    }
+
+    /// The whole step (both networks, both optimisers, BatchNorm batches) agrees between backends.
+    func testFastAndReferenceStepsAgree() {
+        let fast = DCGANTrainer(configuration: small, options: StepOptions(backend: .fast), seed: 5)
+        let reference = DCGANTrainer(configuration: small, options: StepOptions(backend: .reference), seed: 5)
+        let real = realBatch(4)
+        for _ in 0..<3 {
+            let a = fast.step(real: real), b = reference.step(real: real)
+            XCTAssertEqual(a.lossD, b.lossD, accuracy: 1e-3 * max(1, abs(b.lossD)))
+            XCTAssertEqual(a.lossG, b.lossG, accuracy: 1e-3 * max(1, abs(b.lossG)))
+            XCTAssertEqual(a.dReal, b.dReal, accuracy: 1e-3)
+        }
+        let fastWeights = fast.generator.parameters.last!.value.values, referenceWeights = reference.generator.parameters.last!.value.values
+        XCTAssertLessThan(zip(fastWeights, referenceWeights).map { abs($0 - $1) }.max()!, 1e-4)
+    }
+
+    func testCheckpointsRoundTripEveryTensorAndTheTrainingState() throws {
+        let trainer = DCGANTrainer(configuration: small, options: StepOptions(), seed: 1)
+        for _ in 0..<3 { trainer.step(real: realBatch()) }
+        let path = directory.file("checkpoint.safetensors").path
+        let progress = TrainingProgress(epoch: 2, batchInEpoch: 5, iteration: 17)
+        try Checkpoint.save(trainer, progress: progress, ema: nil, extra: [:], to: path)
+        let restored = DCGANTrainer(configuration: small, options: StepOptions(), seed: 99)
+        XCTAssertEqual(try Checkpoint.restore(restored, ema: nil, from: path), progress)
+        for (a, b) in zip(trainer.generator.parameters + trainer.discriminator.parameters, restored.generator.parameters + restored.discriminator.parameters) {
+            XCTAssertEqual(a.value.values, b.value.values, a.name)
+        }
+        for (a, b) in zip(trainer.generatorOptimizer.secondMoments, restored.generatorOptimizer.secondMoments) { XCTAssertEqual(a.values, b.values) }
+        XCTAssertEqual(restored.noise, trainer.noise)
+        XCTAssertEqual(restored.discriminatorOptimizer.stepCount, 3)
+        let norms = zip(trainer.generator.layers.compactMap { $0 as? BatchNorm2d }, restored.generator.layers.compactMap { $0 as? BatchNorm2d })
+        for (a, b) in norms {
+            XCTAssertEqual(a.runningVariance.values, b.runningVariance.values)
+            XCTAssertEqual(b.batchesTracked, 3)
+        }
+        let names = try Safetensors.read(path: path).tensors.keys
+        XCTAssertTrue(names.contains("main.0.weight") && names.contains("main.1.running_mean") && names.contains("main.1.num_batches_tracked"))
+        XCTAssertTrue(names.contains("discriminator.main.0.weight") && names.contains("adam.generator.main.0.weight.exp_avg"))
+        // Same next step from both.
+        XCTAssertEqual(trainer.step(real: realBatch()), restored.step(real: realBatch()))
+    }
+
+    func testResumedRunReproducesAnUninterruptedRun() throws {
+        let data = try writeTinyDataset(directory)
+        let straight = directory.file("straight").path, resumed = directory.file("resumed").path
+        XCTAssertEqual(try TrainingRun(options: options(epochs: 2, out: straight, data: data)).train(), .finished)
+        // Stop mid-epoch (iteration 4 of 6 per epoch), then resume.
+        var steps = 0
+        XCTAssertEqual(try TrainingRun(options: options(epochs: 2, out: resumed, data: data)).train(stopRequested: { steps += 1; return steps == 4 }), .stopped)
+        var resuming = options(epochs: 2, out: resumed, data: data)
+        resuming.resume = true
+        XCTAssertEqual(try TrainingRun(options: resuming).train(), .finished)
+        func losses(_ run: String) throws -> [String] {
+            try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+                let metrics = try JSONDecoder().decode(MetricsLine.self, from: Data(line.utf8))
+                return "\(metrics.iteration) \(metrics.lossD) \(metrics.lossG) \(metrics.dReal) \(metrics.dFake)"
+            }
+        }
+        XCTAssertEqual(try losses(resumed), try losses(straight))
+        XCTAssertEqual(try losses(straight).count, 12)
+        let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors").tensors
+        let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors").tensors
+        XCTAssertEqual(a["main.0.weight"], b["main.0.weight"])
+        // Without --resume an existing run is not overwritten.
+        XCTAssertThrowsError(try TrainingRun(options: options(epochs: 2, out: straight, data: data)).train()) {
+            XCTAssertTrue("\($0)".contains("--resume"))
+        }
+    }
+
+    func testNonFiniteLossStopsAndKeepsTheLastGoodCheckpoint() throws {
+        let data = try writeTinyDataset(directory)
+        let out = directory.file("run").path
+        let run = try TrainingRun(options: options(epochs: 3, out: out, data: data))
+        XCTAssertThrowsError(try run.train(report: { line, _ in
+            // Poison D after the first step of epoch 2 (the epoch-1 checkpoint is written): the next loss is NaN.
+            if line.iteration == 7 { run.trainer.discriminator.parameters[0].value[0] = .nan }
+        })) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("iteration 8"), message)
+            XCTAssertTrue(message.contains("latest.safetensors"), message)
+        }
+        let (_, _, _, metadata) = try Checkpoint.configuration(at: out + "/checkpoints/latest.safetensors")
+        XCTAssertEqual(metadata["iteration"], "6")
+        XCTAssertFalse(try Safetensors.read(path: out + "/checkpoints/latest.safetensors").tensors["discriminator.main.0.weight"]!.floats.contains { $0.isNaN })
+    }
+
+    func testBadWeightsNeverReplaceAGoodCheckpoint() throws {
+        let data = try writeTinyDataset(directory)
+        let out = directory.file("run").path
+        let run = try TrainingRun(options: options(epochs: 2, out: out, data: data))
+        // Poisoned on the epoch's last step, before its checkpoint: no loss has shown it yet.
+        XCTAssertThrowsError(try run.train(report: { line, _ in
+            if line.iteration == 6 { run.trainer.generator.parameters[0].value[0] = .infinity }
+        })) { XCTAssertTrue("\($0)".contains("iteration 6"), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/checkpoints/latest.safetensors"))
+    }
+
+    func testSampleGridsAreValidPNGsOfTheRightSize() throws {
+        let data = try writeTinyDataset(directory)
+        let out = directory.file("run").path
+        var settings = options(epochs: 1, out: out, data: data)
+        settings.ema = 0.9
+        XCTAssertEqual(try TrainingRun(options: settings).train(), .finished)
+        for name in ["real.png", "epoch-001.png"] {
+            let image = try PNG.decode(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/samples/" + name))))
+            XCTAssertEqual(image.channels, 1)
+            XCTAssertEqual(image.width, 8 * 34 + 2, name)
+        }
+        XCTAssertEqual(try PNG.decode(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/samples/real.png")))).height, 2 + 34)
+        XCTAssertTrue(try Safetensors.read(path: out + "/checkpoints/epoch-001.safetensors").tensors.keys.contains("ema.main.0.weight"))
+    }
+}
