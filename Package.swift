@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["Imaging", "Formats", "Catalog"]),
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "NN", dependencies: ["Formats", "CDNNL"]),
-        .target(name: "GAN", dependencies: ["NN", "Formats", "Dataset", "Imaging"]),
+        .target(name: "GAN", dependencies: ["NN", "Formats", "Dataset", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [
             "Catalog", "Dataset", "Imaging", "Formats", "Recipes", "GAN", "NN",

@@ -1,4 +1,5 @@
 import Crypto
+import Formats
 import Foundation
 import Imaging
 #if canImport(Glibc)
@@ -48,7 +49,7 @@ public struct FileInspector: Sendable {
             facts.error = "file is empty (0 bytes)"
             return facts
         }
-        facts.sha256 = FileInspector.hex(SHA256.hash(data: bytes))
+        facts.sha256 = hexString(SHA256.hash(data: bytes))
         facts.format = ImageFormat.sniff(bytes)
         do {
             let header = try ImageCodec.probe(bytes)
@@ -71,18 +72,6 @@ public struct FileInspector: Sendable {
             facts.error = "\(error)"
         }
         return facts
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var characters: [UInt8] = []
-        characters.reserveCapacity(64)
-        for byte in bytes {
-            characters.append(hexDigits[Int(byte >> 4)])
-            characters.append(hexDigits[Int(byte & 0x0F)])
-        }
-        return String(decoding: characters, as: UTF8.self)
     }
 
 

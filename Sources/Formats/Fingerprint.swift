@@ -10,3 +10,15 @@ public enum Fingerprint {
 
     public static func hex(_ text: String) -> String { hex(text.utf8) }
 }
+
+/// Lowercase hex of bytes (digests in catalogues and manifests).
+public func hexString<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var characters: [UInt8] = []
+    characters.reserveCapacity(bytes.underestimatedCount * 2)
+    for byte in bytes {
+        characters.append(digits[Int(byte >> 4)])
+        characters.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: characters, as: UTF8.self)
+}

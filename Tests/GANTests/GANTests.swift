@@ -25,6 +25,8 @@ func writeTinyDataset(_ directory: TemporaryDirectory, count: Int = 48, size: In
          "created_at": "2026-01-01T00:00:00Z", "darkroom_version": "test"}
         """
     try Data(manifest.utf8).write(to: URL(fileURLWithPath: path + "/dataset.json"))
+    let index = "row,shard,path,sha256\n" + (0..<count).map { "\($0),0,pattern-\($0).png,\(String(repeating: "0", count: 64))" }.joined(separator: "\n") + "\n"
+    try Data(index.utf8).write(to: URL(fileURLWithPath: path + "/index.csv"))
     return path
 }
 
@@ -202,5 +204,90 @@ final class GANTests: XCTestCase {
         }
         XCTAssertEqual(try PNG.decode(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/samples/real.png")))).height, 2 + 34)
         XCTAssertTrue(try Safetensors.read(path: out + "/checkpoints/epoch-001.safetensors").tensors.keys.contains("ema.main.0.weight"))
+    }
+}
+
+final class GenerationTests: XCTestCase {
+    private var directory: TemporaryDirectory!
+    private var run: String { directory.file("run").path }
+    private var data: String!
+
+    override func setUpWithError() throws {
+        directory = try TemporaryDirectory("generate")
+        data = try writeTinyDataset(directory, count: 24)
+        var options = TrainOptions(data: data, out: run)
+        options.epochs = 1
+        options.batch = 8
+        options.nz = 16
+        options.ngf = 8
+        options.ndf = 8
+        options.ema = 0.5
+        _ = try TrainingRun(options: options).train()
+    }
+
+    override func tearDown() { directory.remove() }
+
+    func testImagesMetadataAndLatentsAgreeAndRegenerateExactly() throws {
+        let generator = try TrainedGenerator(run: run)
+        XCTAssertTrue(generator.usesAverage)
+        let out = directory.file("gen").path
+        var options = GenerationOptions(count: 10)
+        options.batch = 4
+        options.seed = 7
+        let rows = try Generation.write(generator, options: options, to: out)
+        let files = try FileManager.default.contentsOfDirectory(atPath: out + "/images").sorted()
+        XCTAssertEqual(files, (0..<10).map { String(format: "%06d.png", $0) })
+        let metadata = try String(contentsOfFile: out + "/metadata.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(GeneratedImage.self, from: Data($0.utf8)) }
+        XCTAssertEqual(metadata, rows)
+        XCTAssertEqual(metadata.map(\.fileName), files.map { "images/" + $0 })
+        XCTAssertTrue(metadata.allSatisfy { $0.source == "synthetic" && $0.checkpoint == generator.checkpointDigest && $0.seed == 7 })
+
+        // latents.npy regenerates every image exactly, and image 3 alone from (seed, index).
+        let latents = try Generation.readLatents(out + "/latents.npy", nz: 16)
+        XCTAssertEqual(latents.count, 10 * 16)
+        XCTAssertEqual(Array(latents[48..<64]), generator.latent(seed: 7, index: 3))
+        let images = generator.images(latents: latents)
+        for index in [0, 3, 9] {
+            let written = try PNG.decode(Array(try Data(contentsOf: URL(fileURLWithPath: out + String(format: "/images/%06d.png", index)))))
+            XCTAssertEqual(written, generator.pixelImage(images, index: index))
+        }
+    }
+
+    func testRefusesNonEmptyOutputUnlessOverwriting() throws {
+        let generator = try TrainedGenerator(run: run)
+        let out = directory.file("gen").path
+        try directory.write("gen/precious.txt", Array("keep".utf8))
+        XCTAssertThrowsError(try Generation.write(generator, options: GenerationOptions(count: 2), to: out)) {
+            XCTAssertTrue("\($0)".contains("--overwrite"))
+        }
+        var options = GenerationOptions(count: 2)
+        options.overwrite = true
+        try Generation.write(generator, options: options, to: out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/precious.txt"))
+        XCTAssertThrowsError(try TrainedGenerator(run: run, checkpoint: "epoch-9")) { XCTAssertTrue("\($0)".contains("epoch-009")) }
+    }
+
+    func testAugmentationSetMixesRealAndSyntheticRows() throws {
+        let generator = try TrainedGenerator(run: run, average: false)
+        XCTAssertFalse(generator.usesAverage)
+        var options = GenerationOptions(count: 0)
+        options.augment = data
+        options.ratio = 0.5
+        options.format = "jpg"
+        let rows = try Generation.write(generator, options: options, to: directory.file("augmented").path)
+        XCTAssertEqual(rows.filter { $0.source == "real" }.count, 24)
+        XCTAssertEqual(rows.filter { $0.source == "synthetic" }.count, 12)
+        XCTAssertTrue(rows.allSatisfy { $0.fileName.hasSuffix(".jpg") })
+        XCTAssertEqual(rows.first { $0.source == "real" }?.path, "pattern-0.png")
+        // Real rows are the dataset's pixels.
+        let first = try JPEG.decode(Array(try Data(contentsOf: URL(fileURLWithPath: directory.file("augmented/images/real-000000.jpg").path))))
+        let expected = Pictures.pattern(width: 32, height: 32, channels: 1, seed: 0).pixels
+        XCTAssertLessThan(zip(first.pixels, expected).map { abs(Int($0) - Int($1)) }.reduce(0, +) / expected.count, 3)
+    }
+
+    func testInterpolationGridHasOneRowPerWalk() throws {
+        let grid = Generation.interpolationGrid(try TrainedGenerator(run: run), walks: 3, steps: 5, seed: 1)
+        XCTAssertEqual([grid.width, grid.height], [5 * 34 + 2, 3 * 34 + 2])
     }
 }

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import GAN
+import Imaging
+import NN
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write synthetic images (+ metadata.jsonl, latents.npy) from a trained model, an augmentation set, or a latent walk grid.")
+
+    @Option(help: "The training run folder.")
+    var model: String
+    @Option(help: "latest, epoch-N, or a .safetensors path.")
+    var checkpoint = "latest"
+    @Option(help: "Synthetic images to write.")
+    var count: Int?
+    @Option(help: "Output folder (or, with --interpolate, the grid's PNG path).")
+    var out: String
+    @Option(help: "png or jpg.")
+    var format = "png"
+    @Option(help: "JPEG quality.")
+    var quality = 95
+    @Option var seed: UInt64 = 0
+    @Option var batch = 256
+    @Flag(help: "Use the trained generator even when the run kept a moving average.")
+    var noEma = false
+    @Flag(help: "Write into a non-empty output folder.")
+    var overwrite = false
+    @Option(help: "A prepared dataset to mix with: its images are written too, with --ratio synthetic images per real one.")
+    var augment: String?
+    @Option(help: "Synthetic images per real image with --augment.")
+    var ratio: Double = 1
+    @Option(help: "Write a grid of this many latent-space walks to --out (a PNG path) instead.")
+    var interpolate: Int?
+
+    func validate() throws {
+        guard format == "png" || format == "jpg" else { throw ValidationError("--format must be png or jpg") }
+        guard (1...100).contains(quality), batch >= 1, ratio > 0 else { throw ValidationError("--quality must be 1-100, --batch and --ratio positive") }
+        if interpolate == nil && augment == nil { guard let count, count >= 1 else { throw ValidationError("--count must be at least 1") } }
+        if let interpolate { guard interpolate >= 1 else { throw ValidationError("--interpolate must be at least 1") } }
+    }
+
+    func run() throws {
+        let generator = try TrainedGenerator(run: model, checkpoint: checkpoint, average: !noEma)
+        if let interpolate {
+            let grid = Generation.interpolationGrid(generator, walks: interpolate, seed: seed)
+            try Data(try PNG.encode(grid)).write(to: URL(fileURLWithPath: out), options: .atomic)
+            Console.note("wrote \(interpolate) latent walks to \(out)")
+            return
+        }
+        var options = GenerationOptions(count: count ?? 0)
+        options.seed = seed
+        options.batch = batch
+        options.format = format
+        options.quality = quality
+        options.overwrite = overwrite
+        options.augment = augment
+        options.ratio = ratio
+        let rows = try Generation.write(generator, options: options, to: out) { done, total in Console.progress("generate: \(done)/\(total)") }
+        Console.endProgress()
+        let synthetic = rows.filter { $0.source == "synthetic" }.count
+        Console.note("wrote \(synthetic) synthetic\(rows.count > synthetic ? " and \(rows.count - synthetic) real" : "") images to \(out)/images (metadata.jsonl, latents.npy) from \(generator.checkpointPath)\(generator.usesAverage ? " (EMA weights)" : "")")
+    }
+}
