@@ -20,15 +20,19 @@ public final class BatchLoader: @unchecked Sendable {
     public let seed: UInt64
     /// Drop the last incomplete batch of each epoch (training wants full batches).
     public let dropLast: Bool
+    /// False: dataset order (for embedding and evaluation).
+    public let shuffle: Bool
     private let resident: [UInt8]?
 
-    public init(directory: String, batchSize: Int, seed: UInt64, dropLast: Bool = true, memoryBudget: Int = 1 << 30) throws {
+    public init(directory: String, batchSize: Int, seed: UInt64, dropLast: Bool = true, shuffle: Bool = true,
+                memoryBudget: Int = 1 << 30) throws {
         precondition(batchSize > 0, "batch size must be positive")
         manifest = try DatasetManifest.load(from: directory)
         self.directory = directory
         self.batchSize = batchSize
         self.seed = seed
         self.dropLast = dropLast
+        self.shuffle = shuffle
         let elementBytes = manifest.dtype == "float32" ? 4 : 1
         let datasetBytes = manifest.count * manifest.size * manifest.size * manifest.channels * elementBytes
         if datasetBytes <= memoryBudget {
@@ -51,6 +55,7 @@ public final class BatchLoader: @unchecked Sendable {
 
     /// The order in which an epoch visits (shard, row-in-shard) pairs, as dataset rows.
     func order(epoch: Int) -> [Int] {
+        guard shuffle else { return Array(0..<manifest.count) }
         var random = SeededRandom(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         if resident != nil { return random.permutation(manifest.count) }
         var offsets: [Int] = [], offset = 0

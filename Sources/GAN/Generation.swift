@@ -125,7 +125,7 @@ public enum Generation {
         var syntheticCount = options.count
         if let augment = options.augment {
             let loader = try BatchLoader(directory: augment, batchSize: 256, seed: 0, dropLast: false)
-            let index = try readIndex(augment)
+            let index = try DatasetIndex.read(augment)
             syntheticCount = Int((Double(loader.manifest.count) * options.ratio).rounded())
             // Real rows in dataset order (the loader's epoch order is shuffled; sort each batch back).
             var realRows: [(Int, PixelImage)] = []
@@ -142,7 +142,7 @@ public enum Generation {
             for (row, image) in realRows.sorted(by: { $0.0 < $1.0 }) {
                 let name = String(format: "images/real-%06d.%@", row, fileExtension)
                 try AtomicFile.write(try encode(image), to: root.appendingPathComponent(name).path)
-                rows.append(GeneratedImage(fileName: name, source: "real", index: row, seed: nil, checkpoint: nil, path: index[row]))
+                rows.append(GeneratedImage(fileName: name, source: "real", index: row, seed: nil, checkpoint: nil, path: index[row]?.path))
             }
         }
 
@@ -174,17 +174,6 @@ public enum Generation {
         return rows
     }
 
-    /// index.csv of a prepared dataset: row → path.
-    static func readIndex(_ dataset: String) throws -> [Int: String] {
-        guard let text = try? String(contentsOfFile: dataset + "/index.csv", encoding: .utf8) else {
-            throw DatasetError.notADataset(path: dataset, reason: "no readable index.csv")
-        }
-        var result: [Int: String] = [:]
-        for fields in CSV.parse(text).dropFirst() where fields.count >= 3 {
-            if let row = Int(fields[0]) { result[row] = fields[2] }
-        }
-        return result
-    }
 
     /// A grid of `walks` rows, each interpolating linearly between two random latents in `steps` steps
     /// (the DCGAN paper's latent-space walks).

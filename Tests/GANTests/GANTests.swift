@@ -291,3 +291,83 @@ final class GenerationTests: XCTestCase {
         XCTAssertEqual([grid.width, grid.height], [5 * 34 + 2, 3 * 34 + 2])
     }
 }
+
+final class EmbeddingAndProbeTests: XCTestCase {
+    private var directory: TemporaryDirectory!
+    private var run: String { directory.file("run").path }
+    private var data: String!
+
+    override func setUpWithError() throws {
+        directory = try TemporaryDirectory("embed")
+        data = try writeTinyDataset(directory, count: 20)
+        var options = TrainOptions(data: data, out: run)
+        options.epochs = 1
+        options.batch = 8
+        options.nz = 16
+        options.ngf = 8
+        options.ndf = 8
+        _ = try TrainingRun(options: options).train()
+    }
+
+    override func tearDown() { directory.remove() }
+
+    func testFeatureWidthIsTheDocumentedOneAndRowsFollowTheDataset() throws {
+        for layers in [FeatureLayers.all, .last] {
+            let extractor = try FeatureExtractor(run: run, layers: layers)
+            // 32 px, ndf 8: blocks of 8, 16, 32 channels, each pooled to 4×4.
+            XCTAssertEqual(extractor.dimension, layers == .all ? 16 * (8 + 16 + 32) : 16 * 32)
+            let prefix = directory.file("features-\(layers.rawValue)").path
+            XCTAssertEqual(try Embedding.write(extractor, source: .dataset(data), prefix: prefix, batch: 7), 20)
+            let (header, _) = try Npy.read(path: prefix + ".npy")
+            XCTAssertEqual(header.shape, [20, extractor.dimension])
+            let rows = CSV.parse(try String(contentsOfFile: prefix + ".csv", encoding: .utf8))
+            XCTAssertEqual(rows.first, ["row", "path", "sha256"])
+            XCTAssertEqual(rows.dropFirst().map { $0[1] }, (0..<20).map { "pattern-\($0).png" })
+        }
+    }
+
+    func testFeaturesAreTheMaxPooledBlockActivationsAndFilesDecodeAsPrepareDoes() throws {
+        let extractor = try FeatureExtractor(run: run, layers: .last)
+        // Pooling: a 4×4-window maximum.
+        let tensor = Tensor(shape: [1, 1, 8, 8], values: (0..<64).map(Float.init))
+        XCTAssertEqual(Array(FeatureExtractor.maxPool4x4(tensor).prefix(4)), [9, 11, 13, 15])
+        // Image files give the same features as the same pixels from a prepared dataset.
+        let picture = Pictures.pattern(width: 32, height: 32, channels: 1, seed: 3)
+        let file = try directory.write("loose/3.png", try PNG.encode(picture)).path
+        let decoder = SampleDecoder(size: 32, channels: 1, fit: .crop, background: [255, 255, 255])
+        try Embedding.write(extractor, source: .files([(file, "3.png", "")], decoder: decoder), prefix: directory.file("one").path)
+        try Embedding.write(extractor, source: .dataset(data), prefix: directory.file("all").path)
+        let one = try Npy.read(path: directory.file("one.npy").path).data, all = try Npy.read(path: directory.file("all.npy").path).data
+        let width = extractor.dimension * 4
+        XCTAssertEqual(one, Array(all[3 * width..<4 * width]))
+    }
+
+    func testProbeRecoversAPlantedLinearRule() throws {
+        var random = SeededRandom(seed: 3)
+        let count = 600, dimension = 12, classes = 3
+        let truth = (0..<classes * dimension).map { _ in random.nextNormal() }
+        var features: [Float] = [], csv = "row,path,sha256\n", labels = "path,label\n"
+        for n in 0..<count {
+            let x = (0..<dimension).map { _ in random.nextNormal() * 3 + 1 }
+            features += x
+            let scores = (0..<classes).map { k in zip(x, truth[k * dimension..<(k + 1) * dimension]).map(*).reduce(0, +) }
+            csv += "\(n),item-\(n),\n"
+            labels += "item-\(n),class-\(scores.firstIndex(of: scores.max()!)!)\n"
+        }
+        let prefix = directory.file("planted").path
+        FileManager.default.createFile(atPath: prefix + ".npy", contents: nil)
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: prefix + ".npy"))
+        try features.withUnsafeBufferPointer { try Npy.write($0, dtype: .float32, shape: [count, dimension], to: handle) }
+        try handle.close()
+        try Data(csv.utf8).write(to: URL(fileURLWithPath: prefix + ".csv"))
+        try Data(labels.utf8).write(to: directory.file("labels.csv"))
+        let result = try Probe.run(features: prefix, labels: directory.file("labels.csv").path, testFraction: 0.25, seed: 1)
+        XCTAssertEqual(result.classes, ["class-0", "class-1", "class-2"])
+        XCTAssertEqual(result.testCount, 150)
+        XCTAssertGreaterThan(result.testAccuracy, 0.9)
+        // Shuffled labels carry no rule: accuracy near chance.
+        let shuffled = "path,label\n" + (0..<count).map { "item-\($0),class-\(($0 * 7) % 3)" }.joined(separator: "\n")
+        try Data(shuffled.utf8).write(to: directory.file("noise.csv"))
+        XCTAssertLessThan(try Probe.run(features: prefix, labels: directory.file("noise.csv").path, seed: 1).testAccuracy, 0.6)
+    }
+}
