@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // libpng and libjpeg report errors with longjmp, which Swift cannot cross: these
@@ -37,9 +38,10 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "NN", dependencies: ["Formats", "CDNNL"]),
         .target(name: "GAN", dependencies: ["NN", "Formats", "Dataset", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Pipeline", dependencies: ["Catalog", "Formats", .product(name: "Yams", package: "Yams")]),
         .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [
-            "Catalog", "Dataset", "Imaging", "Formats", "Recipes", "GAN", "NN",
+            "Catalog", "Dataset", "Imaging", "Formats", "Recipes", "GAN", "NN", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Formats"]),
         .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Formats", "Dataset", "Imaging", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: [
             "Imaging", "Catalog", "Formats", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
         ]),

@@ -106,6 +106,19 @@ public final class CatalogDatabase: @unchecked Sendable {
                 t.check(sql: "image_a < image_b")
             }
         }
+        migrator.registerMigration("v2") { db in
+            // One row per pipeline stage run: what it was asked (its fingerprint) and whether it finished.
+            try db.create(table: "stage_runs") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("pipeline", .text).notNull()
+                t.column("stage", .text).notNull()
+                t.column("fingerprint", .text).notNull()
+                t.column("arguments", .text).notNull()
+                t.column("started_at", .datetime).notNull()
+                t.column("finished_at", .datetime)
+            }
+            try db.create(index: "stage_runs_lookup", on: "stage_runs", columns: ["pipeline", "stage"])
+        }
         return migrator
     }
 

@@ -114,6 +114,7 @@ public enum Generation {
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
         guard existing.isEmpty || options.overwrite else { throw GenerationError.outputNotEmpty(path: root.path) }
         let imagesDirectory = root.appendingPathComponent("images")
+        if options.overwrite { try removePreviousOutputs(root) }
         try FileManager.default.createDirectory(at: imagesDirectory, withIntermediateDirectories: true)
         let fileExtension = options.format == "jpg" ? "jpg" : "png"
         var rows: [GeneratedImage] = []
@@ -174,6 +175,22 @@ public enum Generation {
         return rows
     }
 
+
+    /// Deletes what an earlier `write` left in DIR (its own file names only), so images and
+    /// metadata always agree; anything else in DIR is kept.
+    static func removePreviousOutputs(_ root: URL) throws {
+        let fileManager = FileManager.default
+        for name in ["metadata.jsonl", "latents.npy"] where fileManager.fileExists(atPath: root.appendingPathComponent(name).path) {
+            try fileManager.removeItem(at: root.appendingPathComponent(name))
+        }
+        let images = root.appendingPathComponent("images")
+        for name in (try? fileManager.contentsOfDirectory(atPath: images.path)) ?? [] {
+            let stem = name.hasPrefix("real-") ? String(name.dropFirst(5)) : name
+            let parts = stem.split(separator: ".")
+            guard parts.count == 2, parts[0].count == 6, parts[0].allSatisfy(\.isNumber), ["png", "jpg"].contains(String(parts[1])) else { continue }
+            try fileManager.removeItem(at: images.appendingPathComponent(name))
+        }
+    }
 
     /// A grid of `walks` rows, each interpolating linearly between two random latents in `steps` steps
     /// (the DCGAN paper's latent-space walks).

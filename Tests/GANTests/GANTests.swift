@@ -265,6 +265,12 @@ final class GenerationTests: XCTestCase {
         options.overwrite = true
         try Generation.write(generator, options: options, to: out)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/precious.txt"))
+        // Overwriting with fewer images leaves no stale ones behind.
+        options.count = 5
+        try Generation.write(generator, options: options, to: out)
+        options.count = 3
+        try Generation.write(generator, options: options, to: out)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/images").count, 3)
         XCTAssertThrowsError(try TrainedGenerator(run: run, checkpoint: "epoch-9")) { XCTAssertTrue("\($0)".contains("epoch-009")) }
     }
 

@@ -1,0 +1,175 @@
+import Foundation
+import Yams
+
+/// A problem in a pipeline file, with where it is.
+public struct PipelineError: Error, CustomStringConvertible {
+    public var path: String
+    public var line: Int?
+    public var message: String
+
+    public var description: String { "\(path)\(line.map { ":\($0)" } ?? ""): \(message)" }
+}
+
+/// The stages a pipeline may chain, in the only order they run.
+public enum StageName: String, CaseIterable, Sendable {
+    case dataset, catalog, prepare, train, generate, embed, probe
+}
+
+/// What an option's value must be.
+enum OptionKind { case string, integer, number, flag }
+
+/// Each stage's options: the CLI's flags of the same command, without their dashes.
+let stageOptions: [StageName: [String: OptionKind]] = [
+    .dataset: ["recipe": .string, "out": .string, "split": .string, "limit": .integer, "source": .string],
+    .catalog: ["root": .string, "db": .string, "jobs": .integer, "follow-symlinks": .flag, "max-pixels": .integer,
+               "near-threshold": .integer, "batch-size": .integer],
+    .prepare: ["db": .string, "size": .integer, "channels": .integer, "out": .string, "fit": .string, "drop-near-duplicates": .flag,
+               "limit": .integer, "dtype": .string, "jobs": .integer, "background": .string],
+    .train: ["data": .string, "out": .string, "epochs": .integer, "batch": .integer, "nz": .integer, "ngf": .integer, "ndf": .integer,
+             "lr": .number, "beta1": .number, "seed": .integer, "loss": .string, "real-label": .number, "dropout": .number, "ema": .number,
+             "checkpoint-every": .integer, "sample-every": .integer, "log-every": .integer, "backend": .string],
+    .generate: ["model": .string, "checkpoint": .string, "count": .integer, "out": .string, "format": .string, "quality": .integer,
+                "seed": .integer, "batch": .integer, "no-ema": .flag, "augment": .string, "ratio": .number],
+    .embed: ["model": .string, "checkpoint": .string, "data": .string, "db": .string, "images": .string, "out": .string,
+             "layers": .string, "batch": .integer],
+    .probe: ["features": .string, "labels": .string, "test-fraction": .number, "seed": .integer, "l2": .number, "iterations": .integer],
+]
+
+/// A parsed pipeline: stages in order with their options (values as the CLI would get them).
+public struct PipelineSpec: Sendable {
+    public struct Stage: Sendable {
+        public var name: StageName
+        public var options: [(key: String, value: String)]
+        public var line: Int?
+
+        public func value(_ key: String) -> String? { options.first { $0.key == key }?.value }
+        public func has(_ key: String) -> Bool { options.contains { $0.key == key } }
+
+        mutating func setDefault(_ key: String, _ value: String?) {
+            guard let value, !has(key) else { return }
+            options.append((key, value))
+        }
+    }
+
+    public var name: String
+    public var path: String
+    public var stages: [Stage]
+
+    public func stage(_ name: StageName) -> Stage? { stages.first { $0.name == name } }
+
+    /// The catalogue that records stage runs.
+    public var database: String? { stage(.catalog)?.value("db") ?? stage(.prepare)?.value("db") ?? stage(.embed)?.value("db") }
+
+    public static func load(path: String) throws -> PipelineSpec {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw PipelineError(path: path, line: nil, message: "cannot read the pipeline file")
+        }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws -> PipelineSpec {
+        func fail(_ node: Node?, _ message: String) -> PipelineError { PipelineError(path: path, line: node?.mark?.line, message: message) }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw PipelineError(path: path, line: (error as? YamlError).flatMap(line(of:)), message: "not valid YAML: \(error)")
+        }
+        guard let root, let top = root.mapping else { throw fail(root, "expected a mapping with `name` and `stages`") }
+        var name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        var stagesNode: Node?
+        for (key, value) in top {
+            switch key.string {
+            case "name": name = value.string ?? name
+            case "stages": stagesNode = value
+            case "description": continue
+            default: throw fail(key, "unknown top-level key `\(key.string ?? "?")` (expected name, description, stages)")
+            }
+        }
+        guard let stagesNode, let stageMapping = stagesNode.mapping else { throw fail(stagesNode ?? root, "`stages` must be a mapping of stage name to options") }
+        var stages: [Stage] = []
+        for (key, value) in stageMapping {
+            guard let stageName = key.string.flatMap(StageName.init(rawValue:)) else {
+                throw fail(key, "unknown stage `\(key.string ?? "?")` (stages: \(StageName.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if let previous = stages.last, StageName.allCases.firstIndex(of: previous.name)! >= StageName.allCases.firstIndex(of: stageName)! {
+                throw fail(key, "stage `\(stageName.rawValue)` must come before `\(previous.name.rawValue)` (order: \(StageName.allCases.map(\.rawValue).joined(separator: " → ")))")
+            }
+            var options: [(String, String)] = []
+            if let mapping = value.mapping {
+                let known = stageOptions[stageName]!
+                for (optionKey, optionValue) in mapping {
+                    guard let rawKey = optionKey.string else { throw fail(optionKey, "option names must be strings") }
+                    let option = rawKey.replacingOccurrences(of: "_", with: "-")
+                    guard let kind = known[option] else {
+                        throw fail(optionKey, "unknown option `\(rawKey)` for stage \(stageName.rawValue) (options: \(known.keys.sorted().joined(separator: ", ")))")
+                    }
+                    guard let scalar = optionValue.scalar?.string else { throw fail(optionValue, "`\(rawKey)` must be a single value") }
+                    switch kind {
+                    case .integer: guard Int(scalar) != nil else { throw fail(optionValue, "`\(rawKey)` must be an integer, not `\(scalar)`") }
+                    case .number: guard Double(scalar) != nil else { throw fail(optionValue, "`\(rawKey)` must be a number, not `\(scalar)`") }
+                    case .flag: guard ["true", "false"].contains(scalar.lowercased()) else { throw fail(optionValue, "`\(rawKey)` must be true or false") }
+                    case .string: break
+                    }
+                    options.append((option, scalar))
+                }
+            } else if !(value.scalar?.string ?? "").isEmpty {
+                throw fail(value, "stage `\(stageName.rawValue)` takes a mapping of options")
+            }
+            stages.append(Stage(name: stageName, options: options, line: key.mark?.line))
+        }
+        var spec = PipelineSpec(name: name, path: path, stages: stages)
+        try spec.connectStages()
+        return spec
+    }
+
+    private static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    /// Each stage takes the previous stages' outputs unless the file says otherwise.
+    mutating func connectStages() throws {
+        func index(_ name: StageName) -> Int? { stages.firstIndex { $0.name == name } }
+        let datasetOut = stage(.dataset)?.value("out")
+        let database = stage(.catalog)?.value("db")
+        let preparedOut = stage(.prepare)?.value("out"), runOut = stage(.train)?.value("out"), embedOut = stage(.embed)?.value("out")
+        if let i = index(.catalog) { stages[i].setDefault("root", datasetOut.map { $0 + "/images" }) }
+        if let i = index(.prepare) { stages[i].setDefault("db", database) }
+        if let i = index(.train) { stages[i].setDefault("data", preparedOut) }
+        if let i = index(.generate) { stages[i].setDefault("model", runOut) }
+        if let i = index(.embed) {
+            stages[i].setDefault("model", runOut)
+            if !stages[i].has("db") && !stages[i].has("images") { stages[i].setDefault("data", preparedOut) }
+        }
+        if let i = index(.probe) {
+            stages[i].setDefault("features", embedOut)
+            stages[i].setDefault("labels", datasetOut.map { $0 + "/labels.csv" })
+        }
+        let required: [StageName: [String]] = [.dataset: ["recipe", "out"], .catalog: ["root"], .prepare: ["db", "size", "channels", "out"],
+                                               .train: ["data", "out"], .generate: ["model", "out"], .embed: ["model", "out"],
+                                               .probe: ["features", "labels"]]
+        for stage in stages {
+            for key in required[stage.name]! where !stage.has(key) {
+                throw PipelineError(path: path, line: stage.line, message: "stage \(stage.name.rawValue) needs `\(key)` (or an earlier stage that provides it)")
+            }
+        }
+    }
+
+    /// The stage's command line: `darkroom STAGE --key value …` (flags only when true).
+    public func arguments(for stage: Stage) -> [String] {
+        var arguments: [String] = []
+        for (key, value) in stage.options {
+            if stageOptions[stage.name]![key] == .flag {
+                if value.lowercased() == "true" { arguments.append("--" + key) }
+            } else if key == "root" {
+                arguments.insert(value, at: 0)  // catalog's positional argument
+            } else if key == "recipe" {
+                arguments.insert(value, at: 0)  // datasets' subcommand
+            } else {
+                arguments += ["--" + key, value]
+            }
+        }
+        return arguments
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Imaging
+import TestSupport
+import XCTest
+
+final class PipelineCLITests: XCTestCase {
+    /// A whole pipeline on 40 test pictures with a tiny model: up-to-date stages are skipped, and
+    /// a pipeline killed during training resumes it rather than starting over.
+    func testPipelineRunsSkipsAndResumesAfterAKill() throws {
+        let directory = try TemporaryDirectory("pipeline")
+        defer { directory.remove() }
+        for index in 0..<40 {
+            try directory.write("photos/\(index).png", try PNG.encode(Pictures.pattern(width: 40, height: 36, channels: 1, seed: index)))
+        }
+        let yaml = """
+            name: tiny
+            stages:
+              catalog: {root: \(directory.path)/photos, db: \(directory.path)/c.sqlite}
+              prepare: {size: 32, channels: 1, out: \(directory.path)/data}
+              train: {out: \(directory.path)/run, epochs: 40, batch: 8, nz: 16, ngf: 8, ndf: 8, log-every: 1}
+              generate: {count: 12, out: \(directory.path)/gen}
+              embed: {out: \(directory.path)/features, layers: last}
+            """
+        let pipeline = try directory.write("tiny.yaml", Array(yaml.utf8)).path
+
+        // Start, and kill -9 once training has written a checkpoint.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: DarkroomBinary.path)
+        process.arguments = ["run", pipeline]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let checkpoint = directory.file("run/checkpoints/latest.safetensors").path
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning && !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(20_000) }
+        let interrupted = process.isRunning
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+
+        let resumed = try DarkroomBinary.run(["run", pipeline])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(interrupted, "the kill came after training finished: the test proved nothing")
+        XCTAssertTrue(resumed.stderr.contains("catalog: up to date"), resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("--resume"), resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming from"), resumed.stderr)
+        let metrics = try String(contentsOfFile: directory.file("run/metrics.jsonl").path, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(metrics.count, 40 * 5, "every iteration logged once, none twice")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.file("gen/images").path).count, 12)
+
+        let again = try DarkroomBinary.run(["run", pipeline])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("ran nothing"), again.stderr)
+
+        let bad = try directory.write("bad.yaml", Array("stages:\n  catalog:\n    root: x\n    jobz: 1\n".utf8)).path
+        let failed = try DarkroomBinary.run(["run", bad])
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.stderr.contains("bad.yaml:4"), failed.stderr)
+    }
+}

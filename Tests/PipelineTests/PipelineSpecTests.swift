@@ -1,0 +1,51 @@
+import Pipeline
+import XCTest
+
+final class PipelineSpecTests: XCTestCase {
+    func testStagesTakeEarlierOutputsAndBecomeCLIArguments() throws {
+        let spec = try PipelineSpec.parse("""
+            name: demo
+            stages:
+              dataset: {recipe: fashion-mnist, out: d, limit: 20}
+              catalog: {db: c.sqlite, follow_symlinks: true}
+              prepare: {size: 32, channels: 1, out: p}
+              train: {out: r, epochs: 2, lr: 0.0001}
+              embed: {out: f}
+              probe: {}
+            """, path: "demo.yaml")
+        XCTAssertEqual(spec.name, "demo")
+        XCTAssertEqual(spec.stages.map(\.name), [.dataset, .catalog, .prepare, .train, .embed, .probe])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.dataset)!), ["fashion-mnist", "--out", "d", "--limit", "20"])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.catalog)!), ["d/images", "--db", "c.sqlite", "--follow-symlinks"])
+        XCTAssertEqual(spec.stage(.prepare)?.value("db"), "c.sqlite")
+        XCTAssertEqual(spec.stage(.train)?.value("data"), "p")
+        XCTAssertEqual(spec.stage(.embed)?.value("model"), "r")
+        XCTAssertEqual(spec.stage(.embed)?.value("data"), "p")
+        XCTAssertEqual(spec.stage(.probe)?.value("features"), "f")
+        XCTAssertEqual(spec.stage(.probe)?.value("labels"), "d/labels.csv")
+        XCTAssertEqual(spec.database, "c.sqlite")
+    }
+
+    private func error(_ yaml: String) -> String {
+        do { _ = try PipelineSpec.parse(yaml, path: "p.yaml"); return "no error" } catch { return "\(error)" }
+    }
+
+    func testMistakesAreReportedWithTheirLine() {
+        XCTAssertEqual(error("stages:\n  catalog:\n    root: x\n    jobz: 2\n").prefix(10), "p.yaml:4: ")
+        XCTAssertTrue(error("stages:\n  catalog:\n    root: x\n    jobz: 2\n").contains("unknown option `jobz`"))
+        XCTAssertTrue(error("stages:\n  trian: {}\n").hasPrefix("p.yaml:2: unknown stage `trian`"))
+        XCTAssertTrue(error("stages:\n  prepare:\n    db: x\n    size: big\n").hasPrefix("p.yaml:4: `size` must be an integer"))
+        XCTAssertTrue(error("stages:\n  catalog:\n    root: x\n    follow-symlinks: maybe\n").contains("true or false"))
+        XCTAssertTrue(error("stages:\n  prepare: {db: x, size: 32, channels: 1, out: o}\n  catalog: {root: r}\n").contains("must come before"))
+        XCTAssertTrue(error("stages:\n  train: {out: r}\n").contains("needs `data`"))
+        XCTAssertTrue(error("stages: [1, 2\n").contains("not valid YAML"))
+        XCTAssertTrue(error("name: x\nsteps: {}\n").hasPrefix("p.yaml:2: unknown top-level key"))
+    }
+
+    func testShippedPipelinesParse() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Pipelines").standardized
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+        XCTAssertEqual(Set(files), ["quickstart.yaml", "fashion-mnist.yaml", "folder.yaml"])
+        for file in files { XCTAssertNoThrow(try PipelineSpec.load(path: directory.appendingPathComponent(file).path), file) }
+    }
+}
