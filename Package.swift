@@ -39,9 +39,10 @@ let package = Package(
         .target(name: "NN", dependencies: ["Formats", "CDNNL"]),
         .target(name: "GAN", dependencies: ["NN", "Formats", "Dataset", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Pipeline", dependencies: ["Catalog", "Formats", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Report", dependencies: ["Catalog", "Imaging"]),
         .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [
-            "Catalog", "Dataset", "Imaging", "Formats", "Recipes", "GAN", "NN", "Pipeline",
+            "Catalog", "Dataset", "Imaging", "Formats", "Recipes", "GAN", "NN", "Pipeline", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,6 +56,7 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Formats"]),
         .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Formats", "Dataset", "Imaging", "TestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Catalog", "Imaging", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: [
             "Imaging", "Catalog", "Formats", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),

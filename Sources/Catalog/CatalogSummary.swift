@@ -152,3 +152,10 @@ extension CatalogDatabase {
         }
     }
 }
+
+extension CatalogDatabase {
+    /// The absolute paths of the catalogued roots.
+    public func rootPaths() throws -> [String] {
+        try writer.read { db in try String.fetchAll(db, sql: "SELECT path FROM roots ORDER BY id") }
+    }
+}

@@ -80,6 +80,7 @@ public final class PipelineRunner {
     static let inputs: [StageName: [StageName]] = [
         .dataset: [], .catalog: [.dataset], .prepare: [.catalog], .train: [.prepare],
         .generate: [.train, .prepare], .embed: [.train, .prepare, .catalog], .probe: [.embed, .dataset],
+        .report: [.catalog, .train, .generate, .probe],
     ]
 
     /// For catalog: file count, total size and newest mtime under the root (a stat-only walk).
@@ -107,7 +108,8 @@ public final class PipelineRunner {
         case .train: return stage.value("out").map { exists($0 + "/summary.json") && exists($0 + "/checkpoints/latest.safetensors") } ?? false
         case .generate: return stage.value("out").map { exists($0 + "/metadata.jsonl") && exists($0 + "/latents.npy") } ?? false
         case .embed: return stage.value("out").map { exists($0 + ".npy") && exists($0 + ".csv") } ?? false
-        case .probe: return true
+        case .probe: return stage.value("out").map(exists) ?? true
+        case .report: return stage.value("out").map(exists) ?? false
         }
     }
 

@@ -12,7 +12,7 @@ public struct PipelineError: Error, CustomStringConvertible {
 
 /// The stages a pipeline may chain, in the only order they run.
 public enum StageName: String, CaseIterable, Sendable {
-    case dataset, catalog, prepare, train, generate, embed, probe
+    case dataset, catalog, prepare, train, generate, embed, probe, report
 }
 
 /// What an option's value must be.
@@ -32,7 +32,9 @@ let stageOptions: [StageName: [String: OptionKind]] = [
                 "seed": .integer, "batch": .integer, "no-ema": .flag, "augment": .string, "ratio": .number],
     .embed: ["model": .string, "checkpoint": .string, "data": .string, "db": .string, "images": .string, "out": .string,
              "layers": .string, "batch": .integer],
-    .probe: ["features": .string, "labels": .string, "test-fraction": .number, "seed": .integer, "l2": .number, "iterations": .integer],
+    .probe: ["features": .string, "labels": .string, "test-fraction": .number, "seed": .integer, "l2": .number, "iterations": .integer,
+             "out": .string],
+    .report: ["db": .string, "run": .string, "generated": .string, "probe": .string, "out": .string],
 ]
 
 /// A parsed pipeline: stages in order with their options (values as the CLI would get them).
@@ -146,9 +148,15 @@ public struct PipelineSpec: Sendable {
             stages[i].setDefault("features", embedOut)
             stages[i].setDefault("labels", datasetOut.map { $0 + "/labels.csv" })
         }
+        if let i = index(.report) {
+            stages[i].setDefault("db", database)
+            stages[i].setDefault("run", runOut)
+            stages[i].setDefault("generated", stage(.generate)?.value("out"))
+            stages[i].setDefault("probe", stage(.probe)?.value("out"))
+        }
         let required: [StageName: [String]] = [.dataset: ["recipe", "out"], .catalog: ["root"], .prepare: ["db", "size", "channels", "out"],
                                                .train: ["data", "out"], .generate: ["model", "out"], .embed: ["model", "out"],
-                                               .probe: ["features", "labels"]]
+                                               .probe: ["features", "labels"], .report: ["db", "out"]]
         for stage in stages {
             for key in required[stage.name]! where !stage.has(key) {
                 throw PipelineError(path: path, line: stage.line, message: "stage \(stage.name.rawValue) needs `\(key)` (or an earlier stage that provides it)")

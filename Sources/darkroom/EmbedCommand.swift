@@ -90,6 +90,8 @@ struct ProbeCommand: ParsableCommand {
     var l2: Float = 1e-4
     @Option var iterations = 300
     @Flag var json = false
+    @Option(help: "Also write the result as JSON to this file.")
+    var out: String?
 
     func validate() throws {
         guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
@@ -98,6 +100,7 @@ struct ProbeCommand: ParsableCommand {
 
     func run() throws {
         let result = try Probe.run(features: features, labels: labels, testFraction: testFraction, seed: seed, l2: l2, iterations: iterations)
+        if let out { try Data(try Console.json(result).utf8).write(to: URL(fileURLWithPath: out), options: .atomic) }
         if json {
             print(try Console.json(result))
         } else {

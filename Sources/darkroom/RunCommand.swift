@@ -37,6 +37,7 @@ struct RunCommand: ParsableCommand {
             case .generate: try GenerateCommand.parse(arguments).run()
             case .embed: try EmbedCommand.parse(arguments).run()
             case .probe: try ProbeCommand.parse(arguments).run()
+            case .report: try ReportCommand.parse(arguments).run()
             }
         }, note: { Console.note("[\(spec.name)] \($0)") })
         let ran = outcomes.filter { $0.1 == .ran }.map { $0.0.rawValue }
@@ -46,6 +47,8 @@ struct RunCommand: ParsableCommand {
         if let out = spec.stage(.generate)?.value("out") { outputs.append("synthetic images: \(out)/images (metadata.jsonl, latents.npy)") }
         if let out = spec.stage(.embed)?.value("out") { outputs.append("features: \(out).npy (rows: \(out).csv)") }
         if let out = spec.stage(.train)?.value("out") { outputs.append("model and samples: \(out) (checkpoints/, samples/, metrics.jsonl, summary.json)") }
+        if let out = spec.stage(.probe)?.value("out") { outputs.append("probe accuracy: \(out)") }
+        if let out = spec.stage(.report)?.value("out") { outputs.append("report: \(out)") }
         for line in outputs { Console.note("  " + line) }
     }
 }

@@ -11,10 +11,12 @@ final class PipelineSpecTests: XCTestCase {
               prepare: {size: 32, channels: 1, out: p}
               train: {out: r, epochs: 2, lr: 0.0001}
               embed: {out: f}
-              probe: {}
+              probe: {out: probe.json}
+              report: {out: r.html}
             """, path: "demo.yaml")
         XCTAssertEqual(spec.name, "demo")
-        XCTAssertEqual(spec.stages.map(\.name), [.dataset, .catalog, .prepare, .train, .embed, .probe])
+        XCTAssertEqual(spec.stages.map(\.name), [.dataset, .catalog, .prepare, .train, .embed, .probe, .report])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.report)!), ["--out", "r.html", "--db", "c.sqlite", "--run", "r", "--probe", "probe.json"])
         XCTAssertEqual(spec.arguments(for: spec.stage(.dataset)!), ["fashion-mnist", "--out", "d", "--limit", "20"])
         XCTAssertEqual(spec.arguments(for: spec.stage(.catalog)!), ["d/images", "--db", "c.sqlite", "--follow-symlinks"])
         XCTAssertEqual(spec.stage(.prepare)?.value("db"), "c.sqlite")
