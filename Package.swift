@@ -46,12 +46,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .target(name: "TestSupport", dependencies: ["Imaging"], path: "Tests/TestSupport",
+        .target(name: "TestSupport", dependencies: ["Imaging", "Formats"], path: "Tests/TestSupport",
                 exclude: ["pillow_reference.py"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: [
-            "Catalog", "Imaging", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            "Catalog", "Imaging", "Formats", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Formats"]),

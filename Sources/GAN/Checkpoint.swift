@@ -105,6 +105,7 @@ public enum Checkpoint {
         metadata["epoch"] = String(progress.epoch)
         metadata["iteration"] = String(progress.iteration)
         metadata["noise_state"] = String(trainer.noise.state)
+        metadata["augmentation_state"] = String(trainer.augmentationRandom.state)
         metadata["adam_steps"] = "\(trainer.generatorOptimizer.stepCount),\(trainer.discriminatorOptimizer.stepCount)"
         metadata["dropout_states"] = trainer.discriminator.layers.compactMap { ($0 as? Dropout)?.random.state }.map(String.init).joined(separator: ",")
         try Safetensors.write(all, metadata: metadata, to: path)
@@ -139,6 +140,7 @@ public enum Checkpoint {
         trainer.generatorOptimizer.stepCount = steps[0]
         trainer.discriminatorOptimizer.stepCount = steps[1]
         trainer.noise = SeededRandom(seed: noise)
+        if let augmentation = metadata["augmentation_state"].flatMap(UInt64.init) { trainer.augmentationRandom = SeededRandom(seed: augmentation) }
         let dropoutStates = (metadata["dropout_states"] ?? "").split(separator: ",").compactMap { UInt64($0) }
         for (dropout, state) in zip(trainer.discriminator.layers.compactMap { $0 as? Dropout }, dropoutStates) { dropout.random = SeededRandom(seed: state) }
         return try JSONDecoder().decode(TrainingProgress.self, from: Data(progressText.utf8))

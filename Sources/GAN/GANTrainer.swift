@@ -11,18 +11,33 @@ public struct StepOptions: Codable, Equatable, Sendable {
     /// One-sided label smoothing: the real target for D (1 = none; 0.9 is the usual choice).
     public var realLabel: Float = 1
     public var backend: Backend = .fast
+    /// Differentiable augmentation of every image D sees (empty: none).
+    public var diffAugment = DiffAugmentPolicy()
 
-    public init(loss: GANLoss = .bce, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, realLabel: Float = 1, backend: Backend = .fast) {
+    public init(loss: GANLoss = .bce, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, realLabel: Float = 1,
+                backend: Backend = .fast, diffAugment: DiffAugmentPolicy = DiffAugmentPolicy()) {
         self.loss = loss
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.realLabel = realLabel
         self.backend = backend
+        self.diffAugment = diffAugment
     }
 
     enum CodingKeys: String, CodingKey {
-        case loss, learningRate = "lr", beta1, beta2, realLabel = "real_label", backend
+        case loss, learningRate = "lr", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        loss = try container.decode(GANLoss.self, forKey: .loss)
+        learningRate = try container.decode(Float.self, forKey: .learningRate)
+        beta1 = try container.decode(Float.self, forKey: .beta1)
+        beta2 = try container.decode(Float.self, forKey: .beta2)
+        realLabel = try container.decode(Float.self, forKey: .realLabel)
+        backend = try container.decode(Backend.self, forKey: .backend)
+        diffAugment = try container.decodeIfPresent(DiffAugmentPolicy.self, forKey: .diffAugment) ?? DiffAugmentPolicy()
     }
 }
 
@@ -52,6 +67,10 @@ public final class DCGANTrainer {
     /// Draws the noise z; its state is checkpointed so a resumed run draws the same noise.
     public var noise: SeededRandom
 
+    /// Draws DiffAugment's random parameters (checkpointed with the noise generator).
+    public var augmentationRandom: SeededRandom
+    private let realAugment: DiffAugment
+    private let fakeAugment: DiffAugment
     private var z: Tensor?
     private var fakeImages: Tensor?
     private var lossGradient: Tensor?
@@ -68,7 +87,12 @@ public final class DCGANTrainer {
         generatorOptimizer = Adam(parameters: generator.parameters, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
         discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
         noise = SeededRandom(seed: seed &+ 1)
+        augmentationRandom = SeededRandom(seed: seed &+ 2)
+        realAugment = DiffAugment(policy: options.diffAugment)
+        fakeAugment = DiffAugment(policy: options.diffAugment)
     }
+
+    private var augments: Bool { !options.diffAugment.isEmpty }
 
     /// z ~ N(0, 1), [batch, nz, 1, 1].
     public func sampleNoise(batch: Int, random: inout SeededRandom) -> Tensor {
@@ -97,7 +121,7 @@ public final class DCGANTrainer {
         discriminator.zeroGradients()
         discriminator.computesParameterGradients = true
         discriminator.needsInputGradient = false
-        let realLogits = discriminator.forward(real)
+        let realLogits = discriminator.forward(augments ? realAugment.forward(real, random: &augmentationRandom) : real)
         let realLoss = discriminatorLoss(realLogits, real: true)
         let dReal = Loss.meanProbability(realLogits.plain())
         _ = discriminator.backward(realLoss.gradient)
@@ -111,7 +135,7 @@ public final class DCGANTrainer {
         var scratch = fakeImages
         let fake = generated.converted(toPlainInto: &scratch)
         fakeImages = scratch
-        let fakeLogits = discriminator.forward(fake)
+        let fakeLogits = discriminator.forward(augments ? fakeAugment.forward(fake, random: &augmentationRandom) : fake)
         let fakeLoss = discriminatorLoss(fakeLogits, real: false)
         let dFake = Loss.meanProbability(fakeLogits.plain())
         _ = discriminator.backward(fakeLoss.gradient)
@@ -121,7 +145,7 @@ public final class DCGANTrainer {
         generator.zeroGradients()
         discriminator.computesParameterGradients = false
         discriminator.needsInputGradient = true
-        let logits = discriminator.forward(fake)
+        let logits = discriminator.forward(augments ? fakeAugment.forward(fake, random: &augmentationRandom) : fake)
         let plainLogits = logits.plain()
         let generatorLoss: LossResult
         switch options.loss {
@@ -129,7 +153,8 @@ public final class DCGANTrainer {
         case .hinge: generatorLoss = Loss.hingeGenerator(plainLogits, into: lossGradient)
         }
         let dFakeAfter = Loss.meanProbability(plainLogits)
-        let fakeGradient = discriminator.backward(generatorLoss.gradient)!
+        let augmentedGradient = discriminator.backward(generatorLoss.gradient)!
+        let fakeGradient = augments ? fakeAugment.backward(augmentedGradient) : augmentedGradient
         _ = generator.backward(fakeGradient)
         generatorOptimizer.step()
         discriminator.computesParameterGradients = true

@@ -26,7 +26,7 @@ let stageOptions: [StageName: [String: OptionKind]] = [
     .prepare: ["db": .string, "size": .integer, "channels": .integer, "out": .string, "fit": .string, "drop-near-duplicates": .flag,
                "limit": .integer, "dtype": .string, "jobs": .integer, "background": .string],
     .train: ["data": .string, "out": .string, "epochs": .integer, "batch": .integer, "nz": .integer, "ngf": .integer, "ndf": .integer,
-             "lr": .number, "beta1": .number, "seed": .integer, "loss": .string, "real-label": .number, "dropout": .number, "ema": .number,
+             "lr": .number, "beta1": .number, "seed": .integer, "loss": .string, "diffaugment": .string, "real-label": .number, "dropout": .number, "ema": .number,
              "checkpoint-every": .integer, "sample-every": .integer, "log-every": .integer, "backend": .string],
     .generate: ["model": .string, "checkpoint": .string, "count": .integer, "out": .string, "format": .string, "quality": .integer,
                 "seed": .integer, "batch": .integer, "no-ema": .flag, "augment": .string, "ratio": .number],

@@ -29,6 +29,8 @@ struct TrainCommand: ParsableCommand {
     var loss = "bce"
     @Option(help: "One-sided label smoothing: D's target for real images (e.g. 0.9).")
     var realLabel: Float = 1
+    @Option(help: "DiffAugment policies for every image D sees: any of color,translation,cutout.")
+    var diffaugment: String?
     @Option(help: "Dropout probability in the discriminator blocks.")
     var dropout: Float = 0
     @Option(help: "Keep an exponential moving average of G with this decay (e.g. 0.999) for samples.")
@@ -50,6 +52,7 @@ struct TrainCommand: ParsableCommand {
         guard lr > 0, (0..<1).contains(beta1), (0...1).contains(realLabel) else { throw ValidationError("--lr must be positive, --beta1 in [0, 1), --real-label in [0, 1]") }
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
+        if let diffaugment, DiffAugmentPolicy(diffaugment) == nil { throw ValidationError("--diffaugment takes color, translation and/or cutout, comma-separated") }
     }
 
     func run() throws {
@@ -61,7 +64,8 @@ struct TrainCommand: ParsableCommand {
         options.ngf = ngf
         options.ndf = ndf
         options.dropout = dropout
-        options.step = StepOptions(loss: GANLoss(rawValue: loss)!, learningRate: lr, beta1: beta1, realLabel: realLabel, backend: Backend(rawValue: backend)!)
+        options.step = StepOptions(loss: GANLoss(rawValue: loss)!, learningRate: lr, beta1: beta1, realLabel: realLabel, backend: Backend(rawValue: backend)!,
+                                   diffAugment: diffaugment.flatMap(DiffAugmentPolicy.init) ?? DiffAugmentPolicy())
         options.ema = ema
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery

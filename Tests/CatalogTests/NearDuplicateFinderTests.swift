@@ -1,11 +1,12 @@
 import Catalog
+import Formats
 import TestSupport
 import XCTest
 
 final class NearDuplicateFinderTests: XCTestCase {
     /// The index must find exactly the pairs that comparing all pairs finds.
     func testMultiIndexHashingFindsExactlyTheBruteForcePairs() {
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededRandom(seed: 42)
         var hashes: [UInt64] = []
         for _ in 0..<300 {
             if hashes.isEmpty || generator.next() % 3 == 0 {

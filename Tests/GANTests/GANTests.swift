@@ -30,6 +30,19 @@ func writeTinyDataset(_ directory: TemporaryDirectory, count: Int = 48, size: In
     return path
 }
 
+/// Trains a tiny model (nz 16, ngf = ndf = 8) for one epoch into `directory/run`.
+func trainTinyRun(_ directory: TemporaryDirectory, data: String, ema: Float? = nil) throws -> String {
+    var options = TrainOptions(data: data, out: directory.file("run").path)
+    options.epochs = 1
+    options.batch = 8
+    options.nz = 16
+    options.ngf = 8
+    options.ndf = 8
+    options.ema = ema
+    _ = try TrainingRun(options: options).train()
+    return options.out
+}
+
 final class GANTests: XCTestCase {
     private let small = DCGANConfiguration(imageSize: 32, channels: 1, nz: 16, ngf: 8, ndf: 8)
     private var directory: TemporaryDirectory!
@@ -215,14 +228,7 @@ final class GenerationTests: XCTestCase {
     override func setUpWithError() throws {
         directory = try TemporaryDirectory("generate")
         data = try writeTinyDataset(directory, count: 24)
-        var options = TrainOptions(data: data, out: run)
-        options.epochs = 1
-        options.batch = 8
-        options.nz = 16
-        options.ngf = 8
-        options.ndf = 8
-        options.ema = 0.5
-        _ = try TrainingRun(options: options).train()
+        _ = try trainTinyRun(directory, data: data, ema: 0.5)
     }
 
     override func tearDown() { directory.remove() }
@@ -306,13 +312,7 @@ final class EmbeddingAndProbeTests: XCTestCase {
     override func setUpWithError() throws {
         directory = try TemporaryDirectory("embed")
         data = try writeTinyDataset(directory, count: 20)
-        var options = TrainOptions(data: data, out: run)
-        options.epochs = 1
-        options.batch = 8
-        options.nz = 16
-        options.ngf = 8
-        options.ndf = 8
-        _ = try TrainingRun(options: options).train()
+        _ = try trainTinyRun(directory, data: data)
     }
 
     override func tearDown() { directory.remove() }
@@ -375,5 +375,49 @@ final class EmbeddingAndProbeTests: XCTestCase {
         let shuffled = "path,label\n" + (0..<count).map { "item-\($0),class-\(($0 * 7) % 3)" }.joined(separator: "\n")
         try Data(shuffled.utf8).write(to: directory.file("noise.csv"))
         XCTAssertLessThan(try Probe.run(features: prefix, labels: directory.file("noise.csv").path, seed: 1).testAccuracy, 0.6)
+    }
+}
+
+final class DiffAugmentTests: XCTestCase {
+    func testPolicyParsing() {
+        XCTAssertEqual(DiffAugmentPolicy("color,translation,cutout"), DiffAugmentPolicy(color: true, translation: true, cutout: true))
+        XCTAssertEqual(DiffAugmentPolicy("cutout"), DiffAugmentPolicy(cutout: true))
+        XCTAssertNil(DiffAugmentPolicy("colour"))
+    }
+
+    /// With the draws fixed, backward must be the exact gradient of forward (finite differences).
+    func testBackwardIsTheGradientOfForward() {
+        for policy in [DiffAugmentPolicy(color: true), DiffAugmentPolicy(translation: true), DiffAugmentPolicy(cutout: true),
+                       DiffAugmentPolicy(color: true, translation: true, cutout: true)] {
+            let augment = DiffAugment(policy: policy)
+            var seed = SeededRandom(seed: 4)
+            let x = Tensor(shape: [2, 3, 8, 8], values: (0..<384).map { _ in seed.nextUniform() * 2 - 1 })
+            let weights = (0..<384).map { _ in seed.nextUniform() * 2 - 1 }
+            func loss() -> Double {
+                var random = SeededRandom(seed: 11)
+                let y = augment.forward(x, random: &random)
+                return (0..<y.count).reduce(0.0) { $0 + Double(y[$1]) * Double(weights[$1]) }
+            }
+            _ = loss()
+            let analytic = augment.backward(Tensor(shape: [2, 3, 8, 8], values: weights)).values
+            for index in stride(from: 0, to: 384, by: 23) {
+                let saved = x[index]
+                x[index] = saved + 0.01; let plus = loss()
+                x[index] = saved - 0.01; let minus = loss()
+                x[index] = saved
+                XCTAssertEqual(Double(analytic[index]), (plus - minus) / 0.02, accuracy: 1e-3, "\(policy) element \(index)")
+            }
+        }
+    }
+
+    func testTrainingWithDiffAugmentMovesTheLosses() {
+        let configuration = DCGANConfiguration(imageSize: 32, channels: 1, nz: 16, ngf: 8, ndf: 8)
+        let trainer = DCGANTrainer(configuration: configuration, options: StepOptions(diffAugment: DiffAugmentPolicy("color,translation,cutout")!), seed: 2)
+        let real = Tensor(shape: [8, 1, 32, 32], values: (0..<8).flatMap { Pictures.pattern(width: 32, height: 32, channels: 1, seed: $0).pixels.map { Float($0) / 127.5 - 1 } })
+        let first = trainer.step(real: real)
+        var last = first
+        for _ in 0..<10 { last = trainer.step(real: real) }
+        XCTAssertTrue(last.lossD.isFinite && last.lossG.isFinite)
+        XCTAssertNotEqual(first.lossG, last.lossG)
     }
 }

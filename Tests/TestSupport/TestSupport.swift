@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Imaging
 import XCTest
@@ -29,7 +30,7 @@ public struct TemporaryDirectory {
 public enum Pictures {
     /// A pattern that differs visibly with `seed`: a gradient plus a bright rectangle.
     public static func pattern(width: Int, height: Int, channels: Int, seed: Int) -> PixelImage {
-        var generator = SplitMix64(seed: UInt64(seed))
+        var generator = SeededRandom(seed: UInt64(seed))
         let rx = Int(generator.next() % UInt64(max(width / 2, 1))), ry = Int(generator.next() % UInt64(max(height / 2, 1)))
         let rw = max(width / 4, 1) + Int(generator.next() % UInt64(max(width / 4, 1)))
         let rh = max(height / 4, 1) + Int(generator.next() % UInt64(max(height / 4, 1)))
@@ -52,22 +53,9 @@ public enum Pictures {
 
     /// Uniform noise: maximally different from every other picture.
     public static func noise(width: Int, height: Int, channels: Int, seed: Int) -> PixelImage {
-        var generator = SplitMix64(seed: UInt64(seed))
+        var generator = SeededRandom(seed: UInt64(seed))
         return PixelImage(width: width, height: height, channels: channels,
                           pixels: (0..<width * height * channels).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
-    }
-}
-
-/// A tiny seeded generator for fixtures.
-public struct SplitMix64 {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
