@@ -6,7 +6,7 @@ struct DatasetsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "datasets",
         abstract: "Make example dumps from Debian-packaged data sets.",
-        subcommands: [FashionMNIST.self])
+        subcommands: [FashionMNIST.self, MessyDump.self])
 
     struct FashionMNIST: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -34,6 +34,30 @@ struct DatasetsCommand: ParsableCommand {
             let recipe = FashionMNISTRecipe(source: source, split: FashionMNISTRecipe.Split(rawValue: split)!, limit: limit)
             let result = try recipe.write(to: out)
             Console.note("wrote \(result.images) images under \(result.imagesDirectory); labels (for evaluation only) in \(result.labels)")
+        }
+    }
+
+    struct MessyDump: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "messy-dump",
+            abstract: "Write a realistic dark-data dump (copies, near copies, damaged, blank and non-image files, a symlink loop) to OUT/dump, with OUT/expected.csv.")
+
+        @Option(help: "Output folder: OUT/dump/… and OUT/expected.csv.")
+        var out: String
+
+        @Option(help: "Distinct pictures to start from.")
+        var pictures = 120
+
+        @Option(help: "Where the Fashion-MNIST IDX files are.")
+        var source = FashionMNISTRecipe.defaultSource
+
+        func validate() throws {
+            guard pictures >= 12 else { throw ValidationError("--pictures must be at least 12") }
+        }
+
+        func run() throws {
+            let result = try MessyDumpRecipe(source: source, pictures: pictures).write(to: out)
+            Console.note("wrote \(result.files) files under \(result.root); what each is: \(out)/expected.csv")
         }
     }
 }
