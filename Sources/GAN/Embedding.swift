@@ -21,6 +21,7 @@ public final class FeatureExtractor {
     let discriminator: Sequential
     /// Indices of the LeakyReLU layers that end each conv block.
     let blockEnds: [Int]
+    private lazy var pools: [MaxPoolToGrid] = blockEnds.map { _ in MaxPoolToGrid() }
 
     public init(run: String, checkpoint: String = "latest", layers: FeatureLayers = .all, backend: Backend = .fast) throws {
         let path = TrainedGenerator.resolve(run: run, checkpoint: checkpoint)
@@ -30,6 +31,19 @@ public final class FeatureExtractor {
         self.layers = layers
         let network = DCGAN.discriminator(configuration, backend: backend)
         try Checkpoint.load(tensors, into: network, prefix: "discriminator.", path: path)
+        network.isTraining = false
+        discriminator = network
+        let ends = network.layers.indices.filter { network.layers[$0] is LeakyReLU }
+        blockEnds = layers == .all ? ends : [ends.last!]
+    }
+
+    /// A freshly initialised discriminator (benchmarks).
+    public init(configuration: DCGANConfiguration, layers: FeatureLayers = .all, seed: UInt64 = 1, backend: Backend = .fast) {
+        self.configuration = configuration
+        self.layers = layers
+        let network = DCGAN.discriminator(configuration, backend: backend)
+        var random = SeededRandom(seed: seed)
+        Initialization.dcgan(network.layers, random: &random)
         network.isTraining = false
         discriminator = network
         let ends = network.layers.indices.filter { network.layers[$0] is LeakyReLU }
@@ -53,7 +67,7 @@ public final class FeatureExtractor {
         var value = images
         for (index, layer) in discriminator.layers.enumerated() {
             value = layer.forward(value)
-            if blockEnds.contains(index) { blockFeatures.append(FeatureExtractor.maxPool4x4(value.plain())) }
+            if let block = blockEnds.firstIndex(of: index) { blockFeatures.append(pools[block](value).values) }
             if index == blockEnds.last { break }
         }
         var out = [Float](repeating: 0, count: count * dimension)
@@ -66,24 +80,6 @@ public final class FeatureExtractor {
         return out
     }
 
-    /// [N, C, H, W] → [N, C·16]: the maximum over each of a 4×4 grid of H/4 × W/4 windows.
-    public static func maxPool4x4(_ tensor: Tensor) -> [Float] {
-        let count = tensor.shape[0], channels = tensor.shape[1], height = tensor.shape[2], width = tensor.shape[3]
-        let windowHeight = height / 4, windowWidth = width / 4
-        var out = [Float](repeating: -.infinity, count: count * channels * 16)
-        for n in 0..<count {
-            for c in 0..<channels {
-                let plane = tensor.data + (n * channels + c) * height * width
-                for y in 0..<(windowHeight * 4) {
-                    for x in 0..<(windowWidth * 4) {
-                        let cell = ((n * channels + c) * 4 + y / windowHeight) * 4 + x / windowWidth
-                        out[cell] = max(out[cell], plane[y * width + x])
-                    }
-                }
-            }
-        }
-        return out
-    }
 }
 
 /// Where images to embed come from.

@@ -255,6 +255,18 @@ extension Primitive {
     }
 }
 
+extension Primitive {
+    /// Max pooling for inference with square windows of `window` (stride = window).
+    static func maxPooling(source: MemoryFormat, destination: MemoryFormat, window: Int) -> Primitive {
+        var operation = dnnl_pooling_desc_t()
+        var src = source.descriptor, dst = destination.descriptor
+        var strides = DNNL.dims([window, window]), kernel = DNNL.dims([window, window]), padding = DNNL.dims([0, 0])
+        DNNL.check(dnnl_pooling_forward_desc_init(&operation, dnnl_forward_inference, dnnl_pooling_max, &src, &dst,
+                                                  &strides.0, &kernel.0, &padding.0, &padding.0), "pooling_forward_desc_init")
+        return Primitive(&operation)
+    }
+}
+
 /// Cached reorders between layouts. A handful of pairs occur in a network, so a linear search is fine.
 enum Reorders {
     nonisolated(unsafe) private static var cache: [(from: MemoryFormat, to: MemoryFormat, primitive: Primitive)] = []

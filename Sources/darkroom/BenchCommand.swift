@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks; each prints JSON on stdout.",
-        subcommands: [CatalogBench.self, PrepareBench.self, TrainStepBench.self])
+        subcommands: [CatalogBench.self, PrepareBench.self, TrainStepBench.self, GenerateBench.self, EmbedBench.self])
 
     struct CatalogBench: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -76,6 +76,39 @@ struct BenchCommand: ParsableCommand {
             let configuration = DCGANConfiguration(imageSize: size, channels: channels, nz: nz, ngf: ngf, ndf: ndf)
             print(try Console.json(TrainStepBenchmark.run(configuration: configuration, batch: batch, iterations: iterations,
                                                           backend: Backend(rawValue: backend)!, profile: profile)))
+        }
+    }
+
+    struct ForwardOptions: ParsableArguments {
+        @Option var size = 64
+        @Option var channels = 3
+        @Option var batch = 256
+        @Option var iterations = 5
+        @Option var nz = 100
+        @Option var ngf = 64
+        @Option var ndf = 64
+
+        func validate() throws {
+            guard DCGANConfiguration.supportedSizes[size] != nil else { throw ValidationError("--size must be 32, 64 or 128") }
+            guard channels == 1 || channels == 3, batch >= 1, iterations >= 1 else { throw ValidationError("--channels 1 or 3; --batch and --iterations positive") }
+        }
+
+        var configuration: DCGANConfiguration { DCGANConfiguration(imageSize: size, channels: channels, nz: nz, ngf: ngf, ndf: ndf) }
+    }
+
+    struct GenerateBench: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generator forward passes (evaluation mode); img/s.")
+        @OptionGroup var options: ForwardOptions
+        func run() throws {
+            print(try Console.json(ForwardBenchmark.generator(options.configuration, batch: options.batch, iterations: options.iterations)))
+        }
+    }
+
+    struct EmbedBench: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "embed", abstract: "Discriminator feature extraction (evaluation mode); img/s.")
+        @OptionGroup var options: ForwardOptions
+        func run() throws {
+            print(try Console.json(ForwardBenchmark.embedding(options.configuration, batch: options.batch, iterations: options.iterations)))
         }
     }
 }

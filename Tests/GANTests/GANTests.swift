@@ -336,7 +336,8 @@ final class EmbeddingAndProbeTests: XCTestCase {
         let extractor = try FeatureExtractor(run: run, layers: .last)
         // Pooling: a 4×4-window maximum.
         let tensor = Tensor(shape: [1, 1, 8, 8], values: (0..<64).map(Float.init))
-        XCTAssertEqual(Array(FeatureExtractor.maxPool4x4(tensor).prefix(4)), [9, 11, 13, 15])
+        XCTAssertEqual(Array(MaxPoolToGrid.reference(tensor).prefix(4)), [9, 11, 13, 15])
+        XCTAssertEqual(MaxPoolToGrid()(tensor).values, MaxPoolToGrid.reference(tensor))
         // Image files give the same features as the same pixels from a prepared dataset.
         let picture = Pictures.pattern(width: 32, height: 32, channels: 1, seed: 3)
         let file = try directory.write("loose/3.png", try PNG.encode(picture)).path

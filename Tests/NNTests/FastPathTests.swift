@@ -131,3 +131,16 @@ final class FastPathTests: XCTestCase {
         }
     }
 }
+
+final class PoolingTests: XCTestCase {
+    func testGridPoolingOnBlockedLayoutsMatchesTheReference() {
+        let conv = Conv2d(3, 16, kernel: 3, padding: 1, bias: false, backend: .fast)
+        var random = SeededRandom(seed: 9)
+        for i in 0..<conv.weight.value.count { conv.weight.value[i] = random.nextNormal() * 0.2 }
+        let input = Tensor(shape: [2, 3, 16, 16], values: (0..<1536).map { _ in random.nextUniform() * 2 - 1 })
+        let blocked = conv.forward(input)
+        XCTAssertNotNil(blocked.format)
+        XCTAssertEqual(MaxPoolToGrid()(blocked).values, MaxPoolToGrid.reference(blocked))
+        XCTAssertEqual(MaxPoolToGrid()(blocked).shape, [2, 16, 4, 4])
+    }
+}
