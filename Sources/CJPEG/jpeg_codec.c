@@ -29,6 +29,19 @@ static void on_emit_message(j_common_ptr cinfo, int level) {
     if (errors->info && errors->info->message[0] == 0) (*cinfo->err->format_message)(cinfo, errors->info->message);
 }
 
+/* A progressive JPEG may declare thousands of scans, each a full pass over the coefficients: a
+   small file that takes minutes. Refuse past this many, as libjpeg-turbo's own tools do. */
+#define CJPEG_MAX_SCANS 500
+
+static void limit_scans(j_common_ptr cinfo) {
+    j_decompress_ptr decompress = (j_decompress_ptr)cinfo;
+    if (cinfo->is_decompressor && decompress->input_scan_number > CJPEG_MAX_SCANS) {
+        error_manager *errors = (error_manager *)cinfo->err;
+        if (errors->info) snprintf(errors->info->message, sizeof errors->info->message, "more than %d scans (decompression bomb)", CJPEG_MAX_SCANS);
+        longjmp(errors->jump, 1);
+    }
+}
+
 static void install_errors(struct jpeg_decompress_struct *cinfo, error_manager *errors, cjpeg_info *info) {
     cinfo->err = jpeg_std_error(&errors->base);
     errors->base.error_exit = on_error_exit;
@@ -82,7 +95,9 @@ int cjpeg_decode(const uint8_t *data, size_t size, int scale_denom, uint8_t *pix
     struct jpeg_decompress_struct cinfo;
     error_manager errors;
     install_errors(&cinfo, &errors, info);
+    struct jpeg_progress_mgr progress = { limit_scans, 0, 0, 0, 0 };
     jpeg_create_decompress(&cinfo);
+    cinfo.progress = &progress;
     if (setjmp(errors.jump)) {
         jpeg_destroy_decompress(&cinfo);
         return errors.premature_end ? CJPEG_TRUNCATED : CJPEG_CORRUPT;

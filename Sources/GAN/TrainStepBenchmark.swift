@@ -26,18 +26,35 @@ public struct TrainStepBenchmark: Codable, Sendable {
     public var imagesPerSecond: Double
     public var gflopPerImage: Double
     public var gflopPerSecond: Double
-    /// Of the two cores' FMA peak (`peakGflops`, measured ~186–196 here).
+    /// Of `peakGflopPerSecond`.
     public var fractionOfPeak: Double
+    /// This machine's practical peak: a large sgemm on oneDNN, measured in the same run.
+    public var peakGflopPerSecond: Double
     public var peakRSSMegabytes: Double
     public var layers: [LayerTime]?
 
-    /// The two cores' FMA peak measured on these machines, GFLOP/s.
-    public static let peakGflops = 186.0
+    /// GFLOP/s of a 2048³ sgemm (best of three): what the cores deliver on dense work.
+    public static func measurePeak() -> Double {
+        let n = 2048
+        var random = SeededRandom(seed: 3)
+        let a = (0..<n * n).map { _ in random.nextUniform() }, b = (0..<n * n).map { _ in random.nextUniform() }
+        var c = [Float](repeating: 0, count: n * n)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let started = Date()
+            a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in c.withUnsafeMutableBufferPointer { c in
+                sgemm(transposeA: false, transposeB: false, m: n, n: n, k: n, alpha: 1, a: a.baseAddress!, lda: n,
+                      b: b.baseAddress!, ldb: n, beta: 0, c: c.baseAddress!, ldc: n)
+            } } }
+            best = min(best, Date().timeIntervalSince(started))
+        }
+        return 2 * Double(n * n * n) / best / 1e9
+    }
 
     enum CodingKeys: String, CodingKey {
         case size, channels, batch, backend, iterations, seconds, layers
         case imagesPerSecond = "img_per_s", gflopPerImage = "gflop_per_image", gflopPerSecond = "gflop_per_s"
-        case fractionOfPeak = "fraction_of_peak", peakRSSMegabytes = "peak_rss_mb"
+        case fractionOfPeak = "fraction_of_peak", peakGflopPerSecond = "peak_gflop_per_s", peakRSSMegabytes = "peak_rss_mb"
     }
 
     public static func run(configuration: DCGANConfiguration, batch: Int, iterations: Int, warmup: Int = 2,
@@ -46,6 +63,7 @@ public struct TrainStepBenchmark: Codable, Sendable {
         let real = Tensor(shape: [batch, configuration.channels, configuration.imageSize, configuration.imageSize], zeros: false)
         var random = SeededRandom(seed: 2)
         for i in 0..<real.count { real[i] = random.nextUniform() * 2 - 1 }  // initialised data: oneDNN runs at half speed on garbage
+        let peakGflops = measurePeak()
         for _ in 0..<warmup { trainer.step(real: real) }
         let generatorProfile = LayerProfile(name: "G"), discriminatorProfile = LayerProfile(name: "D")
         if profile {
@@ -72,7 +90,8 @@ public struct TrainStepBenchmark: Codable, Sendable {
         return TrainStepBenchmark(size: configuration.imageSize, channels: configuration.channels, batch: batch, backend: backend.rawValue,
                                   iterations: iterations, seconds: seconds, imagesPerSecond: imagesPerSecond,
                                   gflopPerImage: flops / Double(batch) / 1e9, gflopPerSecond: gflopPerSecond,
-                                  fractionOfPeak: gflopPerSecond / peakGflops, peakRSSMegabytes: peakResidentMegabytes(), layers: layers)
+                                  fractionOfPeak: gflopPerSecond / peakGflops, peakGflopPerSecond: peakGflops,
+                                  peakRSSMegabytes: peakResidentMegabytes(), layers: layers)
     }
 
     /// Convolution work of one layer pass (forward, or backward = data + weights where computed).

@@ -56,3 +56,36 @@ final class PipelineCLITests: XCTestCase {
         XCTAssertTrue(failed.stderr.contains("bad.yaml:4"), failed.stderr)
     }
 }
+
+final class TrainCLITests: XCTestCase {
+    /// Ctrl-C (SIGINT) during training writes a checkpoint and exits with 130; --resume continues.
+    func testInterruptWritesACheckpointAndResumeContinues() throws {
+        let directory = try TemporaryDirectory("interrupt")
+        defer { directory.remove() }
+        for index in 0..<32 {
+            try directory.write("photos/\(index).png", try PNG.encode(Pictures.pattern(width: 32, height: 32, channels: 1, seed: index)))
+        }
+        let db = directory.file("c.sqlite").path, data = directory.file("data").path, run = directory.file("run").path
+        XCTAssertEqual(try DarkroomBinary.run(["catalog", directory.file("photos").path, "--db", db]).status, 0)
+        XCTAssertEqual(try DarkroomBinary.run(["prepare", "--db", db, "--size", "32", "--channels", "1", "--out", data]).status, 0)
+        let arguments = ["train", "--data", data, "--out", run, "--epochs", "200", "--batch", "8", "--nz", "8", "--ngf", "8", "--ndf", "8", "--log-every", "1"]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: DarkroomBinary.path)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let metrics = run + "/metrics.jsonl"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && ((try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 6 { usleep(20_000) }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130)
+        let done = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").count
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/checkpoints/latest.safetensors"))
+        let resumed = try DarkroomBinary.run(arguments.map { $0 == "200" ? "3" : $0 } + ["--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming from"), resumed.stderr)
+        let lines = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 12, "3 epochs of 4 iterations, each logged once (\(done) before the interrupt)")
+    }
+}

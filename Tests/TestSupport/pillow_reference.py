@@ -132,6 +132,23 @@ def jpeg_suite(directory):
         print(name, decoded.width, decoded.height, decoded.mode)
 
 
+def bombs(directory):
+    """Decompression bombs: a tiny PNG declaring 100,000 x 100,000 pixels, and a valid small PNG
+    whose zTXt chunk inflates to 200 MB."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    row = b"\x00" + b"\x00" * 100_000
+    huge = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0))
+    huge += chunk(b"IDAT", zlib.compress(row * 4)) + chunk(b"IEND", b"")
+    (out / "huge-dimensions.png").write_bytes(huge)
+    samples = np.zeros((8, 8, 1), dtype=np.uint8)
+    write_png(out / "plain.png", samples, 0, 8)
+    data = (out / "plain.png").read_bytes()
+    bomb = chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"\x00" * 200_000_000, 9))
+    (out / "ztxt-bomb.png").write_bytes(data[:33] + bomb + data[33:])
+    print("huge-dimensions.png ztxt-bomb.png")
+
+
 FILTERS = {"bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS, "box": Image.BOX}
 
 
@@ -155,4 +172,4 @@ def phash(paths):
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"png-suite": png_suite, "jpeg-suite": jpeg_suite, "resize": resize, "phash": lambda *p: phash(p)}[command](*args)
+    {"png-suite": png_suite, "jpeg-suite": jpeg_suite, "bombs": bombs, "resize": resize, "phash": lambda *p: phash(p)}[command](*args)
