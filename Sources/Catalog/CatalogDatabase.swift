@@ -72,7 +72,8 @@ public final class CatalogDatabase: @unchecked Sendable {
             try db.create(table: "images") { t in
                 t.autoIncrementedPrimaryKey("id")
                 t.column("root_id", .integer).notNull().indexed().references("roots")
-                t.column("path", .text).notNull()
+                t.column("path", .text).notNull().indexed()
+                t.column("path_bytes", .blob).notNull()
                 t.column("size_bytes", .integer).notNull()
                 t.column("mtime", .double).notNull()
                 t.column("mtime_ns", .integer).notNull()
@@ -93,7 +94,7 @@ public final class CatalogDatabase: @unchecked Sendable {
                 t.column("near_group", .integer)
                 t.column("seen_scan_id", .integer).notNull()
                 t.column("processed_at", .datetime).notNull()
-                t.uniqueKey(["root_id", "path"])
+                t.uniqueKey(["root_id", "path_bytes"])
             }
             try db.create(index: "images_sha256", on: "images", columns: ["sha256"])
             // Rebuilt whole by every regrouping (hundreds of thousands of rows on small, similar

@@ -150,25 +150,26 @@ public final class CatalogScanner {
     }
 
     private func inspect(_ files: [WalkedFile], rootId: Int64, inspector: FileInspector) throws -> InspectedBatch {
-        let existing = try database.writer.read { db -> [String: Existing] in
-            var rows: [String: Existing] = [:]
+        // Candidates by display path (indexed), matched on the exact bytes (the real key).
+        let existing = try database.writer.read { db -> [Data: Existing] in
+            var rows: [Data: Existing] = [:]
             let paths = String(decoding: try JSONEncoder().encode(files.map(\.relativePath)), as: UTF8.self)
             let cursor = try Row.fetchCursor(db, sql: """
-                SELECT id, path, size_bytes, mtime_ns, status FROM images WHERE root_id = ? AND path IN (SELECT value FROM json_each(?))
+                SELECT id, path_bytes, size_bytes, mtime_ns, status FROM images WHERE root_id = ? AND path IN (SELECT value FROM json_each(?))
                 """, arguments: [rootId, paths])
             while let row = try cursor.next() {
-                rows[row["path"]] = Existing(id: row["id"], sizeBytes: row["size_bytes"], mtimeNs: row["mtime_ns"],
-                                             status: ImageStatus(rawValue: row["status"]) ?? .corrupt)
+                rows[row["path_bytes"]] = Existing(id: row["id"], sizeBytes: row["size_bytes"], mtimeNs: row["mtime_ns"],
+                                                   status: ImageStatus(rawValue: row["status"]) ?? .corrupt)
             }
             return rows
         }
         // Unreadable and missing files are always looked at again: the cause may have passed.
         let unchanged = files.map { file -> Bool in
-            guard let old = existing[file.relativePath], file.statError == nil else { return false }
+            guard let old = existing[Data(file.relativePathBytes)], file.statError == nil else { return false }
             return old.sizeBytes == file.sizeBytes && old.mtimeNs == file.mtimeNs && old.status != .unreadable && old.status != .missing
         }
         let toInspect = files.indices.filter { !unchanged[$0] }
-        return InspectedBatch(files: files, existingIds: files.map { existing[$0.relativePath]?.id }, unchanged: unchanged,
+        return InspectedBatch(files: files, existingIds: files.map { existing[Data($0.relativePathBytes)]?.id }, unchanged: unchanged,
                               toInspect: toInspect, facts: inspectInParallel(toInspect.map { files[$0] }, inspector: inspector))
     }
 
@@ -181,12 +182,12 @@ public final class CatalogScanner {
             }
             // One upsert for new and changed files; the row id of a known path never changes.
             let upsert = try db.cachedStatement(sql: """
-                INSERT INTO images (root_id, path, size_bytes, mtime, mtime_ns, sha256, format, width, height, channels,
+                INSERT INTO images (root_id, path, path_bytes, size_bytes, mtime, mtime_ns, sha256, format, width, height, channels,
                                     bit_depth, status, error, phash, mean, std, entropy, low_information,
                                     exact_group, near_group, seen_scan_id, processed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)
-                ON CONFLICT (root_id, path) DO UPDATE SET
-                    size_bytes = excluded.size_bytes, mtime = excluded.mtime, mtime_ns = excluded.mtime_ns,
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)
+                ON CONFLICT (root_id, path_bytes) DO UPDATE SET
+                    path = excluded.path, size_bytes = excluded.size_bytes, mtime = excluded.mtime, mtime_ns = excluded.mtime_ns,
                     sha256 = excluded.sha256, format = excluded.format, width = excluded.width, height = excluded.height,
                     channels = excluded.channels, bit_depth = excluded.bit_depth, status = excluded.status,
                     error = excluded.error, phash = excluded.phash, mean = excluded.mean, std = excluded.std,
@@ -197,7 +198,7 @@ public final class CatalogScanner {
             for (position, index) in batch.toInspect.enumerated() {
                 let file = batch.files[index], fact = batch.facts[position]
                 let values: [(any DatabaseValueConvertible)?] = [
-                    rootId, file.relativePath, file.sizeBytes, Double(file.mtimeNs) / 1e9, file.mtimeNs,
+                    rootId, file.relativePath, Data(file.relativePathBytes), file.sizeBytes, Double(file.mtimeNs) / 1e9, file.mtimeNs,
                     fact.sha256, fact.format.rawValue, fact.width, fact.height, fact.channels, fact.bitDepth,
                     fact.status.rawValue, fact.error, fact.phash?.hex, fact.statistics?.mean,
                     fact.statistics?.standardDeviation, fact.statistics?.entropy,

@@ -31,6 +31,8 @@ public struct UsableImage: Sendable, Equatable {
     /// Relative to its root.
     public var path: String
     public var absolutePath: String
+    /// The exact bytes to open (names need not be UTF-8).
+    public var absolutePathBytes: [UInt8]
     public var sha256: String
     public var nearGroup: Int64?
 }
@@ -88,12 +90,14 @@ extension CatalogDatabase {
     public func usableImages() throws -> [UsableImage] {
         try writer.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT images.id, images.path, roots.path AS root, images.sha256, images.near_group
+                SELECT images.id, images.path, images.path_bytes, roots.path AS root, images.sha256, images.near_group
                 FROM images JOIN roots ON roots.id = images.root_id
                 WHERE \(CatalogDatabase.usableCondition) ORDER BY images.id
                 """).map { row in
-                let path: String = row["path"], root: String = row["root"]
-                return UsableImage(id: row["id"], path: path, absolutePath: root + "/" + path, sha256: row["sha256"], nearGroup: row["near_group"])
+                let path: String = row["path"], root: String = row["root"], bytes: Data = row["path_bytes"]
+                return UsableImage(id: row["id"], path: path, absolutePath: root + "/" + path,
+                                   absolutePathBytes: Array(root.utf8) + [UInt8(ascii: "/")] + Array(bytes),
+                                   sha256: row["sha256"], nearGroup: row["near_group"])
             }
         }
     }

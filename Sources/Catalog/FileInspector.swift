@@ -75,12 +75,12 @@ public struct FileInspector: Sendable {
     }
 
 
-    struct ReadError: Error, CustomStringConvertible {
-        let description: String
+    public struct ReadError: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// Reads a whole file with POSIX calls (the path is raw bytes, not necessarily UTF-8).
-    static func readAll(_ path: [CChar], expectedSize: Int64, limit: Int64) throws -> [UInt8] {
+    public static func readAll(_ path: [CChar], expectedSize: Int64, limit: Int64) throws -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw ReadError(description: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }

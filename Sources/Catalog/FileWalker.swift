@@ -5,8 +5,10 @@ import Glibc
 
 /// A regular file found under a root.
 public struct WalkedFile: Sendable {
-    /// Relative to the root, '/'-separated; bytes that are not UTF-8 are shown as U+FFFD.
+    /// Relative to the root, '/'-separated, for people: bytes that are not UTF-8 appear as `\xNN`.
     public var relativePath: String
+    /// The exact relative path bytes (the catalogue's key: names need not be UTF-8).
+    public var relativePathBytes: [UInt8]
     /// The exact bytes to open, NUL-terminated: names need not be UTF-8.
     public var absolutePath: [CChar]
     public var sizeBytes: Int64
@@ -104,12 +106,38 @@ public struct FileWalker: Sequence, IteratorProtocol {
     }
 
     private func entry(_ absolute: [UInt8], _ relative: [UInt8], _ info: stat, error: String?) -> WalkedFile {
-        WalkedFile(relativePath: display(relative), absolutePath: cString(absolute),
+        WalkedFile(relativePath: display(relative), relativePathBytes: relative, absolutePath: cString(absolute),
                    sizeBytes: error == nil ? Int64(info.st_size) : 0,
                    mtimeNs: error == nil ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : 0,
                    statError: error)
     }
 
     private func cString(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } + [0] }
-    private func display(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+    private func display(_ bytes: [UInt8]) -> String { displayPath(bytes) }
+}
+
+/// A path for people and for CSV/JSON: valid UTF-8 as is; otherwise each byte that is not part of a
+/// valid UTF-8 sequence written as `\xNN`, so distinct names stay distinct and readable.
+public func displayPath(_ bytes: [UInt8]) -> String {
+    if let text = String(validatingUTF8: bytes.map { CChar(bitPattern: $0) } + [0]) { return text }
+    var result = ""
+    var index = 0
+    while index < bytes.count {
+        // The longest valid UTF-8 sequence starting here (1 to 4 bytes), else one escaped byte.
+        var decoded: String?
+        for length in 1...4 where index + length <= bytes.count {
+            if let text = String(bytes: bytes[index..<index + length], encoding: .utf8), text.unicodeScalars.count == 1 {
+                decoded = text
+                index += length
+                break
+            }
+        }
+        if let decoded {
+            result += decoded
+        } else {
+            result += String(format: "\\x%02X", bytes[index])
+            index += 1
+        }
+    }
+    return result
 }

@@ -29,8 +29,10 @@ public struct ImageRecord: Codable, Equatable, Sendable, FetchableRecord, Mutabl
 
     public var id: Int64?
     public var rootId: Int64
-    /// Relative to the root, '/'-separated.
+    /// Relative to the root, '/'-separated (invalid UTF-8 bytes shown as `\xNN`).
     public var path: String
+    /// The exact relative path bytes.
+    public var pathBytes: Data
     public var sizeBytes: Int64
     /// Seconds since 1970; `mtimeNs` is the exact value compared on re-scans.
     public var mtime: Double

@@ -69,10 +69,12 @@ public struct SampleDecoder: Sendable {
     }
 
     public func decode(file path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DatasetError.notADataset(path: path, reason: "cannot read file")
-        }
-        return try decode(Array(data))
+        try decode(fileBytes: Array(path.utf8))
+    }
+
+    /// A file named by its exact path bytes (names need not be UTF-8).
+    public func decode(fileBytes path: [UInt8]) throws -> [UInt8] {
+        try decode(try FileInspector.readAll(path.map { CChar(bitPattern: $0) } + [0], expectedSize: 0, limit: 1 << 30))
     }
 }
 
@@ -135,7 +137,7 @@ public final class DatasetPreparer {
         let batchSize = 256
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let batch = Array(images[start..<min(start + batchSize, images.count)])
-            let results = decodeInParallel(batch.map(\.absolutePath), decoder: decoder)
+            let results = decodeInParallel(batch.map(\.absolutePathBytes), decoder: decoder)
             var statusUpdates: [(Int64, ImageStatus, String)] = []
             for (item, result) in zip(batch, results) {
                 switch result {
@@ -174,14 +176,14 @@ public final class DatasetPreparer {
     }
 
 
-    private func decodeInParallel(_ paths: [String], decoder: SampleDecoder) -> [Result<[UInt8], Error>] {
+    private func decodeInParallel(_ paths: [[UInt8]], decoder: SampleDecoder) -> [Result<[UInt8], Error>] {
         var results = [Result<[UInt8], Error>](repeating: .success([]), count: paths.count)
         let workers = min(options.jobs, paths.count)
         results.withUnsafeMutableBufferPointer { output in
             nonisolated(unsafe) let output = output
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 for index in stride(from: worker, to: paths.count, by: workers) {
-                    output[index] = Result { try decoder.decode(file: paths[index]) }
+                    output[index] = Result { try decoder.decode(fileBytes: paths[index]) }
                 }
             }
         }

@@ -86,8 +86,8 @@ public final class FeatureExtractor {
 public enum EmbeddingSource {
     /// A prepared dataset, in its row order.
     case dataset(String)
-    /// Files (absolute paths) with a name for the CSV and an optional sha256, decoded as `prepare` does.
-    case files([(path: String, name: String, sha256: String)], decoder: SampleDecoder)
+    /// Files (exact absolute path bytes) with a name for the CSV and an optional sha256, decoded as `prepare` does.
+    case files([(path: [UInt8], name: String, sha256: String)], decoder: SampleDecoder)
 }
 
 public enum Embedding {
@@ -135,13 +135,13 @@ public enum Embedding {
                 var values: [Float] = [], names: [(String, String)] = []
                 for file in files[start..<min(start + batch, files.count)] {
                     do {
-                        let pixels = try decoder.decode(file: file.path)
+                        let pixels = try decoder.decode(fileBytes: file.path)
                         var chw = [Float](repeating: 0, count: sampleLength)
                         for pixel in 0..<(size * size) { for c in 0..<channels { chw[c * size * size + pixel] = Float(pixels[pixel * channels + c]) / 127.5 - 1 } }
                         values += chw
                         names.append((file.name, file.sha256))
                     } catch {
-                        warn("skipped \(file.path): \(error)")
+                        warn("skipped \(file.name): \(error)")
                     }
                 }
                 if !names.isEmpty { try emit(Tensor(shape: [names.count, channels, size, size], values: values), names: names) }

@@ -41,16 +41,16 @@ struct EmbedCommand: ParsableCommand {
             let decoder = try sampleDecoder(extractor)
             if let db {
                 let usable = try CatalogDatabase(path: db).usableImages()
-                source = .files(usable.map { ($0.absolutePath, $0.path, $0.sha256) }, decoder: decoder)
+                source = .files(usable.map { ($0.absolutePathBytes, $0.path, $0.sha256) }, decoder: decoder)
             } else {
                 let root = URL(fileURLWithPath: images!).standardizedFileURL.path
                 var walker = try FileWalker(root: root, followSymlinks: false)
-                var files: [(path: String, name: String, sha256: String)] = []
+                var files: [(path: [UInt8], name: String, sha256: String)] = []
                 while let file = walker.next() {
                     guard file.statError == nil else { continue }
                     let lower = file.relativePath.lowercased()
                     if lower.hasSuffix(".png") || lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") {
-                        files.append((root + "/" + file.relativePath, file.relativePath, ""))
+                        files.append((file.absolutePath.dropLast().map { UInt8(bitPattern: $0) }, file.relativePath, ""))
                     }
                 }
                 source = .files(files, decoder: decoder)

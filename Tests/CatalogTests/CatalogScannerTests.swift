@@ -150,20 +150,26 @@ final class CatalogScannerTests: XCTestCase {
         let png = try PNG.encode(Pictures.pattern(width: 16, height: 16, channels: 1, seed: 1))
         try directory.write("with space, and comma.png", png)
         try directory.write("line\nbreak.png", png)
-        // A Latin-1 name: not valid UTF-8, written with POSIX calls.
-        let name: [UInt8] = Array(directory.path.utf8) + Array("/caf".utf8) + [0xE9] + Array(".png".utf8) + [0]
-        let descriptor = name.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_WRONLY | O_CREAT, 0o644) }
-        XCTAssertGreaterThanOrEqual(descriptor, 0)
-        _ = png.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        close(descriptor)
-
+        // Two Latin-1 names (not valid UTF-8), written with POSIX calls: U+FFFD would merge them.
+        for byte: UInt8 in [0xE9, 0xE8] {
+            let name: [UInt8] = Array(directory.path.utf8) + Array("/caf".utf8) + [byte] + Array(".png".utf8) + [0]
+            let descriptor = name.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_WRONLY | O_CREAT, 0o644) }
+            XCTAssertGreaterThanOrEqual(descriptor, 0)
+            _ = png.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            close(descriptor)
+        }
         let database = try CatalogDatabase()
         let report = try CatalogScanner(database: database).scan(root: directory.path)
-        XCTAssertEqual(report.filesSeen, 3)
+        XCTAssertEqual(report.filesSeen, 4)
         let statuses = try statuses(database)
         XCTAssertEqual(Set(statuses.values), ["ok"], "\(statuses)")
         XCTAssertEqual(statuses["line\nbreak.png"], "ok")
-        XCTAssertEqual(statuses["caf\u{FFFD}.png"], "ok")
+        XCTAssertEqual(statuses["caf\\xE9.png"], "ok")
+        XCTAssertEqual(statuses["caf\\xE8.png"], "ok")
+        XCTAssertEqual(try record(database, "caf\\xE9.png").pathBytes, Data(Array("caf".utf8) + [0xE9] + Array(".png".utf8)))
+        // A re-scan finds them unchanged by their exact bytes.
+        XCTAssertEqual(try CatalogScanner(database: database).scan(root: directory.path).filesUnchanged, 4)
+        XCTAssertEqual(displayPath(Array("é/ok".utf8) + [0xFF]), "é/ok\\xFF")
     }
 
     func testFIFOsAreNeverOpened() throws {

@@ -141,3 +141,23 @@ final class PrepareTests: XCTestCase {
         XCTAssertEqual(dropped.count, 2)
     }
 }
+
+final class PrepareNonUTF8Tests: XCTestCase {
+    func testFilesWithNonUTF8NamesArePreparedFromTheirExactBytes() throws {
+        let directory = try TemporaryDirectory("latin1")
+        defer { directory.remove() }
+        try directory.write("images/plain.png", try PNG.encode(Pictures.noise(width: 8, height: 8, channels: 1, seed: 1)))
+        let png = try PNG.encode(Pictures.noise(width: 8, height: 8, channels: 1, seed: 2))
+        let name: [UInt8] = Array(directory.file("images").path.utf8) + Array("/caf".utf8) + [0xE9] + Array(".png".utf8) + [0]
+        let descriptor = name.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_WRONLY | O_CREAT, 0o644) }
+        _ = png.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        let database = try CatalogDatabase(path: directory.file("c.sqlite").path)
+        try CatalogScanner(database: database).scan(root: directory.file("images").path)
+        let manifest = try DatasetPreparer(database: database, options: PrepareOptions(size: 8, channels: 1)).prepare(into: directory.file("out").path)
+        XCTAssertEqual(manifest.count, 2)
+        XCTAssertEqual(manifest.skipped, 0)
+        let index = try String(contentsOfFile: directory.file("out/index.csv").path, encoding: .utf8)
+        XCTAssertTrue(index.contains("caf\\xE9.png"), index)
+    }
+}

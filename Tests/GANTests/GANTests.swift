@@ -342,7 +342,7 @@ final class EmbeddingAndProbeTests: XCTestCase {
         let picture = Pictures.pattern(width: 32, height: 32, channels: 1, seed: 3)
         let file = try directory.write("loose/3.png", try PNG.encode(picture)).path
         let decoder = SampleDecoder(size: 32, channels: 1, fit: .crop, background: [255, 255, 255])
-        try Embedding.write(extractor, source: .files([(file, "3.png", "")], decoder: decoder), prefix: directory.file("one").path)
+        try Embedding.write(extractor, source: .files([(Array(file.utf8), "3.png", "")], decoder: decoder), prefix: directory.file("one").path)
         try Embedding.write(extractor, source: .dataset(data), prefix: directory.file("all").path)
         let one = try Npy.read(path: directory.file("one.npy").path).data, all = try Npy.read(path: directory.file("all.npy").path).data
         let width = extractor.dimension * 4
