@@ -172,6 +172,20 @@ final class CatalogScannerTests: XCTestCase {
         XCTAssertEqual(displayPath(Array("é/ok".utf8) + [0xFF]), "é/ok\\xFF")
     }
 
+    func testVeryLongNamesAndDeepPathsAreCatalogued() throws {
+        let directory = try TemporaryDirectory("long")
+        defer { directory.remove() }
+        let longName = String(repeating: "n", count: 246) + ".png"  // 250 bytes: near NAME_MAX (255)
+        let deep = (0..<14).map { "folder-\($0)-" + String(repeating: "d", count: 200) }.joined(separator: "/")  // > 2,900 bytes
+        try directory.write(longName, try PNG.encode(Pictures.pattern(width: 16, height: 16, channels: 1, seed: 1)))
+        try directory.write(deep + "/" + longName, try PNG.encode(Pictures.pattern(width: 16, height: 16, channels: 1, seed: 2)))
+        let database = try CatalogDatabase()
+        let report = try CatalogScanner(database: database).scan(root: directory.path)
+        XCTAssertEqual(report.filesSeen, 2)
+        XCTAssertEqual(Set(try statuses(database).values), ["ok"])
+        XCTAssertEqual(try record(database, deep + "/" + longName).width, 16)
+    }
+
     func testFIFOsAreNeverOpened() throws {
         let directory = try TemporaryDirectory("fifo")
         defer { directory.remove() }
