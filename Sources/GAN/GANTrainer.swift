@@ -101,12 +101,17 @@ public final class DCGANTrainer {
         return z
     }
 
+    /// Each loss's gradient is consumed by the backward pass before the next loss is computed, so
+    /// one buffer serves them all.
     private func discriminatorLoss(_ logits: Tensor, real: Bool) -> LossResult {
         let plain = logits.plain()
+        let result: LossResult
         switch options.loss {
-        case .bce: return Loss.binaryCrossEntropyWithLogits(plain, target: real ? options.realLabel : 0, into: lossGradient)
-        case .hinge: return Loss.hinge(plain, sign: real ? 1 : -1, into: lossGradient)
+        case .bce: result = Loss.binaryCrossEntropyWithLogits(plain, target: real ? options.realLabel : 0, into: lossGradient)
+        case .hinge: result = Loss.hinge(plain, sign: real ? 1 : -1, into: lossGradient)
         }
+        lossGradient = result.gradient
+        return result
     }
 
     /// One iteration, as PyTorch's DCGAN example: D on the real batch, D on G(z) (BatchNorm sees
@@ -152,6 +157,7 @@ public final class DCGANTrainer {
         case .bce: generatorLoss = Loss.binaryCrossEntropyWithLogits(plainLogits, target: 1, into: lossGradient)
         case .hinge: generatorLoss = Loss.hingeGenerator(plainLogits, into: lossGradient)
         }
+        lossGradient = generatorLoss.gradient
         let dFakeAfter = Loss.meanProbability(plainLogits)
         let augmentedGradient = discriminator.backward(generatorLoss.gradient)!
         let fakeGradient = augments ? fakeAugment.backward(augmentedGradient) : augmentedGradient
