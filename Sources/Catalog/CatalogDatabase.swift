@@ -71,8 +71,8 @@ public final class CatalogDatabase: @unchecked Sendable {
             }
             try db.create(table: "images") { t in
                 t.autoIncrementedPrimaryKey("id")
-                t.column("root_id", .integer).notNull().indexed().references("roots")
-                t.column("path", .text).notNull().indexed()
+                t.column("root_id", .integer).notNull().references("roots")  // indexed by images_root_path
+                t.column("path", .text).notNull()
                 t.column("path_bytes", .blob).notNull()
                 t.column("size_bytes", .integer).notNull()
                 t.column("mtime", .double).notNull()
@@ -97,6 +97,8 @@ public final class CatalogDatabase: @unchecked Sendable {
                 t.uniqueKey(["root_id", "path_bytes"])
             }
             try db.create(index: "images_sha256", on: "images", columns: ["sha256"])
+            // Re-scans look rows up by (root, display path), then match the exact bytes.
+            try db.create(index: "images_root_path", on: "images", columns: ["root_id", "path"])
             // Rebuilt whole by every regrouping (hundreds of thousands of rows on small, similar
             // images), so no foreign-key checks per row; image_a and image_b are images.id values.
             try db.create(table: "near_pairs", options: [.withoutRowID]) { t in
