@@ -172,6 +172,17 @@ final class CatalogScannerTests: XCTestCase {
         XCTAssertEqual(displayPath(Array("é/ok".utf8) + [0xFF]), "é/ok\\xFF")
     }
 
+    /// Re-scans look up each batch by (root, path): that must be an index search, not a scan of the
+    /// root's rows per batch (which made no-change re-scans take half a first scan).
+    func testRescanLookupUsesTheRootPathIndex() throws {
+        let database = try CatalogDatabase()
+        let plan = try database.writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT id, path_bytes FROM images WHERE root_id = 1 AND path IN (SELECT value FROM json_each('[]'))")
+                .map { $0["detail"] as String }.joined(separator: "; ")
+        }
+        XCTAssertTrue(plan.contains("USING INDEX images_root_path (root_id=? AND path=?)"), plan)
+    }
+
     func testVeryLongNamesAndDeepPathsAreCatalogued() throws {
         let directory = try TemporaryDirectory("long")
         defer { directory.remove() }
