@@ -32,11 +32,22 @@ public final class ReferenceConvolutionKernels: ConvolutionKernels {
     }
 }
 
-/// The kernels for a geometry on a backend: one interface, two implementations.
-func makeConvolutionKernels(_ geometry: ConvolutionGeometry, backend: Backend) -> ConvolutionKernels {
-    switch backend {
-    case .reference: return ReferenceConvolutionKernels(geometry)
-    case .fast: return DNNLConvolutionKernels(geometry)
+/// The kernels of the last geometry a layer saw, remade when its input shape changes.
+/// One interface, two implementations: the backend picks which.
+struct KernelCache {
+    private(set) var current: ConvolutionKernels?
+    private var geometry: ConvolutionGeometry?
+
+    mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend) -> ConvolutionKernels {
+        if let current, self.geometry == geometry { return current }
+        let made: ConvolutionKernels
+        switch backend {
+        case .reference: made = ReferenceConvolutionKernels(geometry)
+        case .fast: made = DNNLConvolutionKernels(geometry)
+        }
+        current = made
+        self.geometry = geometry
+        return made
     }
 }
 
@@ -51,7 +62,7 @@ public final class Conv2d: Layer {
     public var needsInputGradient = true
     public var computesParameterGradients = true
 
-    private var kernels: (geometry: ConvolutionGeometry, implementation: ConvolutionKernels)?
+    private var kernels = KernelCache()
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
@@ -74,10 +85,7 @@ public final class Conv2d: Layer {
         precondition(input.shape.count == 4 && input.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: inChannels, inHeight: input.shape[2], inWidth: input.shape[3],
                                            outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
-        if let kernels, kernels.geometry == geometry { return (geometry, kernels.implementation) }
-        let made = makeConvolutionKernels(geometry, backend: backend)
-        kernels = (geometry, made)
-        return (geometry, made)
+        return (geometry, kernels.kernels(for: geometry, backend: backend))
     }
 
     public func forward(_ input: Tensor) -> Tensor {
@@ -91,15 +99,15 @@ public final class Conv2d: Layer {
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor? {
-        guard let input, let kernels else { preconditionFailure("backward before forward") }
+        guard let input, let implementation = kernels.current else { preconditionFailure("backward before forward") }
         if computesParameterGradients {
-            kernels.implementation.backwardWeights(input: input, outputGradient: outputGradient, weightGradient: weight.gradient)
+            implementation.backwardWeights(input: input, outputGradient: outputGradient, weightGradient: weight.gradient)
             if let bias { accumulateBiasGradient(outputGradient, into: bias.gradient) }
         }
         guard needsInputGradient else { return nil }
         let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape)
         self.inputGradient = inputGradient
-        kernels.implementation.backwardData(outputGradient: outputGradient, weight: weight.value, inputGradient: inputGradient)
+        implementation.backwardData(outputGradient: outputGradient, weight: weight.value, inputGradient: inputGradient)
         return inputGradient
     }
 }
@@ -117,7 +125,7 @@ public final class ConvTranspose2d: Layer {
     public var needsInputGradient = true
     public var computesParameterGradients = true
 
-    private var kernels: (geometry: ConvolutionGeometry, implementation: ConvolutionKernels)?
+    private var kernels = KernelCache()
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
@@ -144,10 +152,7 @@ public final class ConvTranspose2d: Layer {
         let outWidth = (input.shape[3] - 1) * stride - 2 * padding + kernel
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: outChannels, inHeight: outHeight, inWidth: outWidth,
                                            outChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
-        if let kernels, kernels.geometry == geometry { return (geometry, kernels.implementation) }
-        let made = makeConvolutionKernels(geometry, backend: backend)
-        kernels = (geometry, made)
-        return (geometry, made)
+        return (geometry, kernels.kernels(for: geometry, backend: backend))
     }
 
     public func forward(_ input: Tensor) -> Tensor {
@@ -161,16 +166,16 @@ public final class ConvTranspose2d: Layer {
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor? {
-        guard let input, let kernels else { preconditionFailure("backward before forward") }
+        guard let input, let implementation = kernels.current else { preconditionFailure("backward before forward") }
         if computesParameterGradients {
             // dW[in,out,i,j] = Σ outputGradient-as-conv-input × input-as-conv-output-gradient
-            kernels.implementation.backwardWeights(input: outputGradient, outputGradient: input, weightGradient: weight.gradient)
+            implementation.backwardWeights(input: outputGradient, outputGradient: input, weightGradient: weight.gradient)
             if let bias { accumulateBiasGradient(outputGradient, into: bias.gradient) }
         }
         guard needsInputGradient else { return nil }
         let inputGradient = Tensor.reuse(self.inputGradient, shape: input.shape)
         self.inputGradient = inputGradient
-        kernels.implementation.forward(input: outputGradient, weight: weight.value, output: inputGradient)
+        implementation.forward(input: outputGradient, weight: weight.value, output: inputGradient)
         return inputGradient
     }
 }
