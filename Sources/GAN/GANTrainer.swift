@@ -103,8 +103,8 @@ public final class DCGANTrainer {
 
     /// Each loss's gradient is consumed by the backward pass before the next loss is computed, so
     /// one buffer serves them all.
-    private func discriminatorLoss(_ logits: Tensor, real: Bool) -> LossResult {
-        let plain = logits.plain()
+    /// `plain`: D's logits in plain layout.
+    private func discriminatorLoss(_ plain: Tensor, real: Bool) -> LossResult {
         let result: LossResult
         switch options.loss {
         case .bce: result = Loss.binaryCrossEntropyWithLogits(plain, target: real ? options.realLabel : 0, into: lossGradient)
@@ -126,9 +126,9 @@ public final class DCGANTrainer {
         discriminator.zeroGradients()
         discriminator.computesParameterGradients = true
         discriminator.needsInputGradient = false
-        let realLogits = discriminator.forward(augments ? realAugment.forward(real, random: &augmentationRandom) : real)
+        let realLogits = discriminator.forward(augments ? realAugment.forward(real, random: &augmentationRandom) : real).plain()
         let realLoss = discriminatorLoss(realLogits, real: true)
-        let dReal = Loss.meanProbability(realLogits.plain())
+        let dReal = Loss.meanProbability(realLogits)
         _ = discriminator.backward(realLoss.gradient)
 
         var z = self.z ?? Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false)
@@ -140,9 +140,9 @@ public final class DCGANTrainer {
         var scratch = fakeImages
         let fake = generated.converted(toPlainInto: &scratch)
         fakeImages = scratch
-        let fakeLogits = discriminator.forward(augments ? fakeAugment.forward(fake, random: &augmentationRandom) : fake)
+        let fakeLogits = discriminator.forward(augments ? fakeAugment.forward(fake, random: &augmentationRandom) : fake).plain()
         let fakeLoss = discriminatorLoss(fakeLogits, real: false)
-        let dFake = Loss.meanProbability(fakeLogits.plain())
+        let dFake = Loss.meanProbability(fakeLogits)
         _ = discriminator.backward(fakeLoss.gradient)
         discriminatorOptimizer.step()
 

@@ -125,11 +125,9 @@ public enum Generation {
 
         var syntheticCount = options.count
         if let augment = options.augment {
-            let loader = try BatchLoader(directory: augment, batchSize: 256, seed: 0, dropLast: false)
+            let loader = try BatchLoader(directory: augment, batchSize: 256, seed: 0, dropLast: false, shuffle: false)
             let index = try DatasetIndex.read(augment)
             syntheticCount = Int((Double(loader.manifest.count) * options.ratio).rounded())
-            // Real rows in dataset order (the loader's epoch order is shuffled; sort each batch back).
-            var realRows: [(Int, PixelImage)] = []
             let size = loader.manifest.size, channels = loader.manifest.channels, plane = size * size
             for batch in loader.epoch(0) {
                 for (slot, row) in batch.rows.enumerated() {
@@ -137,13 +135,10 @@ public enum Generation {
                     for c in 0..<channels {
                         for pixel in 0..<plane { image.pixels[pixel * channels + c] = SampleGrid.toByte(batch.images[slot * channels * plane + c * plane + pixel]) }
                     }
-                    realRows.append((row, image))
+                    let name = String(format: "images/real-%06d.%@", row, fileExtension)
+                    try AtomicFile.write(try encode(image), to: root.appendingPathComponent(name).path)
+                    rows.append(GeneratedImage(fileName: name, source: "real", index: row, seed: nil, checkpoint: nil, path: index[row]?.path))
                 }
-            }
-            for (row, image) in realRows.sorted(by: { $0.0 < $1.0 }) {
-                let name = String(format: "images/real-%06d.%@", row, fileExtension)
-                try AtomicFile.write(try encode(image), to: root.appendingPathComponent(name).path)
-                rows.append(GeneratedImage(fileName: name, source: "real", index: row, seed: nil, checkpoint: nil, path: index[row]?.path))
             }
         }
 

@@ -95,20 +95,20 @@ public struct TrainStepBenchmark: Codable, Sendable {
     }
 
     /// Convolution work of one layer pass (forward, or backward = data + weights where computed).
-    static func geometries(_ network: Sequential, input: [Int]) -> [(index: Int, geometry: ConvolutionGeometry, transposed: Bool)] {
+    static func geometries(_ network: Sequential, input: [Int]) -> [(index: Int, geometry: ConvolutionGeometry)] {
         var shape = input
-        var result: [(Int, ConvolutionGeometry, Bool)] = []
+        var result: [(Int, ConvolutionGeometry)] = []
         for (index, layer) in network.layers.enumerated() {
             if let conv = layer as? Conv2d {
                 let g = ConvolutionGeometry(batch: shape[0], inChannels: conv.inChannels, inHeight: shape[2], inWidth: shape[3],
                                             outChannels: conv.outChannels, kernel: conv.kernel, stride: conv.stride, padding: conv.padding)
-                result.append((index, g, false))
+                result.append((index, g))
                 shape = g.outputShape
             } else if let deconv = layer as? ConvTranspose2d {
                 let height = (shape[2] - 1) * deconv.stride - 2 * deconv.padding + deconv.kernel
                 let g = ConvolutionGeometry(batch: shape[0], inChannels: deconv.outChannels, inHeight: height, inWidth: height,
                                             outChannels: deconv.inChannels, kernel: deconv.kernel, stride: deconv.stride, padding: deconv.padding)
-                result.append((index, g, true))
+                result.append((index, g))
                 shape = g.inputShape
             }
         }
@@ -122,12 +122,12 @@ public struct TrainStepBenchmark: Codable, Sendable {
         // data except for its first layer). D runs forward three times (real, fake, fake again) and
         // backward three times: weights and data for real and fake (data not for its first layer),
         // then data only in the G step.
-        for (index, g, _) in geometries(trainer.generator, input: [batch, trainer.configuration.nz, 1, 1]) {
+        for (index, g) in geometries(trainer.generator, input: [batch, trainer.configuration.nz, 1, 1]) {
             let name = "G.main.\(index) ConvTranspose2d"
             work[name + " forward"] = g.flops
             work[name + " backward"] = g.flops * (index == 0 ? 1 : 2)
         }
-        for (index, g, _) in geometries(trainer.discriminator, input: [batch, trainer.configuration.channels, size, size]) {
+        for (index, g) in geometries(trainer.discriminator, input: [batch, trainer.configuration.channels, size, size]) {
             let name = "D.main.\(index) Conv2d"
             work[name + " forward"] = 3 * g.flops
             // Real and fake: weights only (first layer) or weights + data; G step: data only.

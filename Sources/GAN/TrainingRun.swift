@@ -132,13 +132,14 @@ public final class TrainingRun {
         let metrics = try MetricsFile(url: metricsURL)
         let started = Date()
         var windowStart = Date(), windowImages = 0
+        let real = Tensor(shape: [1])  // refilled with each batch: no allocation per step
         var lastCheckpoint: String? = fileManager.fileExists(atPath: latestCheckpoint.path) ? latestCheckpoint.path : nil
 
         while progress.epoch < options.epochs {
             let batches = loader.epoch(progress.epoch, startingAt: progress.batchInEpoch)
             while let batch = try batches.nextBatch() {
                 if progress.iteration == 0 && progress.batchInEpoch == 0 { try writeGrid(batch, name: "real.png") }
-                let real = Tensor(shape: [batch.count, loader.manifest.channels, loader.manifest.size, loader.manifest.size], values: batch.images)
+                real.assign(shape: [batch.count, loader.manifest.channels, loader.manifest.size, loader.manifest.size], values: batch.images)
                 let step = trainer.step(real: real)
                 guard step.lossD.isFinite && step.lossG.isFinite else {
                     batches.cancel()

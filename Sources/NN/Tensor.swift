@@ -79,6 +79,13 @@ public final class Tensor: @unchecked Sendable {
         return converted(to: nil, scratch: &scratch)
     }
 
+    /// Takes `values` (plain row-major) and their shape, reusing the storage when it is large enough.
+    public func assign(shape newShape: [Int], values: [Float]) {
+        precondition(values.count == newShape.reduce(1, *), "\(values.count) values for shape \(newShape)")
+        adopt(shape: newShape, format: nil)
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
     /// Same element count, new view of the dimensions (Flatten).
     public func viewAs(_ newShape: [Int]) {
         precondition(format == nil, "only plain tensors can be viewed with another shape")

@@ -25,6 +25,11 @@ public final class PipelineRunner {
     public func run(execute: (StageName, [String]) throws -> Void, note: (String) -> Void = { _ in }) throws -> [(StageName, StageOutcome)] {
         var outcomes: [(StageName, StageOutcome)] = []
         var fingerprints: [StageName: String] = [:]
+        // The catalogue records stage runs; it is created here if the catalog stage has not run yet.
+        let database = try spec.database.map { path -> CatalogDatabase in
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            return try CatalogDatabase(path: path)
+        }
         // Only the user forces; changes upstream reach downstream through the chained fingerprints.
         var forced = force
         for stage in spec.stages {
@@ -34,10 +39,6 @@ public final class PipelineRunner {
             let fingerprint = Fingerprint.hex(spec.name + "|" + stage.name.rawValue + "|" + arguments.joined(separator: "\u{1F}") + "|" + upstream
                                               + "|" + inputSignature(stage))
             fingerprints[stage.name] = fingerprint
-            let database = try spec.database.map { path -> CatalogDatabase in
-                try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-                return try CatalogDatabase(path: path)
-            }
             let previous = try database?.lastStageRun(pipeline: spec.name, stage: stage.name.rawValue)
             if !forced, let previous, previous.finished, previous.fingerprint == fingerprint, outputsExist(stage) {
                 note("\(stage.name.rawValue): up to date, skipped")
@@ -66,11 +67,7 @@ public final class PipelineRunner {
             note("\(stage.name.rawValue): darkroom \(stage.name == .dataset ? "datasets" : stage.name.rawValue) \(arguments.joined(separator: " "))")
             let id = try database?.stageStarted(pipeline: spec.name, stage: stage.name.rawValue, fingerprint: fingerprint, arguments: arguments)
             try execute(stage.name, arguments)
-            // The catalogue may have been created by this very stage.
-            let recorder = try database ?? spec.database.map(CatalogDatabase.init(path:))
-            if let id { try recorder?.stageFinished(id) } else if let recorder {
-                try recorder.stageFinished(try recorder.stageStarted(pipeline: spec.name, stage: stage.name.rawValue, fingerprint: fingerprint, arguments: arguments))
-            }
+            if let id { try database?.stageFinished(id) }
             outcomes.append((stage.name, .ran))
         }
         return outcomes
