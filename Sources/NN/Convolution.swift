@@ -43,7 +43,8 @@ struct KernelCache {
         let made: ConvolutionKernels
         switch backend {
         case .reference: made = ReferenceConvolutionKernels(geometry)
-        case .fast: made = DNNLConvolutionKernels(geometry)
+        case .fast:
+            made = DenseConvolutionKernels.applies(to: geometry) ? DenseConvolutionKernels(geometry) : DNNLConvolutionKernels(geometry)
         }
         current = made
         self.geometry = geometry

@@ -62,6 +62,14 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
         withUnsafeBytes(of: descriptor.dims) { raw in Array(raw.bindMemory(to: dnnl_dim_t.self).prefix(Int(descriptor.ndims)).map(Int.init)) }
     }
 
+    /// This layout for other dimensions of the same rank (a weight [O, C, k, k] laid out like
+    /// activations [N, C, k, k]), when it is a plain, channels-last or channel-blocked one; else nil.
+    func sameLayout(for otherDims: [Int]) -> MemoryFormat? {
+        guard dims.count == 4, otherDims.count == 4 else { return nil }
+        let tags = [dnnl_abcd, dnnl_aBcd16b, dnnl_aBcd8b, dnnl_aBcd4b, dnnl_acdb]
+        return tags.first { self == MemoryFormat.tagged(dims, $0) }.map { MemoryFormat.tagged(otherDims, $0) }
+    }
+
     public var isPlain: Bool { self == MemoryFormat.plain(dims) }
 
     public static func == (lhs: MemoryFormat, rhs: MemoryFormat) -> Bool {

@@ -113,6 +113,26 @@ final class FastPathTests: XCTestCase {
         compare(fast: generator(.fast), reference: generator(.reference), inputShape: [4, 20, 1, 1], label: "G")
     }
 
+    /// Edge layers whose kernel covers the whole input run as one GEMM on the neighbours' blocked
+    /// layout, or on plain NCHW when that layout pads the channels.
+    func testDenseEdgeLayersOnBlockedAndChannelPaddedLayouts() {
+        for channels in [32, 24] {
+            func generatorHead(_ backend: Backend) -> Sequential {
+                Sequential([ConvTranspose2d(10, channels, kernel: 4, bias: false, backend: backend, name: "d1"),
+                            BatchNorm2d(channels, backend: backend, name: "bn"), ReLU(backend: backend)])
+            }
+            func discriminatorTail(_ backend: Backend) -> Sequential {
+                Sequential([Conv2d(8, channels, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: "c1"),
+                            BatchNorm2d(channels, backend: backend, name: "bn"), LeakyReLU(slope: 0.2, backend: backend),
+                            Conv2d(channels, 3, kernel: 4, bias: false, backend: backend, name: "c2")])
+            }
+            compare(fast: generatorHead(.fast), reference: generatorHead(.reference), inputShape: [3, 10, 1, 1], label: "G head \(channels)")
+            compare(fast: discriminatorTail(.fast), reference: discriminatorTail(.reference), inputShape: [3, 8, 8, 8], label: "D tail \(channels)")
+        }
+        let head = ConvTranspose2d(10, 32, kernel: 4, bias: false, backend: .fast)
+        XCTAssertNotNil(head.forward(Tensor(shape: [2, 10, 1, 1])).format, "the dense layer writes the blocked layout its neighbours use")
+    }
+
     /// The exact layer shapes of the 64-pixel DCGAN (ngf = ndf = 64, nz = 100), at batch 2.
     func testExactDCGANLayerShapes() {
         let discriminatorLayers: [(Int, Int, Int, Int, Int, Int)] = [(3, 64, 64, 4, 2, 1), (64, 128, 32, 4, 2, 1), (128, 256, 16, 4, 2, 1),
