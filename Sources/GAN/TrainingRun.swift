@@ -188,6 +188,7 @@ public final class TrainingRun {
         for (average, current) in zip(averageGenerator.parameters, trainer.generator.parameters) {
             let a = average.value.data, c = current.value.data
             for i in 0..<average.value.count { a[i] = decay * a[i] + (1 - decay) * c[i] }
+            average.value.markModified()
         }
         for (average, current) in zip(averageGenerator.layers, trainer.generator.layers) {
             guard let averageNorm = average as? BatchNorm2d, let norm = current as? BatchNorm2d else { continue }

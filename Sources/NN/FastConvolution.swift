@@ -2,7 +2,8 @@
 /// oneDNN (`any`), so it picks its fastest (blocked) ones; an operand is reordered only when it
 /// arrives in another layout, which in a chain of fast layers is rare, since the layout one
 /// primitive writes is the one the next prefers. Weights stay plain (PyTorch's layout) for the
-/// optimiser and checkpoints, and are reordered per pass: they are small next to activations.
+/// optimiser and checkpoints; each pass keeps its reordered copy until the weight changes (one
+/// optimiser step serves the real, fake and generator passes).
 final class DNNLConvolutionKernels: ConvolutionKernels {
     let geometry: ConvolutionGeometry
     private lazy var forwardPrimitive = Primitive.convolutionForward(
@@ -18,8 +19,8 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     // Operands reordered to the layouts a primitive wants, kept between calls.
     private var inputScratch: Tensor?
     private var gradientScratch: Tensor?
-    private var forwardWeights: Tensor?
-    private var dataWeights: Tensor?
+    private var forwardWeights = ReorderedWeight()
+    private var dataWeights = ReorderedWeight()
     private var blockedWeightGradient: Tensor?
     private var plainWeightGradient: Tensor?
 
@@ -36,7 +37,7 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     func forward(input: Tensor, weight: Tensor, output: Tensor) {
         let primitive = forwardPrimitive
         let source = input.converted(to: primitive.format(.source), scratch: &inputScratch)
-        let weights = weight.converted(to: primitive.format(.weights), scratch: &forwardWeights)
+        let weights = forwardWeights.of(weight, in: primitive.format(.weights))
         output.adopt(shape: geometry.outputShape, format: primitive.format(.destination))
         primitive.execute([(Argument.source, source.data, primitive.format(.source)),
                            (Argument.weights, weights.data, primitive.format(.weights)),
@@ -46,7 +47,7 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor) {
         let primitive = dataPrimitive
         let gradient = outputGradient.converted(to: primitive.format(.destinationGradient), scratch: &gradientScratch)
-        let weights = weight.converted(to: primitive.format(.weights), scratch: &dataWeights)
+        let weights = dataWeights.of(weight, in: primitive.format(.weights))
         inputGradient.adopt(shape: geometry.inputShape, format: primitive.format(.sourceGradient))
         primitive.execute([(Argument.destinationGradient, gradient.data, primitive.format(.destinationGradient)),
                            (Argument.weights, weights.data, primitive.format(.weights)),
@@ -84,7 +85,7 @@ final class DenseConvolutionKernels: ConvolutionKernels {
     private let weightFormat: MemoryFormat?
     private var inputScratch: Tensor?
     private var gradientScratch: Tensor?
-    private var reorderedWeights: Tensor?
+    private var reorderedWeights = ReorderedWeight()
     private var blockedWeightGradient: Tensor?
     private var plainWeightGradient: Tensor?
 
@@ -114,7 +115,7 @@ final class DenseConvolutionKernels: ConvolutionKernels {
     /// output [N, O] = input [N, C·k·k] · weightᵀ
     func forward(input: Tensor, weight: Tensor, output: Tensor) {
         let source = input.converted(to: spatialFormat, scratch: &inputScratch)
-        let weights = weight.converted(to: weightFormat, scratch: &reorderedWeights)
+        let weights = reorderedWeights.of(weight, in: weightFormat)
         output.adopt(shape: geometry.outputShape, format: nil)
         sgemm(transposeA: false, transposeB: true, m: rows, n: outputs, k: width, alpha: 1, a: source.data, lda: width,
               b: weights.data, ldb: width, beta: 0, c: output.data, ldc: outputs)
@@ -123,7 +124,7 @@ final class DenseConvolutionKernels: ConvolutionKernels {
     /// inputGradient [N, C·k·k] = outputGradient [N, O] · weight
     func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor) {
         let gradient = outputGradient.converted(to: nil, scratch: &gradientScratch)
-        let weights = weight.converted(to: weightFormat, scratch: &reorderedWeights)
+        let weights = reorderedWeights.of(weight, in: weightFormat)
         inputGradient.adopt(shape: geometry.inputShape, format: spatialFormat)
         sgemm(transposeA: false, transposeB: false, m: rows, n: width, k: outputs, alpha: 1, a: gradient.data, lda: outputs,
               b: weights.data, ldb: width, beta: 0, c: inputGradient.data, ldc: width)
@@ -145,5 +146,23 @@ final class DenseConvolutionKernels: ConvolutionKernels {
         let plain = blocked.converted(to: nil, scratch: &plainWeightGradient)
         let target = weightGradient.data, values = plain.data
         for index in 0..<weightGradient.count { target[index] += values[index] }
+    }
+}
+
+/// A weight in the layout one primitive wants (one per primitive, so the layout is fixed),
+/// reordered again only when the weight's version moved.
+struct ReorderedWeight {
+    private var scratch: Tensor?
+    private var source: Tensor?
+    private var sourceVersion: UInt64 = 0
+    private var result: Tensor?
+
+    mutating func of(_ weight: Tensor, in format: MemoryFormat?) -> Tensor {
+        if let result, source === weight, sourceVersion == weight.version { return result }
+        let reordered = weight.converted(to: format, scratch: &scratch)
+        source = weight
+        sourceVersion = weight.version
+        result = reordered
+        return reordered
     }
 }

@@ -63,6 +63,7 @@ public final class Adam: Optimizer {
                 v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
                 p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + epsilon)
             }
+            parameter.value.markModified()
         }
     }
 }
@@ -96,6 +97,7 @@ public final class SGD: Optimizer {
                 }
                 p[i] -= learningRate * gradient
             }
+            parameter.value.markModified()
         }
         started = true
     }

@@ -13,6 +13,11 @@ public final class Tensor: @unchecked Sendable {
     public private(set) var format: MemoryFormat?
     public private(set) var data: UnsafeMutablePointer<Float>
     private var capacity: Int
+    /// Moves on every change made through Tensor's methods; code that writes through `data` calls
+    /// `markModified()`. The fast path keeps weights reordered for its primitives until it moves.
+    public private(set) var version: UInt64 = 0
+
+    public func markModified() { version &+= 1 }
 
     public init(shape: [Int], zeros: Bool = true) {
         precondition(shape.allSatisfy { $0 > 0 }, "tensor dimensions must be positive: \(shape)")
@@ -56,6 +61,7 @@ public final class Tensor: @unchecked Sendable {
         shape = newShape
         count = newCount
         format = plain ? nil : newFormat
+        markModified()
     }
 
     /// This tensor in `target` layout (nil = plain): itself when it already is, else a reorder
@@ -84,6 +90,7 @@ public final class Tensor: @unchecked Sendable {
         precondition(values.count == newShape.reduce(1, *), "\(values.count) values for shape \(newShape)")
         adopt(shape: newShape, format: nil)
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+        markModified()
     }
 
     /// Same element count, new view of the dimensions (Flatten).
@@ -99,14 +106,21 @@ public final class Tensor: @unchecked Sendable {
 
     public subscript(index: Int) -> Float {
         get { data[index] }
-        set { data[index] = newValue }
+        set {
+            data[index] = newValue
+            markModified()
+        }
     }
 
-    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+    public func fill(_ value: Float) {
+        data.update(repeating: value, count: count)
+        markModified()
+    }
 
     public func copy(from other: Tensor) {
         adopt(shape: other.shape, format: other.format)
         data.update(from: other.data, count: count)
+        markModified()
     }
 
     public func clone() -> Tensor {

@@ -133,6 +133,31 @@ final class FastPathTests: XCTestCase {
         XCTAssertNotNil(head.forward(Tensor(shape: [2, 10, 1, 1])).format, "the dense layer writes the blocked layout its neighbours use")
     }
 
+    /// The fast path keeps reordered weights between passes: they must follow every change of the
+    /// weight, by the optimiser or by hand.
+    func testReorderedWeightsFollowWeightChanges() {
+        let fast = Conv2d(16, 32, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast)
+        let reference = Conv2d(16, 32, kernel: 4, stride: 2, padding: 1, bias: false)
+        randomize(reference.weight.value, seed: 11, scale: 0.3)
+        fast.weight.value.copy(from: reference.weight.value)
+        let input = Tensor(shape: [2, 16, 8, 8])
+        randomize(input, seed: 12)
+        assertClose(fast.forward(input), reference.forward(input), "before any change")
+        let gradient = Tensor(shape: [2, 32, 4, 4])
+        randomize(gradient, seed: 13)
+        let optimizers = [Adam(parameters: fast.parameters, learningRate: 0.05), Adam(parameters: reference.parameters, learningRate: 0.05)]
+        for (layer, optimizer) in zip([fast, reference] as [Conv2d], optimizers) {
+            layer.weight.zeroGradient()
+            _ = layer.backward(gradient)
+            optimizer.step()
+        }
+        assertClose(fast.forward(input), reference.forward(input), "after an optimiser step")
+        assertClose(fast.backward(gradient)!, reference.backward(gradient)!, "input gradient after an optimiser step")
+        fast.weight.value[0] += 1
+        reference.weight.value[0] += 1
+        assertClose(fast.forward(input), reference.forward(input), "after a change by hand")
+    }
+
     /// The exact layer shapes of the 64-pixel DCGAN (ngf = ndf = 64, nz = 100), at batch 2.
     func testExactDCGANLayerShapes() {
         let discriminatorLayers: [(Int, Int, Int, Int, Int, Int)] = [(3, 64, 64, 4, 2, 1), (64, 128, 32, 4, 2, 1), (128, 256, 16, 4, 2, 1),
