@@ -42,6 +42,9 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
     /// Plain row-major layout of `dims` (NCHW for 4-D).
     public static func plain(_ dims: [Int]) -> MemoryFormat { tagged(dims, [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd][dims.count - 1]) }
 
+    /// Channels-last layout of 4-D `dims` (NHWC for [N, C, H, W]).
+    static func channelsLast(_ dims: [Int]) -> MemoryFormat { tagged(dims, dnnl_acdb) }
+
     /// Let the primitive choose (blocked layouts for convolutions).
     static func any(_ dims: [Int]) -> MemoryFormat { tagged(dims, dnnl_format_tag_any) }
 
