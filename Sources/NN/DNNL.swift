@@ -142,13 +142,6 @@ final class Primitive {
         return MemoryFormat(dnnl_primitive_desc_query_md(descriptor, what, 0).pointee)
     }
 
-    /// The implementation oneDNN picked, e.g. "jit:avx2" or "ncsp_bnorm:any".
-    var implementation: String {
-        var name: UnsafePointer<CChar>?
-        dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name)
-        return name.map { String(cString: $0) } ?? "?"
-    }
-
     /// Runs with (slot, buffer, format) arguments and waits for the result.
     func execute(_ arguments: [(Int32, UnsafeMutablePointer<Float>, MemoryFormat)]) {
         var execArguments: [dnnl_exec_arg_t] = []
