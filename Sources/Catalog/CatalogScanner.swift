@@ -75,6 +75,11 @@ public final class CatalogScanner {
             return (rootRecord.id!, scan.id!)
         }
         var report = ScanReport(root: rootPath, scanId: scanId)
+        guesses = nil
+        // A root with no rows yet (a first scan) has nothing to look up per batch.
+        let knownRoot = try database.writer.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM images WHERE root_id = ?)", arguments: [rootId]) ?? true
+        }
         let inspector = FileInspector(maxPixels: options.maxPixels)
 
         // A two-stage pipeline: while one batch is committed on the writer queue, the next is
@@ -86,7 +91,7 @@ public final class CatalogScanner {
         batch.reserveCapacity(options.batchSize)
         func flush() throws {
             guard !batch.isEmpty else { return }
-            let inspected = try inspect(batch, rootId: rootId, inspector: inspector)
+            let inspected = try inspect(batch, rootId: rootId, knownRoot: knownRoot, inspector: inspector)
             batch.removeAll(keepingCapacity: true)
             writes.wait()
             if let writeError { throw writeError }
@@ -115,7 +120,7 @@ public final class CatalogScanner {
                 """, arguments: [scanId, rootId, scanId])
             report.filesMissing = db.changesCount
         }
-        let groupsStale = try !groupsAreCurrent()
+        let groupsStale = try !groupsAreCurrent(scanId: scanId)
         if report.filesProcessed > 0 || report.filesMissing > 0 || groupsStale {
             try DuplicateGrouper(database: database, threshold: options.nearThreshold).regroup()
         }
@@ -129,12 +134,20 @@ public final class CatalogScanner {
         return report
     }
 
-    /// Groups are stale when an earlier scan was interrupted after committing rows but before regrouping.
-    private func groupsAreCurrent() throws -> Bool {
+    /// Groups are stale when an earlier scan was interrupted after committing rows but before
+    /// regrouping: a scan newer than the last finished one never finished. (Rows carry their
+    /// groups' first guesses from the moment they are stored; NULL groups on live rows are how
+    /// catalogues written by earlier versions show it.)
+    private func groupsAreCurrent(scanId: Int64) throws -> Bool {
         try database.writer.read { db in
-            try Int.fetchOne(db, sql: """
+            let interrupted = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM scans WHERE finished_at IS NULL AND id != ?
+                    AND id > COALESCE((SELECT MAX(id) FROM scans WHERE finished_at IS NOT NULL), 0)
+                """, arguments: [scanId]) ?? 0
+            let ungrouped = try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM images WHERE status != 'missing' AND sha256 IS NOT NULL AND exact_group IS NULL
-                """) == 0
+                """) ?? 0
+            return interrupted == 0 && ungrouped == 0
         }
     }
 
@@ -149,9 +162,9 @@ public final class CatalogScanner {
         var facts: [FileFacts]
     }
 
-    private func inspect(_ files: [WalkedFile], rootId: Int64, inspector: FileInspector) throws -> InspectedBatch {
+    private func inspect(_ files: [WalkedFile], rootId: Int64, knownRoot: Bool, inspector: FileInspector) throws -> InspectedBatch {
         // Candidates by display path (indexed), matched on the exact bytes (the real key).
-        let existing = try database.writer.read { db -> [Data: Existing] in
+        let existing = !knownRoot ? [:] : try database.writer.read { db -> [Data: Existing] in
             var rows: [Data: Existing] = [:]
             let paths = String(decoding: try JSONEncoder().encode(files.map(\.relativePath)), as: UTF8.self)
             let cursor = try Row.fetchCursor(db, sql: """
@@ -173,36 +186,44 @@ public final class CatalogScanner {
                               toInspect: toInspect, facts: inspectInParallel(toInspect.map { files[$0] }, inspector: inspector))
     }
 
+    /// Ids for new rows and the groups' first guesses, kept by the writer between batches.
+    private var guesses: GroupGuesses?
+
     private func store(_ batch: InspectedBatch, rootId: Int64, scanId: Int64) throws {
         try database.writer.write { db in
+            let guesses = try self.guesses ?? GroupGuesses(db)
+            self.guesses = guesses
             let now = Date().databaseValue  // formatted once per batch, not once per row
             let markSeen = try db.cachedStatement(sql: "UPDATE images SET seen_scan_id = ? WHERE id = ?")
             for index in batch.files.indices where batch.unchanged[index] {
                 try markSeen.execute(arguments: [scanId, batch.existingIds[index]])
             }
-            // One upsert for new and changed files; the row id of a known path never changes.
+            // One upsert for new and changed files; the row id of a known path never changes. New
+            // rows get their id here, so their groups' first guesses can be written with them:
+            // regrouping then rewrites only the rows whose group differs.
             let upsert = try db.cachedStatement(sql: """
-                INSERT INTO images (root_id, path, path_bytes, size_bytes, mtime, mtime_ns, sha256, format, width, height, channels,
+                INSERT INTO images (id, root_id, path, path_bytes, size_bytes, mtime, mtime_ns, sha256, format, width, height, channels,
                                     bit_depth, status, error, phash, mean, std, entropy, low_information,
                                     exact_group, near_group, seen_scan_id, processed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (root_id, path_bytes) DO UPDATE SET
                     path = excluded.path, size_bytes = excluded.size_bytes, mtime = excluded.mtime, mtime_ns = excluded.mtime_ns,
                     sha256 = excluded.sha256, format = excluded.format, width = excluded.width, height = excluded.height,
                     channels = excluded.channels, bit_depth = excluded.bit_depth, status = excluded.status,
                     error = excluded.error, phash = excluded.phash, mean = excluded.mean, std = excluded.std,
                     entropy = excluded.entropy, low_information = excluded.low_information,
-                    exact_group = NULL, near_group = NULL, seen_scan_id = excluded.seen_scan_id,
+                    exact_group = excluded.exact_group, near_group = excluded.near_group, seen_scan_id = excluded.seen_scan_id,
                     processed_at = excluded.processed_at
                 """)
             for (position, index) in batch.toInspect.enumerated() {
                 let file = batch.files[index], fact = batch.facts[position]
+                let (id, exactGroup, nearGroup) = guesses.place(fact, existingId: batch.existingIds[index])
                 let values: [(any DatabaseValueConvertible)?] = [
-                    rootId, file.relativePath, Data(file.relativePathBytes), file.sizeBytes, Double(file.mtimeNs) / 1e9, file.mtimeNs,
+                    id, rootId, file.relativePath, Data(file.relativePathBytes), file.sizeBytes, Double(file.mtimeNs) / 1e9, file.mtimeNs,
                     fact.sha256, fact.format.rawValue, fact.width, fact.height, fact.channels, fact.bitDepth,
                     fact.status.rawValue, fact.error, fact.phash?.hex, fact.statistics?.mean,
                     fact.statistics?.standardDeviation, fact.statistics?.entropy,
-                    fact.statistics?.isLowInformation ?? false, scanId, now,
+                    fact.statistics?.isLowInformation ?? false, exactGroup, nearGroup, scanId, now,
                 ]
                 try upsert.execute(arguments: StatementArguments(values))
             }
@@ -225,6 +246,37 @@ public final class CatalogScanner {
             }
         }
         return results
+    }
+}
+
+/// The writer's first guesses at a stored row's groups, made as rows arrive: its exact group is
+/// the lowest live id seen with the same SHA-256, and it heads its own near group when it is a
+/// near-duplicate candidate. On a first scan almost every guess is right, so regrouping rewrites
+/// only the rows it must; regrouping stays the authority either way.
+final class GroupGuesses {
+    private var nextId: Int64
+    private var firstWithHash: [String: Int64] = [:]
+
+    init(_ db: Database) throws {
+        let lastId = try Int64.fetchOne(db, sql: """
+            SELECT MAX(COALESCE((SELECT MAX(id) FROM images), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'images'), 0))
+            """) ?? 0
+        nextId = lastId + 1
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT sha256, MIN(id) AS first FROM images WHERE sha256 IS NOT NULL AND status != 'missing' GROUP BY sha256
+            """)
+        while let row = try rows.next() { firstWithHash[row["sha256"]] = row["first"] }
+    }
+
+    /// The id to insert with (nil for a known path: the upsert keeps its id) and the two guesses.
+    func place(_ fact: FileFacts, existingId: Int64?) -> (id: Int64?, exactGroup: Int64?, nearGroup: Int64?) {
+        let id = existingId ?? nextId
+        if existingId == nil { nextId += 1 }
+        guard let sha256 = fact.sha256 else { return (existingId == nil ? id : nil, nil, nil) }
+        let first = min(firstWithHash[sha256] ?? id, id)
+        firstWithHash[sha256] = first
+        let candidate = fact.status == .ok && fact.phash != nil && !(fact.statistics?.isLowInformation ?? false) && first == id
+        return (existingId == nil ? id : nil, first, candidate ? id : nil)
     }
 }
 

@@ -1,54 +1,83 @@
 import GRDB
 import Imaging
 
-/// Recomputes `exact_group`, `near_pairs` and `near_group` over the whole catalogue.
+/// Recomputes `exact_group`, `near_pairs` and `near_group` over the whole catalogue, in memory
+/// from one pass over the rows; only rows whose group differs from what they hold are written.
 struct DuplicateGrouper {
     let database: CatalogDatabase
     let threshold: Int
 
+    private struct Image {
+        var id: Int64
+        var sha256: String?
+        var live: Bool
+        var ok: Bool
+        var phash: UInt64?
+        var lowInformation: Bool
+        var exactGroup: Int64?
+        var nearGroup: Int64?
+    }
+
     func regroup() throws {
         try database.writer.write { db in
-            // Exact: the lowest id with the same bytes (rows come in id order, so the first seen).
-            // Only rows whose group changes are written.
-            var firstWithHash: [String: Int64] = [:]
-            let setGroup = try db.cachedStatement(sql: "UPDATE images SET exact_group = ? WHERE id = ?")
-            let groupRows = try Row.fetchCursor(db, sql: "SELECT id, sha256, status, exact_group FROM images ORDER BY id")
-            while let row = try groupRows.next() {
-                let id: Int64 = row["id"], current: Int64? = row["exact_group"]
-                var group: Int64? = nil
-                if let sha256: String = row["sha256"], row["status"] != ImageStatus.missing.rawValue {
-                    group = firstWithHash[sha256] ?? id
-                    if group == id { firstWithHash[sha256] = id }
-                }
-                if group != current { try setGroup.execute(arguments: [group, id]) }
-            }
-            // Near: among decodable, informative images, one per exact group.
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT id, phash FROM images
-                WHERE status = 'ok' AND phash IS NOT NULL AND id = exact_group AND low_information = 0
-                ORDER BY id
+            var images: [Image] = []
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT id, sha256, status, phash, low_information, exact_group, near_group FROM images ORDER BY id
                 """)
-            let ids: [Int64] = rows.map { $0["id"] }
-            let hashes: [UInt64] = rows.map { PerceptualHash(hex: $0["phash"])?.bits ?? 0 }
-            let pairs = NearDuplicateFinder(threshold: threshold).pairs(hashes)
-            try db.execute(sql: "DELETE FROM near_pairs")
-            let insert = try db.cachedStatement(sql: "INSERT INTO near_pairs (image_a, image_b, distance) VALUES (?, ?, ?)")
-            for pair in pairs { try insert.execute(arguments: [ids[pair.a], ids[pair.b], pair.distance]) }
+            while let row = try rows.next() {
+                let status: String = row["status"]
+                images.append(Image(id: row["id"], sha256: row["sha256"], live: status != ImageStatus.missing.rawValue,
+                                    ok: status == ImageStatus.ok.rawValue, phash: (row["phash"] as String?).flatMap { PerceptualHash(hex: $0)?.bits },
+                                    lowInformation: row["low_information"], exactGroup: row["exact_group"], nearGroup: row["near_group"]))
+            }
 
-            let representatives = NearDuplicateFinder.groups(count: ids.count, pairs: pairs)
-            try db.execute(sql: """
-                UPDATE images SET near_group = CASE
-                    WHEN status = 'ok' AND phash IS NOT NULL AND id = exact_group AND low_information = 0 THEN id END
-                """)
-            let update = try db.cachedStatement(sql: "UPDATE images SET near_group = ? WHERE id = ?")
-            for (index, representative) in representatives.enumerated() where representative != index {
-                try update.execute(arguments: [ids[representative], ids[index]])
+            // Exact: the lowest live id with the same bytes (rows are in id order, so the first seen).
+            var firstWithHash: [String: Int64] = [:]
+            var exactGroups = [Int64?](repeating: nil, count: images.count)
+            for (index, image) in images.enumerated() {
+                guard let sha256 = image.sha256, image.live else { continue }
+                let first = firstWithHash[sha256] ?? image.id
+                if first == image.id { firstWithHash[sha256] = first }
+                exactGroups[index] = first
             }
+
+            // Near: among decodable, informative images, one per exact group.
+            let candidates = images.indices.filter {
+                images[$0].ok && images[$0].phash != nil && !images[$0].lowInformation && exactGroups[$0] == images[$0].id
+            }
+            let pairs = NearDuplicateFinder(threshold: threshold).pairs(candidates.map { images[$0].phash! })
+            let representatives = NearDuplicateFinder.groups(count: candidates.count, pairs: pairs)
+            var nearGroupOfId: [Int64: Int64] = [:]
+            nearGroupOfId.reserveCapacity(candidates.count)
+            for (position, index) in candidates.enumerated() { nearGroupOfId[images[index].id] = images[candidates[representatives[position]]].id }
             // Exact copies beyond the first follow their first's near group.
-            try db.execute(sql: """
-                UPDATE images SET near_group = (SELECT first.near_group FROM images AS first WHERE first.id = images.exact_group)
-                WHERE exact_group IS NOT NULL AND exact_group != id AND status = 'ok'
-                """)
+            let nearGroups = images.indices.map { index -> Int64? in
+                guard images[index].ok, let exact = exactGroups[index] else { return nil }
+                return nearGroupOfId[exact]
+            }
+
+            let setGroups = try db.cachedStatement(sql: "UPDATE images SET exact_group = ?, near_group = ? WHERE id = ?")
+            for (index, image) in images.enumerated() where image.exactGroup != exactGroups[index] || image.nearGroup != nearGroups[index] {
+                try setGroups.execute(arguments: [exactGroups[index], nearGroups[index], image.id])
+            }
+            try replaceNearPairs(db, pairs.map { (images[candidates[$0.a]].id, images[candidates[$0.b]].id, $0.distance) })
+        }
+    }
+
+    /// Rows go in as multi-row INSERTs: a statement per row costs more than the row itself.
+    private func replaceNearPairs(_ db: Database, _ pairs: [(a: Int64, b: Int64, distance: Int)]) throws {
+        try db.execute(sql: "DELETE FROM near_pairs")
+        let rowsPerStatement = 256
+        var start = 0
+        while start < pairs.count {
+            let chunk = pairs[start..<min(start + rowsPerStatement, pairs.count)]
+            let placeholders = Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            let statement = try db.cachedStatement(sql: "INSERT INTO near_pairs (image_a, image_b, distance) VALUES " + placeholders)
+            var values: [any DatabaseValueConvertible] = []
+            values.reserveCapacity(chunk.count * 3)
+            for pair in chunk { values += [pair.a, pair.b, pair.distance] }
+            try statement.execute(arguments: StatementArguments(values))
+            start += rowsPerStatement
         }
     }
 }

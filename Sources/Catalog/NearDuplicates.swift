@@ -26,6 +26,7 @@ public struct NearDuplicateFinder {
 
     /// Pairs of indices into `hashes`, a < b, each once, sorted.
     public func pairs(_ hashes: [UInt64]) -> [Pair] {
+        precondition(hashes.count < 1 << 32, "at most 2³² hashes")
         let blocks = threshold + 1
         var ranges: [(shift: UInt64, mask: UInt64)] = []
         var start = 0
@@ -34,30 +35,34 @@ public struct NearDuplicateFinder {
             ranges.append((UInt64(start), width == 64 ? ~0 : (1 << UInt64(width)) - 1))
             start += width
         }
-        var found = Set<Pair>()
-        // Per block: sort (block value, index) and compare within runs of equal values. Sorting
-        // flat keys avoids a dictionary of arrays (an allocation per bucket).
+        // A pair is reported by the first block its hashes agree on, so each pair comes once.
+        var found: [UInt64] = []  // a << 32 | b
         var keyed = [(key: UInt64, index: Int)](repeating: (0, 0), count: hashes.count)
-        for (shift, mask) in ranges {
+        for (block, (shift, mask)) in ranges.enumerated() {
+            // Sort (block value, index) and compare within runs of equal values. Sorting flat keys
+            // avoids a dictionary of arrays (an allocation per bucket).
             for (index, hash) in hashes.enumerated() { keyed[index] = ((hash >> shift) & mask, index) }
             keyed.sort { $0.key < $1.key || ($0.key == $1.key && $0.index < $1.index) }
             var runStart = 0
             while runStart < keyed.count {
                 var runEnd = runStart + 1
                 while runEnd < keyed.count && keyed[runEnd].key == keyed[runStart].key { runEnd += 1 }
-                if runEnd - runStart > 1 {
-                    for i in runStart..<runEnd {
-                        for j in (i + 1)..<runEnd {
-                            let a = keyed[i].index, b = keyed[j].index
-                            let distance = (hashes[a] ^ hashes[b]).nonzeroBitCount
-                            if distance <= threshold { found.insert(Pair(a: a, b: b, distance: distance)) }
-                        }
+                for i in runStart..<runEnd {
+                    for j in (i + 1)..<runEnd {
+                        let a = keyed[i].index, b = keyed[j].index, difference = hashes[a] ^ hashes[b]
+                        guard difference.nonzeroBitCount <= threshold,
+                              !ranges[..<block].contains(where: { (difference >> $0.shift) & $0.mask == 0 }) else { continue }
+                        found.append(UInt64(a) << 32 | UInt64(b))
                     }
                 }
                 runStart = runEnd
             }
         }
-        return found.sorted { ($0.a, $0.b) < ($1.a, $1.b) }
+        found.sort()
+        return found.map { packed in
+            let a = Int(packed >> 32), b = Int(packed & 0xFFFF_FFFF)
+            return Pair(a: a, b: b, distance: (hashes[a] ^ hashes[b]).nonzeroBitCount)
+        }
     }
 
     /// Groups around representatives without chaining: visit items by number of neighbours (most

@@ -108,6 +108,74 @@ final class CatalogScannerTests: XCTestCase {
         XCTAssertEqual(try record(database, "notes.txt").status, .notImage)
     }
 
+    /// Exact groups as sets of paths, and near pairs as pairs of paths: what a catalogue says about
+    /// duplicates, independent of the ids it happened to hand out.
+    private func duplicates(_ database: CatalogDatabase) throws -> (exact: Set<Set<String>>, near: Set<[String]>) {
+        try database.writer.read { db in
+            var groups: [Int64: Set<String>] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, exact_group FROM images WHERE status != 'missing' AND exact_group IS NOT NULL") {
+                groups[row["exact_group"], default: []].insert(row["path"])
+            }
+            let pairs = try Row.fetchAll(db, sql: """
+                SELECT a.path AS a, b.path AS b FROM near_pairs JOIN images AS a ON a.id = image_a JOIN images AS b ON b.id = image_b
+                """)
+            return (Set(groups.values), Set(pairs.map { [$0["a"] as String, $0["b"] as String].sorted() }))
+        }
+    }
+
+    /// Rows are stored with first guesses at their groups and regrouping rewrites only what differs:
+    /// after every re-scan the duplicates must be exactly those of a fresh catalogue of the folder,
+    /// including when a changed file takes over or leaves a group.
+    func testIncrementalGroupsEqualAFreshCatalogue() throws {
+        let directory = try TemporaryDirectory("groups")
+        defer { directory.remove() }
+        let pictures = (0..<5).map { try! PNG.encode(Pictures.pattern(width: 40, height: 30, channels: 1, seed: $0 * 13 + 2)) }
+        let nearCopy = try PNG.encode(Pictures.pattern(width: 40, height: 30, channels: 1, seed: 15).resized(width: 36, height: 27))
+        let steps: [[(String, [UInt8]?)]] = [
+            [("a.png", pictures[0]), ("b.png", pictures[1]), ("c.png", pictures[0]), ("d.png", pictures[1]), ("e.png", nearCopy)],
+            [("a.png", pictures[2]), ("b.png", nil), ("f.png", pictures[0])],            // the first of a group changes; one leaves
+            [("c.png", pictures[3]), ("a.png", pictures[0]), ("b.png", pictures[2])],    // groups swap members; a missing file returns
+            [("e.png", nil), ("d.png", pictures[4]), ("g.png", pictures[4])],
+        ]
+        let database = try CatalogDatabase()
+        var nearPairsSeen = 0
+        for (number, step) in steps.enumerated() {
+            for (path, bytes) in step {
+                if let bytes { try directory.write(path, bytes) } else { try FileManager.default.removeItem(at: directory.file(path)) }
+            }
+            try CatalogScanner(database: database).scan(root: directory.path)
+            let fresh = try CatalogDatabase()
+            try CatalogScanner(database: fresh).scan(root: directory.path)
+            let incremental = try duplicates(database), expected = try duplicates(fresh)
+            XCTAssertEqual(incremental.exact, expected.exact, "exact groups after step \(number)")
+            XCTAssertEqual(incremental.near, expected.near, "near pairs after step \(number)")
+            nearPairsSeen += incremental.near.count
+        }
+        XCTAssertTrue(try duplicates(database).exact.contains(["a.png", "f.png"]))
+        XCTAssertGreaterThan(nearPairsSeen, 0, "the fixture has near pairs")
+    }
+
+    /// A scan interrupted after its rows were committed but before regrouping leaves first guesses
+    /// and no near pairs; the next scan must regroup even though no file changed.
+    func testAScanInterruptedBeforeRegroupingIsRegroupedByTheNext() throws {
+        let dump = try MessyDump()
+        defer { dump.directory.remove() }
+        let database = try CatalogDatabase()
+        try scan(dump, database)
+        let complete = try duplicates(database)
+        XCTAssertFalse(complete.near.isEmpty)
+        try database.writer.write { db in
+            try db.execute(sql: "DELETE FROM near_pairs")
+            try db.execute(sql: "UPDATE images SET near_group = id WHERE near_group IS NOT NULL")
+            try db.execute(sql: "UPDATE scans SET finished_at = NULL")
+        }
+        let again = try scan(dump, database)
+        XCTAssertEqual(again.filesProcessed, 0)
+        XCTAssertEqual(try duplicates(database).near, complete.near)
+        let nearGroups = try database.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT near_group) FROM images WHERE near_group != id") }
+        XCTAssertGreaterThan(nearGroups ?? 0, 0)
+    }
+
     func testSymlinksAreSkippedByDefaultAndLoopsNeverHangTheWalk() throws {
         let dump = try MessyDump()
         defer { dump.directory.remove() }
