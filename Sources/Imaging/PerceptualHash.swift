@@ -47,24 +47,26 @@ public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
     init(gray32 pixels: [UInt8]) {
         let n = PerceptualHash.side, k = PerceptualHash.lowFrequencies
         var coefficients = [Double](repeating: 0, count: k * k)
+        var rows = [Double](repeating: 0, count: k * n)
         PerceptualHash.basis.withUnsafeBufferPointer { basis in
-            // DCT down the columns (axis 0), keeping the first 8 frequencies: rows[u][x].
-            var rows = [Double](repeating: 0, count: k * n)
-            let values = pixels.map(Double.init)
-            values.withUnsafeBufferPointer { values in
+            pixels.withUnsafeBufferPointer { pixels in
                 rows.withUnsafeMutableBufferPointer { rows in
+                    let basis = basis.baseAddress!, pixels = pixels.baseAddress!, rows = rows.baseAddress!
+                    // DCT down the columns (axis 0), keeping the first 8 frequencies: rows[u][x].
                     for u in 0..<k {
+                        let out = rows + u &* n
                         for y in 0..<n {
-                            let w = basis[u * n + y]
-                            for x in 0..<n { rows[u * n + x] += w * values[y * n + x] }
+                            let w = basis[u &* n &+ y], line = pixels + y &* n
+                            for x in 0..<n { out[x] += w * Double(line[x]) }
                         }
                     }
                     // Then along the rows (axis 1): coefficients[u][v].
                     for u in 0..<k {
                         for v in 0..<k {
+                            let along = basis + v &* n, row = rows + u &* n
                             var sum = 0.0
-                            for x in 0..<n { sum += basis[v * n + x] * rows[u * n + x] }
-                            coefficients[u * k + v] = sum
+                            for x in 0..<n { sum += along[x] * row[x] }
+                            coefficients[u &* k &+ v] = sum
                         }
                     }
                 }

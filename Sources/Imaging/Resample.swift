@@ -116,26 +116,29 @@ extension PixelImage {
         let c = PixelImage.coefficients(inSize: width, outSize: outWidth, filter: filter)
         var out = [UInt8](repeating: 0, count: outWidth * height * channels)
         let half = Int32(1 << (PixelImage.precisionBits - 1))
+        let channels = channels, ksize = c.ksize
+        // Raw pointers and wrapping index arithmetic: the taps are the whole cost, and checked
+        // arithmetic on every index doubled it.
         pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 c.weights.withUnsafeBufferPointer { weights in
+                    let source = src.baseAddress!, target = dst.baseAddress!, weight = weights.baseAddress!
                     for y in 0..<height {
-                        let row = y * width * channels
+                        let row = source + y &* width &* channels, outRow = target + y &* outWidth &* channels
                         for xx in 0..<outWidth {
-                            let xmin = c.first[xx], taps = c.count[xx], k = xx * c.ksize
+                            let taps = c.count[xx], k = weight + xx &* ksize
+                            let first = row + c.first[xx] &* channels
                             if channels == 1 {
                                 // Gray (the perceptual hash's case): one contiguous dot product.
                                 var sum = half
-                                for x in 0..<taps { sum &+= Int32(src[row + xmin + x]) &* weights[k + x] }
-                                dst[y * outWidth + xx] = PixelImage.clip8(sum)
+                                for x in 0..<taps { sum &+= Int32(first[x]) &* k[x] }
+                                outRow[xx] = PixelImage.clip8(sum)
                                 continue
                             }
                             for ch in 0..<channels {
                                 var sum = half
-                                for x in 0..<taps {
-                                    sum &+= Int32(src[row + (xmin + x) * channels + ch]) &* weights[k + x]
-                                }
-                                dst[(y * outWidth + xx) * channels + ch] = PixelImage.clip8(sum)
+                                for x in 0..<taps { sum &+= Int32(first[x &* channels &+ ch]) &* k[x] }
+                                outRow[xx &* channels &+ ch] = PixelImage.clip8(sum)
                             }
                         }
                     }
@@ -147,7 +150,7 @@ extension PixelImage {
 
     private func resampledVertically(to outHeight: Int, filter: ResampleFilter) -> PixelImage {
         let c = PixelImage.coefficients(inSize: height, outSize: outHeight, filter: filter)
-        let rowLength = width * channels
+        let rowLength = width * channels, ksize = c.ksize
         var out = [UInt8](repeating: 0, count: rowLength * outHeight)
         let half = Int32(1 << (PixelImage.precisionBits - 1))
         var sums = [Int32](repeating: 0, count: rowLength)
@@ -155,15 +158,17 @@ extension PixelImage {
             out.withUnsafeMutableBufferPointer { dst in
                 c.weights.withUnsafeBufferPointer { weights in
                     sums.withUnsafeMutableBufferPointer { sums in
+                        let source = src.baseAddress!, target = dst.baseAddress!, sum = sums.baseAddress!
                         for yy in 0..<outHeight {
-                            let ymin = c.first[yy], taps = c.count[yy], k = yy * c.ksize
-                            for i in 0..<rowLength { sums[i] = half }
+                            let taps = c.count[yy], k = weights.baseAddress! + yy &* ksize
+                            for i in 0..<rowLength { sum[i] = half }
                             // Row-at-a-time accumulation: contiguous, vectorisable inner loop.
                             for y in 0..<taps {
-                                let weight = weights[k + y], row = (ymin + y) * rowLength
-                                for i in 0..<rowLength { sums[i] &+= Int32(src[row + i]) &* weight }
+                                let weight = k[y], row = source + (c.first[yy] &+ y) &* rowLength
+                                for i in 0..<rowLength { sum[i] &+= Int32(row[i]) &* weight }
                             }
-                            for i in 0..<rowLength { dst[yy * rowLength + i] = PixelImage.clip8(sums[i]) }
+                            let outRow = target + yy &* rowLength
+                            for i in 0..<rowLength { outRow[i] = PixelImage.clip8(sum[i]) }
                         }
                     }
                 }
