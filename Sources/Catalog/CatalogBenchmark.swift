@@ -6,6 +6,8 @@ public struct CatalogBenchmark: Codable, Sendable {
     public var files: Int
     public var jobs: Int
     public var firstScanSeconds: Double
+    /// Of the first scan, the part spent regrouping duplicates after all files were stored.
+    public var regroupSeconds: Double
     public var filesPerSecond: Double
     public var rescanSeconds: Double
     /// Re-scan time over first-scan time.
@@ -14,7 +16,7 @@ public struct CatalogBenchmark: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case files, jobs
-        case firstScanSeconds = "first_scan_seconds"
+        case firstScanSeconds = "first_scan_seconds", regroupSeconds = "regroup_seconds"
         case filesPerSecond = "files_per_s"
         case rescanSeconds = "rescan_seconds"
         case rescanFraction = "rescan_fraction"
@@ -29,7 +31,7 @@ public struct CatalogBenchmark: Codable, Sendable {
         let scanner = CatalogScanner(database: database, options: options)
         let first = try scanner.scan(root: root)
         let second = try scanner.scan(root: root)
-        return CatalogBenchmark(files: first.filesSeen, jobs: options.jobs, firstScanSeconds: first.seconds,
+        return CatalogBenchmark(files: first.filesSeen, jobs: options.jobs, firstScanSeconds: first.seconds, regroupSeconds: first.regroupSeconds,
                                 filesPerSecond: first.filesPerSecond, rescanSeconds: second.seconds,
                                 rescanFraction: second.seconds / max(first.seconds, 1e-9), peakRSSMegabytes: peakResidentMegabytes())
     }

@@ -35,6 +35,8 @@ public struct ScanReport: Codable, Sendable {
     public var skippedSymlinks = 0
     public var warnings: [String] = []
     public var seconds = 0.0
+    /// Of `seconds`, the time spent recomputing duplicate groups after the files were stored.
+    public var regroupSeconds = 0.0
     public var filesPerSecond: Double { seconds > 0 ? Double(filesSeen) / seconds : 0 }
 }
 
@@ -122,7 +124,9 @@ public final class CatalogScanner {
         }
         let groupsStale = try !groupsAreCurrent(scanId: scanId)
         if report.filesProcessed > 0 || report.filesMissing > 0 || groupsStale {
+            let regroupStarted = Date()
             try DuplicateGrouper(database: database, threshold: options.nearThreshold).regroup()
+            report.regroupSeconds = Date().timeIntervalSince(regroupStarted)
         }
         report.seconds = Date().timeIntervalSince(started)
         try database.writer.write { db in

@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 import Imaging
 
 /// Recomputes `exact_group`, `near_pairs` and `near_group` over the whole catalogue, in memory
@@ -64,20 +65,9 @@ struct DuplicateGrouper {
         }
     }
 
-    /// Rows go in as multi-row INSERTs: a statement per row costs more than the row itself.
     private func replaceNearPairs(_ db: Database, _ pairs: [(a: Int64, b: Int64, distance: Int)]) throws {
         try db.execute(sql: "DELETE FROM near_pairs")
-        let rowsPerStatement = 256
-        var start = 0
-        while start < pairs.count {
-            let chunk = pairs[start..<min(start + rowsPerStatement, pairs.count)]
-            let placeholders = Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
-            let statement = try db.cachedStatement(sql: "INSERT INTO near_pairs (image_a, image_b, distance) VALUES " + placeholders)
-            var values: [any DatabaseValueConvertible] = []
-            values.reserveCapacity(chunk.count * 3)
-            for pair in chunk { values += [pair.a, pair.b, pair.distance] }
-            try statement.execute(arguments: StatementArguments(values))
-            start += rowsPerStatement
-        }
+        let insert = try db.cachedStatement(sql: "INSERT INTO near_pairs (image_a, image_b, distance) VALUES (?, ?, ?)")
+        try insert.executeRows(pairs.lazy.map { [$0.a, $0.b, Int64($0.distance)] }, in: db)
     }
 }

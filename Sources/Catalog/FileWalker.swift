@@ -33,6 +33,8 @@ public struct FileWalker: Sequence, IteratorProtocol {
     private struct DirectoryIdentity: Hashable { var device: UInt64; var inode: UInt64 }
 
     private let excluded: Set<[UInt8]>
+    /// The last path components of `excluded`: only names among these need the full comparison.
+    private let excludedNames: Set<[UInt8]>
 
     /// `excluding`: absolute paths never yielded (the catalogue's own database files).
     public init(root: String, followSymlinks: Bool, excluding: [String] = []) throws {
@@ -40,6 +42,7 @@ public struct FileWalker: Sequence, IteratorProtocol {
         guard stat(root, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { throw CatalogError.notADirectory(path: root) }
         self.followSymlinks = followSymlinks
         excluded = Set(excluding.map { Array($0.utf8) })
+        excludedNames = Set(excluding.map { Array(($0 as NSString).lastPathComponent.utf8) })
         var rootBytes = Array(root.utf8)
         while rootBytes.count > 1 && rootBytes.last == UInt8(ascii: "/") { rootBytes.removeLast() }
         pendingDirectories = [(rootBytes, [])]
@@ -60,28 +63,30 @@ public struct FileWalker: Sequence, IteratorProtocol {
             warnings.append("\(display(directory.relative.isEmpty ? Array(".".utf8) : directory.relative)): cannot list directory: \(String(cString: strerror(errno)))")
             return
         }
+        defer { closedir(handle) }
         var names: [[UInt8]] = []
         while let entry = readdir(handle) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
             if name == [UInt8(ascii: ".")] || name == [UInt8(ascii: "."), UInt8(ascii: ".")] { continue }
             names.append(name)
         }
-        closedir(handle)
         names.sort { $0.lexicographicallyPrecedes($1) }
+        // Entries are stat'ed relative to the open directory: no walk down the whole path per file.
+        let directoryDescriptor = dirfd(handle)
 
         var files: [WalkedFile] = [], directories: [(absolute: [UInt8], relative: [UInt8])] = []
         for name in names {
             let absolute = directory.absolute + [UInt8(ascii: "/")] + name
-            if excluded.contains(absolute) { continue }
+            if excludedNames.contains(name) && excluded.contains(absolute) { continue }
             let relative = directory.relative.isEmpty ? name : directory.relative + [UInt8(ascii: "/")] + name
             var info = stat()
-            guard lstat(cString(absolute), &info) == 0 else {
+            guard fstatat(directoryDescriptor, cString(name), &info, AT_SYMLINK_NOFOLLOW) == 0 else {
                 files.append(entry(absolute, relative, info, error: "cannot stat: \(String(cString: strerror(errno)))"))
                 continue
             }
             if (info.st_mode & S_IFMT) == S_IFLNK {
                 guard followSymlinks else { skippedSymlinks += 1; continue }
-                guard stat(cString(absolute), &info) == 0 else {
+                guard fstatat(directoryDescriptor, cString(name), &info, 0) == 0 else {
                     files.append(entry(absolute, relative, info, error: "dangling symbolic link: \(String(cString: strerror(errno)))"))
                     continue
                 }

@@ -1,3 +1,4 @@
+import Foundation
 import Imaging
 
 /// Finds every pair of perceptual hashes within `threshold` bits without comparing all pairs:
@@ -24,7 +25,7 @@ public struct NearDuplicateFinder {
         }
     }
 
-    /// Pairs of indices into `hashes`, a < b, each once, sorted.
+    /// Pairs of indices into `hashes`, a < b, each once, sorted. Blocks are searched in parallel.
     public func pairs(_ hashes: [UInt64]) -> [Pair] {
         precondition(hashes.count < 1 << 32, "at most 2³² hashes")
         let blocks = threshold + 1
@@ -35,34 +36,55 @@ public struct NearDuplicateFinder {
             ranges.append((UInt64(start), width == 64 ? ~0 : (1 << UInt64(width)) - 1))
             start += width
         }
-        // A pair is reported by the first block its hashes agree on, so each pair comes once.
-        var found: [UInt64] = []  // a << 32 | b
-        var keyed = [(key: UInt64, index: Int)](repeating: (0, 0), count: hashes.count)
-        for (block, (shift, mask)) in ranges.enumerated() {
-            // Sort (block value, index) and compare within runs of equal values. Sorting flat keys
-            // avoids a dictionary of arrays (an allocation per bucket).
-            for (index, hash) in hashes.enumerated() { keyed[index] = ((hash >> shift) & mask, index) }
-            keyed.sort { $0.key < $1.key || ($0.key == $1.key && $0.index < $1.index) }
-            var runStart = 0
-            while runStart < keyed.count {
-                var runEnd = runStart + 1
-                while runEnd < keyed.count && keyed[runEnd].key == keyed[runStart].key { runEnd += 1 }
-                for i in runStart..<runEnd {
-                    for j in (i + 1)..<runEnd {
-                        let a = keyed[i].index, b = keyed[j].index, difference = hashes[a] ^ hashes[b]
-                        guard difference.nonzeroBitCount <= threshold,
-                              !ranges[..<block].contains(where: { (difference >> $0.shift) & $0.mask == 0 }) else { continue }
-                        found.append(UInt64(a) << 32 | UInt64(b))
-                    }
-                }
-                runStart = runEnd
+        var perBlock = [[UInt64]](repeating: [], count: blocks)
+        perBlock.withUnsafeMutableBufferPointer { perBlock in
+            nonisolated(unsafe) let perBlock = perBlock
+            DispatchQueue.concurrentPerform(iterations: blocks) { block in
+                perBlock[block] = pairs(hashes, agreeingFirstOn: block, of: ranges)
             }
         }
+        var found = perBlock.flatMap { $0 }
         found.sort()
         return found.map { packed in
             let a = Int(packed >> 32), b = Int(packed & 0xFFFF_FFFF)
             return Pair(a: a, b: b, distance: (hashes[a] ^ hashes[b]).nonzeroBitCount)
         }
+    }
+
+    /// The pairs (packed a << 32 | b) within the threshold whose first equal block is `block`, so
+    /// that over all blocks each pair comes once. Sort the (block value, index) keys and compare
+    /// within runs of equal values: flat keys, no dictionary of arrays (an allocation per bucket).
+    private func pairs(_ hashes: [UInt64], agreeingFirstOn block: Int, of ranges: [(shift: UInt64, mask: UInt64)]) -> [UInt64] {
+        let (shift, mask) = ranges[block]
+        var keyed = [UInt64](), wide = [(key: UInt64, index: Int)]()
+        // Keys of up to 32 bits pack with the index into one integer, which sorts fastest.
+        let packs = mask >> 32 == 0
+        if packs {
+            keyed = hashes.enumerated().map { (($0.element >> shift) & mask) << 32 | UInt64($0.offset) }
+            keyed.sort()
+        } else {
+            wide = hashes.enumerated().map { (($0.element >> shift) & mask, $0.offset) }
+            wide.sort { $0.key < $1.key || ($0.key == $1.key && $0.index < $1.index) }
+        }
+        let count = hashes.count
+        func key(_ i: Int) -> UInt64 { packs ? keyed[i] >> 32 : wide[i].key }
+        func index(_ i: Int) -> Int { packs ? Int(keyed[i] & 0xFFFF_FFFF) : wide[i].index }
+        var found: [UInt64] = []
+        var runStart = 0
+        while runStart < count {
+            var runEnd = runStart + 1
+            while runEnd < count && key(runEnd) == key(runStart) { runEnd += 1 }
+            for i in runStart..<runEnd {
+                for j in (i + 1)..<runEnd {
+                    let a = index(i), b = index(j), difference = hashes[a] ^ hashes[b]
+                    guard difference.nonzeroBitCount <= threshold,
+                          !ranges[..<block].contains(where: { (difference >> $0.shift) & $0.mask == 0 }) else { continue }
+                    found.append(UInt64(a) << 32 | UInt64(b))
+                }
+            }
+            runStart = runEnd
+        }
+        return found
     }
 
     /// Groups around representatives without chaining: visit items by number of neighbours (most
