@@ -138,16 +138,41 @@ public final class CatalogDatabase: @unchecked Sendable {
     }
 }
 
+/// A value bound straight to SQLite (`Statement.execute(bound:in:)`).
+enum BoundValue {
+    case integer(Int64), real(Double), text(String), blob([UInt8]), null
+
+    static func integer(_ value: Int?) -> BoundValue { value.map { .integer(Int64($0)) } ?? .null }
+    static func integer(_ value: Int64?) -> BoundValue { value.map { .integer($0) } ?? .null }
+    static func real(_ value: Double?) -> BoundValue { value.map { .real($0) } ?? .null }
+    static func text(_ value: String?) -> BoundValue { value.map { .text($0) } ?? .null }
+}
+
 extension Statement {
-    /// Executes the statement once per row of integers, bound straight to SQLite: for the bulk
+    /// Binds the values straight to SQLite and steps once: for the per-file upserts and the bulk
     /// inserts of regrouping, where boxing every value for GRDB cost more than the insert.
-    func executeRows<Rows: Sequence>(_ rows: Rows, in db: Database) throws where Rows.Element == [Int64] {
-        for row in rows {
-            sqlite3_reset(sqliteStatement)
-            for (index, value) in row.enumerated() { sqlite3_bind_int64(sqliteStatement, Int32(index + 1), value) }
-            let code = sqlite3_step(sqliteStatement)
-            guard code == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql) }
+    func execute(bound values: [BoundValue], in db: Database) throws {
+        let statement = sqliteStatement, transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        sqlite3_reset(statement)
+        for (index, value) in values.enumerated() {
+            let slot = Int32(index + 1)
+            switch value {
+            case .integer(let number): sqlite3_bind_int64(statement, slot, number)
+            case .real(let number): sqlite3_bind_double(statement, slot, number)
+            case .text(let text): sqlite3_bind_text(statement, slot, text, -1, transient)
+            case .blob(let bytes):
+                if bytes.isEmpty {
+                    sqlite3_bind_zeroblob(statement, slot, 0)
+                } else {
+                    bytes.withUnsafeBytes { _ = sqlite3_bind_blob(statement, slot, $0.baseAddress, Int32($0.count), transient) }
+                }
+            case .null: sqlite3_bind_null(statement, slot)
+            }
         }
-        sqlite3_reset(sqliteStatement)
+        let code = sqlite3_step(statement)
+        sqlite3_reset(statement)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+        }
     }
 }

@@ -197,7 +197,7 @@ public final class CatalogScanner {
         try database.writer.write { db in
             let guesses = try self.guesses ?? GroupGuesses(db)
             self.guesses = guesses
-            let now = Date().databaseValue  // formatted once per batch, not once per row
+            let now = String.fromDatabaseValue(Date().databaseValue)  // formatted once per batch, not once per row
             let markSeen = try db.cachedStatement(sql: "UPDATE images SET seen_scan_id = ? WHERE id = ?")
             for index in batch.files.indices where batch.unchanged[index] {
                 try markSeen.execute(arguments: [scanId, batch.existingIds[index]])
@@ -222,14 +222,16 @@ public final class CatalogScanner {
             for (position, index) in batch.toInspect.enumerated() {
                 let file = batch.files[index], fact = batch.facts[position]
                 let (id, exactGroup, nearGroup) = guesses.place(fact, existingId: batch.existingIds[index])
-                let values: [(any DatabaseValueConvertible)?] = [
-                    id, rootId, file.relativePath, Data(file.relativePathBytes), file.sizeBytes, Double(file.mtimeNs) / 1e9, file.mtimeNs,
-                    fact.sha256, fact.format.rawValue, fact.width, fact.height, fact.channels, fact.bitDepth,
-                    fact.status.rawValue, fact.error, fact.phash?.hex, fact.statistics?.mean,
-                    fact.statistics?.standardDeviation, fact.statistics?.entropy,
-                    fact.statistics?.isLowInformation ?? false, exactGroup, nearGroup, scanId, now,
-                ]
-                try upsert.execute(arguments: StatementArguments(values))
+                let statistics = fact.statistics
+                try upsert.execute(bound: [
+                    .integer(id), .integer(rootId), .text(file.relativePath), .blob(file.relativePathBytes),
+                    .integer(file.sizeBytes), .real(Double(file.mtimeNs) / 1e9), .integer(file.mtimeNs),
+                    .text(fact.sha256), .text(fact.format.rawValue), .integer(fact.width), .integer(fact.height),
+                    .integer(fact.channels), .integer(fact.bitDepth), .text(fact.status.rawValue), .text(fact.error),
+                    .text(fact.phash?.hex), .real(statistics?.mean), .real(statistics?.standardDeviation), .real(statistics?.entropy),
+                    .integer(statistics?.isLowInformation ?? false ? 1 : 0), .integer(exactGroup),
+                    .integer(nearGroup), .integer(scanId), .text(now),
+                ], in: db)
             }
             try db.execute(sql: "UPDATE scans SET files_seen = files_seen + ?, files_processed = files_processed + ?, files_unchanged = files_unchanged + ? WHERE id = ?",
                            arguments: [batch.files.count, batch.toInspect.count, batch.files.count - batch.toInspect.count, scanId])

@@ -1,5 +1,4 @@
 import GRDB
-import GRDBSQLite
 import Imaging
 
 /// Recomputes `exact_group`, `near_pairs` and `near_group` over the whole catalogue, in memory
@@ -68,6 +67,6 @@ struct DuplicateGrouper {
     private func replaceNearPairs(_ db: Database, _ pairs: [(a: Int64, b: Int64, distance: Int)]) throws {
         try db.execute(sql: "DELETE FROM near_pairs")
         let insert = try db.cachedStatement(sql: "INSERT INTO near_pairs (image_a, image_b, distance) VALUES (?, ?, ?)")
-        try insert.executeRows(pairs.lazy.map { [$0.a, $0.b, Int64($0.distance)] }, in: db)
+        for pair in pairs { try insert.execute(bound: [.integer(pair.a), .integer(pair.b), .integer(pair.distance)], in: db) }
     }
 }
