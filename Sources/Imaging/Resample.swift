@@ -113,6 +113,9 @@ extension PixelImage {
     }
 
     private func resampledHorizontally(to outWidth: Int, filter: ResampleFilter) -> PixelImage {
+        // Gray: the same sums, taps in the same order, run as the vertical pass on the transpose,
+        // whose inner loop runs along rows and vectorises (the perceptual hash's case).
+        if channels == 1 { return transposed().resampledVertically(to: outWidth, filter: filter).transposed() }
         let c = PixelImage.coefficients(inSize: width, outSize: outWidth, filter: filter)
         var out = [UInt8](repeating: 0, count: outWidth * height * channels)
         let half = Int32(1 << (PixelImage.precisionBits - 1))
@@ -146,6 +149,22 @@ extension PixelImage {
             }
         }
         return PixelImage(width: outWidth, height: height, channels: channels, pixels: out)
+    }
+
+    /// Rows become columns (gray images).
+    private func transposed() -> PixelImage {
+        precondition(channels == 1)
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let source = src.baseAddress!, target = dst.baseAddress!
+                for y in 0..<height {
+                    let row = source + y &* width
+                    for x in 0..<width { target[x &* height &+ y] = row[x] }
+                }
+            }
+        }
+        return PixelImage(width: height, height: width, channels: 1, pixels: out)
     }
 
     private func resampledVertically(to outHeight: Int, filter: ResampleFilter) -> PixelImage {
