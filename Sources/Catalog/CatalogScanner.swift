@@ -255,34 +255,28 @@ public final class CatalogScanner {
     }
 }
 
-/// The writer's first guesses at a stored row's groups, made as rows arrive: its exact group is
-/// the lowest live id seen with the same SHA-256, and it heads its own near group when it is a
-/// near-duplicate candidate. On a first scan almost every guess is right, so regrouping rewrites
-/// only the rows it must; regrouping stays the authority either way.
+/// The writer's first guesses at a stored row's groups: each new row heads its own exact group,
+/// and its own near group when it is a near-duplicate candidate. On a dump of distinct files every
+/// guess is right, so regrouping rewrites only copies and near-duplicate members; it stays the
+/// authority either way. (No map from hashes to rows here: the scan's memory stays flat.)
 final class GroupGuesses {
     private var nextId: Int64
-    private var firstWithHash: [String: Int64] = [:]
 
     init(_ db: Database) throws {
         let lastId = try Int64.fetchOne(db, sql: """
             SELECT MAX(COALESCE((SELECT MAX(id) FROM images), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'images'), 0))
             """) ?? 0
         nextId = lastId + 1
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT sha256, MIN(id) AS first FROM images WHERE sha256 IS NOT NULL AND status != 'missing' GROUP BY sha256
-            """)
-        while let row = try rows.next() { firstWithHash[row["sha256"]] = row["first"] }
     }
 
     /// The id to insert with (nil for a known path: the upsert keeps its id) and the two guesses.
     func place(_ fact: FileFacts, existingId: Int64?) -> (id: Int64?, exactGroup: Int64?, nearGroup: Int64?) {
         let id = existingId ?? nextId
         if existingId == nil { nextId += 1 }
-        guard let sha256 = fact.sha256 else { return (existingId == nil ? id : nil, nil, nil) }
-        let first = min(firstWithHash[sha256] ?? id, id)
-        firstWithHash[sha256] = first
-        let candidate = fact.status == .ok && fact.phash != nil && !(fact.statistics?.isLowInformation ?? false) && first == id
-        return (existingId == nil ? id : nil, first, candidate ? id : nil)
+        let newId = existingId == nil ? id : nil
+        guard fact.sha256 != nil else { return (newId, nil, nil) }
+        let candidate = fact.status == .ok && fact.phash != nil && !(fact.statistics?.isLowInformation ?? false)
+        return (newId, id, candidate ? id : nil)
     }
 }
 

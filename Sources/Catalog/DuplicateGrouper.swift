@@ -1,72 +1,72 @@
 import GRDB
 import Imaging
 
-/// Recomputes `exact_group`, `near_pairs` and `near_group` over the whole catalogue, in memory
-/// from one pass over the rows; only rows whose group differs from what they hold are written.
+/// Recomputes `exact_group`, `near_pairs` and `near_group` over the whole catalogue, writing only
+/// the rows whose group differs from what they hold. Memory: rows stream past in SQL order; only
+/// the near-duplicate candidates' ids and hashes (16 bytes each) and the changes are held.
 struct DuplicateGrouper {
     let database: CatalogDatabase
     let threshold: Int
 
-    private struct Image {
-        var id: Int64
-        var sha256: String?
-        var live: Bool
-        var ok: Bool
-        var phash: UInt64?
-        var lowInformation: Bool
-        var exactGroup: Int64?
-        var nearGroup: Int64?
-    }
-
     func regroup() throws {
         try database.writer.write { db in
-            var images: [Image] = []
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT id, sha256, status, phash, low_information, exact_group, near_group FROM images ORDER BY id
-                """)
-            while let row = try rows.next() {
-                let status: String = row["status"]
-                images.append(Image(id: row["id"], sha256: row["sha256"], live: status != ImageStatus.missing.rawValue,
-                                    ok: status == ImageStatus.ok.rawValue, phash: (row["phash"] as String?).flatMap { PerceptualHash(hex: $0)?.bits },
-                                    lowInformation: row["low_information"], exactGroup: row["exact_group"], nearGroup: row["near_group"]))
-            }
-
-            // Exact: the lowest live id with the same bytes (rows are in id order, so the first seen).
-            var firstWithHash: [String: Int64] = [:]
-            var exactGroups = [Int64?](repeating: nil, count: images.count)
-            for (index, image) in images.enumerated() {
-                guard let sha256 = image.sha256, image.live else { continue }
-                let first = firstWithHash[sha256] ?? image.id
-                if first == image.id { firstWithHash[sha256] = first }
-                exactGroups[index] = first
-            }
-
-            // Near: among decodable, informative images, one per exact group.
-            let candidates = images.indices.filter {
-                images[$0].ok && images[$0].phash != nil && !images[$0].lowInformation && exactGroups[$0] == images[$0].id
-            }
-            let pairs = NearDuplicateFinder(threshold: threshold).pairs(candidates.map { images[$0].phash! })
-            let representatives = NearDuplicateFinder.groups(count: candidates.count, pairs: pairs)
-            var nearGroupOfId: [Int64: Int64] = [:]
-            nearGroupOfId.reserveCapacity(candidates.count)
-            for (position, index) in candidates.enumerated() { nearGroupOfId[images[index].id] = images[candidates[representatives[position]]].id }
-            // Exact copies beyond the first follow their first's near group.
-            let nearGroups = images.indices.map { index -> Int64? in
-                guard images[index].ok, let exact = exactGroups[index] else { return nil }
-                return nearGroupOfId[exact]
-            }
-
-            let setGroups = try db.cachedStatement(sql: "UPDATE images SET exact_group = ?, near_group = ? WHERE id = ?")
-            for (index, image) in images.enumerated() where image.exactGroup != exactGroups[index] || image.nearGroup != nearGroups[index] {
-                try setGroups.execute(arguments: [exactGroups[index], nearGroups[index], image.id])
-            }
-            try replaceNearPairs(db, pairs.map { (images[candidates[$0.a]].id, images[candidates[$0.b]].id, $0.distance) })
+            try regroupExact(db)
+            try regroupNear(db)
         }
     }
 
-    private func replaceNearPairs(_ db: Database, _ pairs: [(a: Int64, b: Int64, distance: Int)]) throws {
+    /// Exact: the lowest live id with the same bytes. Sorted by hash, each run of equal hashes
+    /// is a group and its first row (lowest id) names it.
+    private func regroupExact(_ db: Database) throws {
+        var changes: [(id: Int64, group: Int64)] = []
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT id, sha256, exact_group FROM images WHERE sha256 IS NOT NULL AND status != 'missing' ORDER BY sha256, id
+            """)
+        var runHash = "", runFirst: Int64 = 0
+        while let row = try rows.next() {
+            let id: Int64 = row["id"], sha256: String = row["sha256"]
+            if sha256 != runHash { (runHash, runFirst) = (sha256, id) }
+            if row["exact_group"] as Int64? != runFirst { changes.append((id, runFirst)) }
+        }
+        let setGroup = try db.cachedStatement(sql: "UPDATE images SET exact_group = ? WHERE id = ?")
+        for change in changes { try setGroup.execute(bound: [.integer(change.group), .integer(change.id)], in: db) }
+        try db.execute(sql: "UPDATE images SET exact_group = NULL WHERE (sha256 IS NULL OR status = 'missing') AND exact_group IS NOT NULL")
+    }
+
+    /// Near: among decodable, informative images, one per exact group (its first); the exact
+    /// copies beyond the first follow their first's near group.
+    private func regroupNear(_ db: Database) throws {
+        var ids: [Int64] = [], hashes: [UInt64] = []
+        let candidates = try Row.fetchCursor(db, sql: """
+            SELECT id, phash FROM images WHERE status = 'ok' AND phash IS NOT NULL AND id = exact_group AND low_information = 0 ORDER BY id
+            """)
+        while let row = try candidates.next() {
+            ids.append(row["id"])
+            hashes.append(PerceptualHash(hex: row["phash"])?.bits ?? 0)
+        }
+        let pairs = NearDuplicateFinder(threshold: threshold).pairs(hashes)
+        let representatives = NearDuplicateFinder.groups(count: ids.count, pairs: pairs)
+        /// The near group of a candidate's id (ids are sorted: a binary search).
+        func nearGroup(ofCandidate id: Int64) -> Int64? {
+            var low = 0, high = ids.count
+            while low < high {
+                let middle = (low + high) / 2
+                if ids[middle] < id { low = middle + 1 } else { high = middle }
+            }
+            return low < ids.count && ids[low] == id ? ids[representatives[low]] : nil
+        }
+        var changes: [(id: Int64, group: Int64?)] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT id, status, exact_group, near_group FROM images")
+        while let row = try rows.next() {
+            let exactGroup: Int64? = row["exact_group"]
+            let wanted = row["status"] == ImageStatus.ok.rawValue ? exactGroup.flatMap(nearGroup(ofCandidate:)) : nil
+            if row["near_group"] as Int64? != wanted { changes.append((row["id"], wanted)) }
+        }
+        let setGroup = try db.cachedStatement(sql: "UPDATE images SET near_group = ? WHERE id = ?")
+        for change in changes { try setGroup.execute(bound: [.integer(change.group), .integer(change.id)], in: db) }
+
         try db.execute(sql: "DELETE FROM near_pairs")
         let insert = try db.cachedStatement(sql: "INSERT INTO near_pairs (image_a, image_b, distance) VALUES (?, ?, ?)")
-        for pair in pairs { try insert.execute(bound: [.integer(pair.a), .integer(pair.b), .integer(pair.distance)], in: db) }
+        for pair in pairs { try insert.execute(bound: [.integer(ids[pair.a]), .integer(ids[pair.b]), .integer(pair.distance)], in: db) }
     }
 }
