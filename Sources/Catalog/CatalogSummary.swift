@@ -86,14 +86,29 @@ extension CatalogDatabase {
     /// SQL for the rows `prepare` takes.
     public static let usableCondition = "images.status = 'ok' AND images.id = images.exact_group AND images.low_information = 0"
 
+    static func usableCondition(_ nearGroupHeadsOnly: Bool) -> String {
+        usableCondition + (nearGroupHeadsOnly ? " AND (images.near_group IS NULL OR images.near_group = images.id)" : "")
+    }
+
     /// The usable images, in id order.
-    public func usableImages() throws -> [UsableImage] {
+    public func usableImages() throws -> [UsableImage] { try usableImages(after: 0, limit: -1) }
+
+    /// How many images are usable (and, with `nearGroupHeadsOnly`, head their near group or are in none).
+    public func usableImageCount(nearGroupHeadsOnly: Bool = false) throws -> Int {
+        try writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(CatalogDatabase.usableCondition(nearGroupHeadsOnly))") ?? 0
+        }
+    }
+
+    /// One page of the usable images in id order: those with ids above `after`, at most `limit`
+    /// (-1: all). Pages keep memory flat on catalogues of any size.
+    public func usableImages(after lastId: Int64, limit: Int, nearGroupHeadsOnly: Bool = false) throws -> [UsableImage] {
         try writer.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT images.id, images.path, images.path_bytes, roots.path AS root, images.sha256, images.near_group
                 FROM images JOIN roots ON roots.id = images.root_id
-                WHERE \(CatalogDatabase.usableCondition) ORDER BY images.id
-                """).map { row in
+                WHERE \(CatalogDatabase.usableCondition(nearGroupHeadsOnly)) AND images.id > ? ORDER BY images.id LIMIT ?
+                """, arguments: [lastId, limit]).map { row in
                 let path: String = row["path"], root: String = row["root"], bytes: Data = row["path_bytes"]
                 return UsableImage(id: row["id"], path: path, absolutePath: root + "/" + path,
                                    absolutePathBytes: Array(root.utf8) + [UInt8(ascii: "/")] + Array(bytes),

@@ -93,12 +93,11 @@ public final class DatasetPreparer {
     /// `warn` hears about each image skipped; `progress` gets (done, total).
     public func prepare(into directory: String, warn: (String) -> Void = { _ in },
                         progress: (Int, Int) -> Void = { _, _ in }) throws -> DatasetManifest {
-        var images = try database.usableImages()
-        if options.dropNearDuplicates {
-            images = images.filter { $0.nearGroup == nil || $0.nearGroup == $0.id }
-        }
-        if let limit = options.limit { images = Array(images.prefix(limit)) }
-        guard !images.isEmpty else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
+        // Images are read from the catalogue a page at a time, and the index is written as rows
+        // are made: memory holds one page and one shard, however large the catalogue.
+        let headsOnly = options.dropNearDuplicates
+        let total = min(try database.usableImageCount(nearGroupHeadsOnly: headsOnly), options.limit ?? .max)
+        guard total > 0 else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
 
         let target = URL(fileURLWithPath: directory).standardizedFileURL
         try checkReplaceable(target)
@@ -111,9 +110,14 @@ public final class DatasetPreparer {
         let sampleLength = options.size * options.size * options.channels
         var shards: [DatasetManifest.Shard] = []
         var skipped: [DatasetManifest.Skipped] = []
-        var index = CSV.row(["row", "shard", "path", "sha256"])
+        let indexPath = staging.appendingPathComponent("index.csv").path
+        guard FileManager.default.createFile(atPath: indexPath, contents: nil), let index = FileHandle(forWritingAtPath: indexPath) else {
+            throw DatasetError.writeFailed(path: indexPath, reason: String(cString: strerror(errno)))
+        }
+        defer { try? index.close() }
+        try index.write(contentsOf: Data(CSV.row(["row", "shard", "path", "sha256"]).utf8))
         var shardPixels: [UInt8] = []
-        shardPixels.reserveCapacity(min(options.imagesPerShard, images.count) * sampleLength)
+        shardPixels.reserveCapacity(min(options.imagesPerShard, total) * sampleLength)
         var shardCount = 0, row = 0
 
         func writeShard() throws {
@@ -135,15 +139,20 @@ public final class DatasetPreparer {
         }
 
         let batchSize = 256
-        for start in stride(from: 0, to: images.count, by: batchSize) {
-            let batch = Array(images[start..<min(start + batchSize, images.count)])
+        var taken = 0, lastId: Int64 = 0
+        while taken < total {
+            let batch = try database.usableImages(after: lastId, limit: min(batchSize, total - taken), nearGroupHeadsOnly: headsOnly)
+            guard let last = batch.last else { break }
+            lastId = last.id
+            taken += batch.count
             let results = decodeInParallel(batch.map(\.absolutePathBytes), decoder: decoder)
             var statusUpdates: [(Int64, ImageStatus, String)] = []
+            var indexRows = ""
             for (item, result) in zip(batch, results) {
                 switch result {
                 case .success(let pixels):
                     shardPixels.append(contentsOf: pixels)
-                    index += CSV.row([String(row), shards.count.description, item.path, item.sha256])
+                    indexRows += CSV.row([String(row), shards.count.description, item.path, item.sha256])
                     row += 1
                     shardCount += 1
                     if shardCount == options.imagesPerShard { try writeShard() }
@@ -156,18 +165,19 @@ public final class DatasetPreparer {
                     }
                 }
             }
+            try index.write(contentsOf: Data(indexRows.utf8))
             if !statusUpdates.isEmpty { try database.updateStatuses(statusUpdates) }
-            progress(min(start + batchSize, images.count), images.count)
+            progress(taken, total)
         }
         try writeShard()
         guard row > 0 else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
+        try index.synchronize()
 
         let manifest = DatasetManifest(
             size: options.size, channels: options.channels, count: row, dtype: options.dtype,
             normalization: float ? "stored as x/127.5 - 1" : "x/127.5 - 1", sourceCatalog: database.path ?? ":memory:",
             options: options, shards: shards, skipped: skipped.count, skippedFiles: skipped, createdAt: Date(),
             darkroomVersion: darkroomVersion)
-        try writeFile(staging.appendingPathComponent("index.csv").path) { try $0.write(contentsOf: Data(index.utf8)) }
         // dataset.json last: its presence marks a complete dataset.
         try writeFile(staging.appendingPathComponent(DatasetManifest.fileName).path) { try $0.write(contentsOf: try manifest.encoded()) }
         syncDirectory(staging.path)
@@ -200,9 +210,17 @@ public final class DatasetPreparer {
         }
     }
 
+    /// DIR becomes the staging folder in one atomic exchange where the filesystem allows it;
+    /// elsewhere by two renames, the old dataset kept beside DIR until the new one is in place.
     private func replace(_ target: URL, with staging: URL) throws {
-        let old = URL(fileURLWithPath: target.path + ".old-\(getpid())")
+        let parent = target.deletingLastPathComponent().path
         let exists = FileManager.default.fileExists(atPath: target.path)
+        if exists && AtomicDirectory.exchange(staging.path, target.path) {
+            syncDirectory(parent)
+            try? FileManager.default.removeItem(at: staging)  // the old dataset, now under the staging name
+            return
+        }
+        let old = URL(fileURLWithPath: target.path + ".old-\(getpid())")
         if exists { try FileManager.default.moveItem(at: target, to: old) }
         do {
             try FileManager.default.moveItem(at: staging, to: target)
@@ -210,7 +228,7 @@ public final class DatasetPreparer {
             if exists { try? FileManager.default.moveItem(at: old, to: target) }
             throw DatasetError.writeFailed(path: target.path, reason: "\(error)")
         }
-        syncDirectory(target.deletingLastPathComponent().path)
+        syncDirectory(parent)
         if exists { try? FileManager.default.removeItem(at: old) }
     }
 

@@ -150,3 +150,18 @@ public enum AtomicFile {
         if directory >= 0 { fsync(directory); close(directory) }
     }
 }
+
+/// Atomic replacement of a directory. renameat2(RENAME_EXCHANGE) swaps two names in one step
+/// (looked up at run time: Swift's Glibc module does not declare it), so a reader, or a crash,
+/// sees the old directory or the new one, never neither.
+public enum AtomicDirectory {
+    private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    nonisolated(unsafe) private static let renameat2: RenameAt2? = dlsym(nil, "renameat2").map { unsafeBitCast($0, to: RenameAt2.self) }
+    private static let exchangeFlag: UInt32 = 2  // RENAME_EXCHANGE
+
+    /// Swaps the names of two existing paths; false where the kernel or filesystem cannot.
+    public static func exchange(_ first: String, _ second: String) -> Bool {
+        guard let renameat2 else { return false }
+        return renameat2(AT_FDCWD, first, AT_FDCWD, second, exchangeFlag) == 0
+    }
+}

@@ -127,6 +127,27 @@ final class PrepareTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: foreign + "/thesis.tex"))
     }
 
+    /// The catalogue is read a page (256 images) at a time: across pages, shards and the limit,
+    /// the dataset holds exactly the usable images in id order.
+    func testCataloguesAreReadPageByPageInIdOrder() throws {
+        let database = try catalogue(count: 600, channels: 1)
+        let usable = try database.usableImages()
+        XCTAssertEqual(usable.count, 600)
+        XCTAssertEqual(try database.usableImageCount(), 600)
+        for limit in [nil, 555] as [Int?] {
+            let out = directory.file("paged-\(limit ?? 0)").path
+            let manifest = try DatasetPreparer(database: database, options: PrepareOptions(size: 8, channels: 1, limit: limit, shardBytes: 64 * 100))
+                .prepare(into: out)
+            let expected = Array(usable.prefix(limit ?? usable.count))
+            XCTAssertEqual(manifest.count, expected.count)
+            XCTAssertEqual(manifest.shards.map(\.count).reduce(0, +), expected.count)
+            XCTAssertEqual(manifest.shards.count, (expected.count + 99) / 100)
+            let rows = CSV.parse(try String(contentsOfFile: out + "/index.csv", encoding: .utf8)).dropFirst()
+            XCTAssertEqual(rows.map { $0[2] }, expected.map(\.path))
+            XCTAssertEqual(rows.map { $0[0] }, (0..<expected.count).map(String.init))
+        }
+    }
+
     func testDropNearDuplicatesKeepsOneOfEachGroup() throws {
         let base = Pictures.pattern(width: 64, height: 64, channels: 3, seed: 4)
         try directory.write("images/a.png", try PNG.encode(base))
