@@ -101,6 +101,7 @@ public final class DatasetPreparer {
 
         let target = URL(fileURLWithPath: directory).standardizedFileURL
         try checkReplaceable(target)
+        removeLeftoversOfDeadRuns(target)
         let staging = URL(fileURLWithPath: target.path + ".partial-\(getpid())")
         try? FileManager.default.removeItem(at: staging)
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
@@ -207,6 +208,19 @@ public final class DatasetPreparer {
         let contents = (try? FileManager.default.contentsOfDirectory(atPath: target.path)) ?? []
         guard isDirectory.boolValue, contents.isEmpty || contents.contains(DatasetManifest.fileName) else {
             throw DatasetError.refuseToReplace(path: target.path)
+        }
+    }
+
+    /// DIR.partial-PID and DIR.old-PID folders of `prepare` runs that were killed (their process is
+    /// gone): never a dataset anyone reads, so removed rather than left to pile up.
+    private func removeLeftoversOfDeadRuns(_ target: URL) {
+        let parent = target.deletingLastPathComponent(), name = target.lastPathComponent
+        for sibling in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] {
+            for marker in [".partial-", ".old-"] where sibling.hasPrefix(name + marker) {
+                guard let pid = Int32(sibling.dropFirst(name.count + marker.count)), pid != getpid(),
+                      kill(pid, 0) != 0 && errno == ESRCH else { continue }
+                try? FileManager.default.removeItem(at: parent.appendingPathComponent(sibling))
+            }
         }
     }
 

@@ -105,16 +105,19 @@ public struct GeneratedImage: Codable, Equatable, Sendable {
 }
 
 public enum Generation {
-    /// Writes DIR/images/NNNNNN.png (or .jpg), DIR/metadata.jsonl and DIR/latents.npy (N, nz) float32.
-    /// Files are written under DIR only; metadata and latents last, each atomically.
+    /// Writes DIR/images/NNNNNN.png (or .jpg), DIR/latents.npy (N, nz) float32 and DIR/metadata.jsonl.
+    /// Files are written under DIR only, each atomically; metadata.jsonl last, so its presence marks
+    /// a finished output. A DIR holding only an unfinished output of this function (its own files,
+    /// no metadata.jsonl: an interrupted run) is taken over as if `overwrite` were given.
     @discardableResult
     public static func write(_ generator: TrainedGenerator, options: GenerationOptions, to directory: String,
                              progress: (Int, Int) -> Void = { _, _ in }) throws -> [GeneratedImage] {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-        guard existing.isEmpty || options.overwrite else { throw GenerationError.outputNotEmpty(path: root.path) }
+        let unfinished = !existing.isEmpty && isUnfinishedOutput(root)
+        guard existing.isEmpty || options.overwrite || unfinished else { throw GenerationError.outputNotEmpty(path: root.path) }
         let imagesDirectory = root.appendingPathComponent("images")
-        if options.overwrite { try removePreviousOutputs(root) }
+        if options.overwrite || unfinished { try removePreviousOutputs(root) }
         try FileManager.default.createDirectory(at: imagesDirectory, withIntermediateDirectories: true)
         let fileExtension = options.format == "jpg" ? "jpg" : "png"
         var rows: [GeneratedImage] = []
@@ -164,9 +167,9 @@ public enum Generation {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var jsonl: [UInt8] = []
         for row in rows { jsonl += Array(try encoder.encode(row)) + [UInt8(ascii: "\n")] }
-        try AtomicFile.write(jsonl, to: root.appendingPathComponent("metadata.jsonl").path)
         let header = Npy.header(dtype: .float32, shape: [syntheticCount, generator.configuration.nz])
         try AtomicFile.write(header + latents.withUnsafeBytes { Array($0) }, to: root.appendingPathComponent("latents.npy").path)
+        try AtomicFile.write(jsonl, to: root.appendingPathComponent("metadata.jsonl").path)
         return rows
     }
 
@@ -175,16 +178,39 @@ public enum Generation {
     /// metadata always agree; anything else in DIR is kept.
     static func removePreviousOutputs(_ root: URL) throws {
         let fileManager = FileManager.default
-        for name in ["metadata.jsonl", "latents.npy"] where fileManager.fileExists(atPath: root.appendingPathComponent(name).path) {
+        for name in (try? fileManager.contentsOfDirectory(atPath: root.path)) ?? [] where isOwnTopLevelFile(name) {
             try fileManager.removeItem(at: root.appendingPathComponent(name))
         }
         let images = root.appendingPathComponent("images")
-        for name in (try? fileManager.contentsOfDirectory(atPath: images.path)) ?? [] {
-            let stem = name.hasPrefix("real-") ? String(name.dropFirst(5)) : name
-            let parts = stem.split(separator: ".")
-            guard parts.count == 2, parts[0].count == 6, parts[0].allSatisfy(\.isNumber), ["png", "jpg"].contains(String(parts[1])) else { continue }
+        for name in (try? fileManager.contentsOfDirectory(atPath: images.path)) ?? [] where isOwnImageFile(name) {
             try fileManager.removeItem(at: images.appendingPathComponent(name))
         }
+    }
+
+    /// Names `write` gives, or gave a temporary file it was killed before renaming (.NAME.tmp-PID).
+    private static func finalName(_ name: String) -> String {
+        guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { return name }
+        return String(name[name.index(after: name.startIndex)..<range.lowerBound])
+    }
+
+    private static func isOwnTopLevelFile(_ name: String) -> Bool { ["metadata.jsonl", "latents.npy"].contains(finalName(name)) }
+
+    private static func isOwnImageFile(_ name: String) -> Bool {
+        let name = finalName(name)
+        let stem = name.hasPrefix("real-") ? String(name.dropFirst(5)) : name
+        let parts = stem.split(separator: ".")
+        return parts.count == 2 && parts[0].count == 6 && parts[0].allSatisfy(\.isNumber) && ["png", "jpg"].contains(String(parts[1]))
+    }
+
+    /// DIR holds nothing but files `write` makes, and no metadata.jsonl: a run that did not finish.
+    static func isUnfinishedOutput(_ root: URL) -> Bool {
+        let fileManager = FileManager.default
+        guard let names = try? fileManager.contentsOfDirectory(atPath: root.path), !names.contains("metadata.jsonl") else { return false }
+        for name in names where name != "images" {
+            guard isOwnTopLevelFile(name) else { return false }
+        }
+        let images = (try? fileManager.contentsOfDirectory(atPath: root.appendingPathComponent("images").path)) ?? []
+        return images.allSatisfy(isOwnImageFile)
     }
 
     /// A grid of `walks` rows, each interpolating linearly between two random latents in `steps` steps

@@ -122,8 +122,10 @@ public final class TrainingRun {
             progress = try Checkpoint.restore(trainer, ema: averageGenerator, from: latestCheckpoint.path)
             try truncateMetrics(metricsURL, after: progress.iteration)
             note("resuming from \(latestCheckpoint.path): epoch \(progress.epoch + 1), iteration \(progress.iteration)")
-        } else if options.resume {
-            note("no checkpoint in \(checkpointsDirectory.path); starting from scratch")
+        } else {
+            // A run killed before its first checkpoint may have logged lines: they start over too.
+            try truncateMetrics(metricsURL, after: 0)
+            if options.resume { note("no checkpoint in \(checkpointsDirectory.path); starting from scratch") }
         }
         try writeConfig()
 
