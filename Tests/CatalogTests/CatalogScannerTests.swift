@@ -1,4 +1,5 @@
 import Catalog
+import Formats
 import Foundation
 import GRDB
 import Imaging
@@ -235,6 +236,11 @@ final class CatalogScannerTests: XCTestCase {
         XCTAssertEqual(statuses["caf\\xE9.png"], "ok")
         XCTAssertEqual(statuses["caf\\xE8.png"], "ok")
         XCTAssertEqual(try record(database, "caf\\xE9.png").pathBytes, Data(Array("caf".utf8) + [0xE9] + Array(".png".utf8)))
+        // Every name survives the CSV of `inspect --list` and the JSON of `--json` unchanged.
+        for row in try database.listing(.status(.ok)).dropFirst() {
+            XCTAssertEqual(CSV.parse(CSV.row(row)), [row])
+            XCTAssertEqual(try JSONDecoder().decode([String].self, from: try JSONEncoder().encode([row[0]])), [row[0]])
+        }
         // A re-scan finds them unchanged by their exact bytes.
         XCTAssertEqual(try CatalogScanner(database: database).scan(root: directory.path).filesUnchanged, 4)
         XCTAssertEqual(displayPath(Array("é/ok".utf8) + [0xFF]), "é/ok\\xFF")
