@@ -27,7 +27,10 @@ public struct ImageStatistics: Equatable, Sendable {
         let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: (0, 0, 0))
         var histogram = [Int](repeating: 0, count: 256)
         gray.pixels.withUnsafeBufferPointer { pixels in
-            for value in pixels { histogram[Int(value)] += 1 }
+            histogram.withUnsafeMutableBufferPointer { histogram in
+                let bins = histogram.baseAddress!
+                for value in pixels { bins[Int(value)] &+= 1 }
+            }
         }
         let count = Double(max(gray.pixels.count, 1))
         var sum = 0.0, sumSquares = 0.0, entropy = 0.0

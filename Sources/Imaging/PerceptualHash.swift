@@ -48,8 +48,10 @@ public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
         let n = PerceptualHash.side, k = PerceptualHash.lowFrequencies
         var coefficients = [Double](repeating: 0, count: k * k)
         var rows = [Double](repeating: 0, count: k * n)
+        // Converted once, not once per frequency: the inner loop is then plain multiply-adds.
+        let values = pixels.map(Double.init)
         PerceptualHash.basis.withUnsafeBufferPointer { basis in
-            pixels.withUnsafeBufferPointer { pixels in
+            values.withUnsafeBufferPointer { pixels in
                 rows.withUnsafeMutableBufferPointer { rows in
                     let basis = basis.baseAddress!, pixels = pixels.baseAddress!, rows = rows.baseAddress!
                     // DCT down the columns (axis 0), keeping the first 8 frequencies: rows[u][x].
@@ -57,7 +59,7 @@ public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
                         let out = rows + u &* n
                         for y in 0..<n {
                             let w = basis[u &* n &+ y], line = pixels + y &* n
-                            for x in 0..<n { out[x] += w * Double(line[x]) }
+                            for x in 0..<n { out[x] += w * line[x] }
                         }
                     }
                     // Then along the rows (axis 1): coefficients[u][v].
