@@ -240,13 +240,18 @@ public final class CatalogScanner {
 
     private func inspectInParallel(_ files: [WalkedFile], inspector: FileInspector) -> [FileFacts] {
         var results = [FileFacts](repeating: FileFacts(), count: files.count)
-        let workers = min(options.jobs, files.count)
-        guard workers > 0 else { return results }
+        guard !files.isEmpty else { return results }
+        // At most `jobs` threads; small chunks handed out as threads free up, so one slow file
+        // does not leave the other cores idle at the end of a batch.
+        let chunk = 8, chunks = (files.count + chunk - 1) / chunk
+        let threads = DispatchSemaphore(value: options.jobs)
         results.withUnsafeMutableBufferPointer { output in
-            // Each worker writes only its own indices, so the buffer needs no lock.
+            // Each chunk writes only its own indices, so the buffer needs no lock.
             nonisolated(unsafe) let output = output
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for index in stride(from: worker, to: files.count, by: workers) {
+            DispatchQueue.concurrentPerform(iterations: chunks) { part in
+                threads.wait()
+                defer { threads.signal() }
+                for index in part * chunk..<min(part * chunk + chunk, files.count) {
                     output[index] = inspector.inspect(files[index])
                 }
             }
