@@ -65,10 +65,7 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
         primitive.execute([(Argument.source, source.data, primitive.format(.source)),
                            (Argument.destinationGradient, gradient.data, primitive.format(.destinationGradient)),
                            (Argument.weightsGradient, blocked.data, format)])
-        // Accumulate, as every backward does.
-        let plain = blocked.converted(to: nil, scratch: &plainWeightGradient)
-        let target = weightGradient.data, source2 = plain.data
-        for index in 0..<weightGradient.count { target[index] += source2[index] }
+        accumulate(blocked, into: weightGradient, scratch: &plainWeightGradient)
     }
 }
 
@@ -144,10 +141,16 @@ final class DenseConvolutionKernels: ConvolutionKernels {
         blockedWeightGradient = blocked
         sgemm(transposeA: true, transposeB: false, m: outputs, n: width, k: rows, alpha: 1, a: gradient.data, lda: outputs,
               b: source.data, ldb: width, beta: 0, c: blocked.data, ldc: width)
-        let plain = blocked.converted(to: nil, scratch: &plainWeightGradient)
-        let target = weightGradient.data, values = plain.data
-        for index in 0..<weightGradient.count { target[index] += values[index] }
+        accumulate(blocked, into: weightGradient, scratch: &plainWeightGradient)
     }
+}
+
+/// weightGradient (plain) += a weight gradient computed in a blocked layout: accumulate, as every
+/// backward does.
+func accumulate(_ blocked: Tensor, into weightGradient: Tensor, scratch: inout Tensor?) {
+    let plain = blocked.converted(to: nil, scratch: &scratch)
+    let target = weightGradient.data, values = plain.data
+    for index in 0..<weightGradient.count { target[index] += values[index] }
 }
 
 /// A weight in the layout one primitive wants (one per primitive, so the layout is fixed),
