@@ -46,16 +46,20 @@ public final class Adam: Optimizer {
             let p = parameter.value.data, g = parameter.gradient.data
             let m = firstMoments[index].data, v = secondMoments[index].data
             let count = parameter.value.count, vectorEnd = count - count % 16
-            // 16 lanes at a time (the same arithmetic as the scalar tail, element for element).
-            for i in stride(from: 0, to: vectorEnd, by: 16) {
-                let pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
-                let gradient = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self) + weightDecay * pv
-                let mv = beta1 * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD16<Float>.self) + (1 - beta1) * gradient
-                let vv = beta2 * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD16<Float>.self) + (1 - beta2) * gradient * gradient
-                UnsafeMutableRawPointer(m + i).storeBytes(of: mv, as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(v + i).storeBytes(of: vv, as: SIMD16<Float>.self)
-                let updated = pv - stepSize * mv / (vv.squareRoot() / rootCorrection2 + epsilon)
-                UnsafeMutableRawPointer(p + i).storeBytes(of: updated, as: SIMD16<Float>.self)
+            // 16 lanes at a time (the same arithmetic as the scalar tail, element for element);
+            // large tensors in two halves on two threads (the update is memory-bound).
+            let halves = vectorEnd >= 1 << 16 ? 2 : 1, half = (vectorEnd / 16 + halves - 1) / halves * 16
+            DispatchQueue.concurrentPerform(iterations: halves) { part in
+                for i in stride(from: part * half, to: min(vectorEnd, part * half + half), by: 16) {
+                    let pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+                    let gradient = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self) + weightDecay * pv
+                    let mv = beta1 * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD16<Float>.self) + (1 - beta1) * gradient
+                    let vv = beta2 * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD16<Float>.self) + (1 - beta2) * gradient * gradient
+                    UnsafeMutableRawPointer(m + i).storeBytes(of: mv, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(v + i).storeBytes(of: vv, as: SIMD16<Float>.self)
+                    let updated = pv - stepSize * mv / (vv.squareRoot() / rootCorrection2 + epsilon)
+                    UnsafeMutableRawPointer(p + i).storeBytes(of: updated, as: SIMD16<Float>.self)
+                }
             }
             for i in vectorEnd..<count {
                 let gradient = g[i] + weightDecay * p[i]

@@ -74,17 +74,21 @@ final class LossAndOptimizerTests: XCTestCase {
 
 final class AdamVectorTests: XCTestCase {
     /// The 16-lane loop and the scalar tail must compute the same update.
+    /// Every element follows the scalar rule: the 16-lane body, the scalar tail, and both halves of
+    /// a tensor large enough to be updated on two threads.
     func testVectorisedUpdateEqualsTheScalarRule() {
-        let parameter = Parameter(name: "p", shape: [37])
-        for i in 0..<37 { parameter.value[i] = Float(i) / 10 - 1; parameter.gradient[i] = Float((i * 7) % 11) / 5 - 1 }
-        let expectedStart = parameter.value.values, gradients = parameter.gradient.values
-        let adam = Adam(parameters: [parameter], learningRate: 0.01, beta1: 0.5, beta2: 0.999, weightDecay: 0.1)
-        adam.step()
-        for i in 0..<37 {
-            let g = gradients[i] + 0.1 * expectedStart[i]
-            let m = 0.5 * g, v = 0.001 * g * g
-            let expected = expectedStart[i] - (0.01 / 0.5) * m / (v.squareRoot() / (0.001 as Float).squareRoot() + 1e-8)
-            XCTAssertEqual(parameter.value[i], expected, accuracy: 1e-6, "element \(i)")
+        for count in [37, (1 << 16) + 21] {
+            let parameter = Parameter(name: "p", shape: [count])
+            for i in 0..<count { parameter.value[i] = Float(i % 97) / 50 - 1; parameter.gradient[i] = Float((i * 7) % 11) / 5 - 1 }
+            let expectedStart = parameter.value.values, gradients = parameter.gradient.values
+            let adam = Adam(parameters: [parameter], learningRate: 0.01, beta1: 0.5, beta2: 0.999, weightDecay: 0.1)
+            adam.step()
+            for i in 0..<count {
+                let g = gradients[i] + 0.1 * expectedStart[i]
+                let m = 0.5 * g, v = 0.001 * g * g
+                let expected = expectedStart[i] - (0.01 / 0.5) * m / (v.squareRoot() / (0.001 as Float).squareRoot() + 1e-8)
+                if abs(parameter.value[i] - expected) > 1e-6 { XCTFail("element \(i) of \(count): \(parameter.value[i]) vs \(expected)"); break }
+            }
         }
     }
 }
