@@ -66,7 +66,7 @@ public final class CatalogScanner {
         var walker = try FileWalker(root: rootPath, followSymlinks: options.followSymlinks, excluding: ownFiles)
 
         let optionsJSON = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
-        let (rootId, scanId) = try database.writer.write { db -> (Int64, Int64) in
+        let (rootId, scanId, guesses) = try database.writer.write { db -> (Int64, Int64, GroupGuesses) in
             var rootRecord = try RootRecord.filter(Column("path") == rootPath).fetchOne(db)
                 ?? RootRecord(id: nil, path: rootPath, firstScannedAt: started, lastScannedAt: started)
             rootRecord.lastScannedAt = started
@@ -74,10 +74,9 @@ public final class CatalogScanner {
             var scan = ScanRecord(id: nil, rootId: rootRecord.id!, startedAt: started, finishedAt: nil, filesSeen: 0,
                                   filesProcessed: 0, filesUnchanged: 0, filesMissing: 0, options: optionsJSON)
             try scan.insert(db)
-            return (rootRecord.id!, scan.id!)
+            return (rootRecord.id!, scan.id!, try GroupGuesses(db))
         }
         var report = ScanReport(root: rootPath, scanId: scanId)
-        guesses = nil
         // A root with no rows yet (a first scan) has nothing to look up per batch.
         let knownRoot = try database.writer.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM images WHERE root_id = ?)", arguments: [rootId]) ?? true
@@ -98,7 +97,7 @@ public final class CatalogScanner {
             writes.wait()
             if let writeError { throw writeError }
             writerQueue.async(group: writes) {
-                do { try self.store(inspected, rootId: rootId, scanId: scanId) } catch { writeError = error }
+                do { try self.store(inspected, rootId: rootId, scanId: scanId, guesses: guesses) } catch { writeError = error }
             }
             report.filesSeen += inspected.files.count
             report.filesProcessed += inspected.toInspect.count
@@ -190,13 +189,8 @@ public final class CatalogScanner {
                               toInspect: toInspect, facts: inspectInParallel(toInspect.map { files[$0] }, inspector: inspector))
     }
 
-    /// Ids for new rows and the groups' first guesses, kept by the writer between batches.
-    private var guesses: GroupGuesses?
-
-    private func store(_ batch: InspectedBatch, rootId: Int64, scanId: Int64) throws {
+    private func store(_ batch: InspectedBatch, rootId: Int64, scanId: Int64, guesses: GroupGuesses) throws {
         try database.writer.write { db in
-            let guesses = try self.guesses ?? GroupGuesses(db)
-            self.guesses = guesses
             let now = String.fromDatabaseValue(Date().databaseValue)  // formatted once per batch, not once per row
             let markSeen = try db.cachedStatement(sql: "UPDATE images SET seen_scan_id = ? WHERE id = ?")
             for index in batch.files.indices where batch.unchanged[index] {
@@ -260,7 +254,8 @@ public final class CatalogScanner {
     }
 }
 
-/// The writer's first guesses at a stored row's groups: each new row heads its own exact group,
+/// Ids for a scan's new rows (only one process writes: the scan lock) and the writer's first
+/// guesses at a stored row's groups: each new row heads its own exact group,
 /// and its own near group when it is a near-duplicate candidate. On a dump of distinct files every
 /// guess is right, so regrouping rewrites only copies and near-duplicate members; it stays the
 /// authority either way. (No map from hashes to rows here: the scan's memory stays flat.)

@@ -79,35 +79,26 @@ public struct FileInspector: Sendable {
         public let description: String
     }
 
-    /// Reads a whole file with POSIX calls (the path is raw bytes, not necessarily UTF-8), sized by
-    /// the walk's stat (or fstat when `expectedSize` is unknown, ≤ 0) and read to the end whatever
-    /// its size now (it may have changed since).
+    /// Reads a whole file with POSIX calls (the path is raw bytes, not necessarily UTF-8).
     public static func readAll(_ path: [CChar], expectedSize: Int64, limit: Int64) throws -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw ReadError(description: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
-        var size = expectedSize
-        if size <= 0 {
-            var info = stat()
-            size = fstat(descriptor, &info) == 0 ? Int64(info.st_size) : 0
-        }
-        // One byte more than expected, so a file that has not grown ends with a single read.
-        var bytes = [UInt8](repeating: 0, count: Int(min(max(size, 0), limit)) + 1)
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw ReadError(description: "cannot stat: \(String(cString: strerror(errno)))") }
+        let size = Int64(info.st_size)
+        guard size <= limit else { throw ReadError(description: "file of \(size) bytes exceeds the \(limit)-byte limit") }
+        var bytes = [UInt8](repeating: 0, count: Int(size))
         var filled = 0
-        while true {
-            if filled == bytes.count {
-                guard Int64(filled) <= limit else { throw ReadError(description: "file exceeds the \(limit)-byte limit") }
-                bytes.append(contentsOf: repeatElement(0, count: max(bytes.count, 4096)))
-            }
+        while filled < bytes.count {
             let got = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
             if got < 0 {
                 if errno == EINTR { continue }
                 throw ReadError(description: "read error: \(String(cString: strerror(errno)))")
             }
-            if got == 0 { break }
+            if got == 0 { bytes.removeLast(bytes.count - filled); break }  // shrank while reading
             filled += got
         }
-        bytes.removeLast(bytes.count - filled)
         return bytes
     }
 }

@@ -122,9 +122,19 @@ extension Safetensors.Entry {
 
 /// Write-to-temporary, fsync, rename: readers see the old file or the whole new one, never a part.
 public enum AtomicFile {
+    /// The temporary file's name beside NAME: .NAME.tmp-PID.
+    static func temporaryName(for name: String) -> String { ".\(name).tmp-\(getpid())" }
+
+    /// NAME, when `name` is a temporary file of `write` (a process killed before renaming it leaves one).
+    public static func targetName(ofTemporary name: String) -> String? {
+        guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards),
+              Int32(name[range.upperBound...]) != nil else { return nil }
+        return String(name[name.index(after: name.startIndex)..<range.lowerBound])
+    }
+
     public static func write(_ bytes: [UInt8], to path: String) throws {
         let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(temporaryName(for: url.lastPathComponent))
         let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw Safetensors.SafetensorsError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
         var offset = 0

@@ -187,11 +187,8 @@ public enum Generation {
         }
     }
 
-    /// Names `write` gives, or gave a temporary file it was killed before renaming (.NAME.tmp-PID).
-    private static func finalName(_ name: String) -> String {
-        guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { return name }
-        return String(name[name.index(after: name.startIndex)..<range.lowerBound])
-    }
+    /// Names `write` gives, or gave a temporary file it was killed before renaming.
+    private static func finalName(_ name: String) -> String { AtomicFile.targetName(ofTemporary: name) ?? name }
 
     private static func isOwnTopLevelFile(_ name: String) -> Bool { ["metadata.jsonl", "latents.npy"].contains(finalName(name)) }
 
@@ -205,10 +202,8 @@ public enum Generation {
     /// DIR holds nothing but files `write` makes, and no metadata.jsonl: a run that did not finish.
     static func isUnfinishedOutput(_ root: URL) -> Bool {
         let fileManager = FileManager.default
-        guard let names = try? fileManager.contentsOfDirectory(atPath: root.path), !names.contains("metadata.jsonl") else { return false }
-        for name in names where name != "images" {
-            guard isOwnTopLevelFile(name) else { return false }
-        }
+        guard let names = try? fileManager.contentsOfDirectory(atPath: root.path), !names.contains("metadata.jsonl"),
+              names.allSatisfy({ $0 == "images" || isOwnTopLevelFile($0) }) else { return false }
         let images = (try? fileManager.contentsOfDirectory(atPath: root.appendingPathComponent("images").path)) ?? []
         return images.allSatisfy(isOwnImageFile)
     }
