@@ -13,14 +13,17 @@ public struct CatalogOptions: Codable, Sendable {
     public var nearThreshold: Int
     /// Files per transaction: the most work an interruption can lose.
     public var batchSize: Int
+    /// RGB composited under transparent pixels before statistics and hashing (prepare's default).
+    public var background: [UInt8]
 
     public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, followSymlinks: Bool = false,
-                maxPixels: Int = 89_478_485, nearThreshold: Int = 4, batchSize: Int = 512) {
+                maxPixels: Int = 89_478_485, nearThreshold: Int = 4, batchSize: Int = 512, background: [UInt8] = [255, 255, 255]) {
         self.jobs = max(1, jobs)
         self.followSymlinks = followSymlinks
         self.maxPixels = maxPixels
         self.nearThreshold = nearThreshold
         self.batchSize = max(1, batchSize)
+        self.background = background
     }
 }
 
@@ -54,6 +57,7 @@ public final class CatalogScanner {
     }
 
     /// `progress` is called after each batch with the number of files seen so far.
+    @discardableResult
     public func scan(root: String, progress: ((Int) -> Void)? = nil) throws -> ScanReport {
         let started = Date()
         let rootPath = URL(fileURLWithPath: root).standardizedFileURL.path
@@ -81,23 +85,24 @@ public final class CatalogScanner {
         let knownRoot = try database.writer.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM images WHERE root_id = ?)", arguments: [rootId]) ?? true
         }
-        let inspector = FileInspector(maxPixels: options.maxPixels)
+        let inspector = FileInspector(maxPixels: options.maxPixels, background: options.background)
+        let reinspectPNGs = try backgroundChanged(rootId: rootId, scanId: scanId)
 
         // A two-stage pipeline: while one batch is committed on the writer queue, the next is
         // inspected on all cores. Batches never share a path, so they are independent.
         let writerQueue = DispatchQueue(label: "darkroom.catalog.writer")
         let writes = DispatchGroup()
-        var writeError: Error?
+        let writeError = ErrorBox()
         var batch: [WalkedFile] = []
         batch.reserveCapacity(options.batchSize)
         func flush() throws {
             guard !batch.isEmpty else { return }
-            let inspected = try inspect(batch, rootId: rootId, knownRoot: knownRoot, inspector: inspector)
+            let inspected = try inspect(batch, rootId: rootId, knownRoot: knownRoot, reinspectPNGs: reinspectPNGs, inspector: inspector)
             batch.removeAll(keepingCapacity: true)
             writes.wait()
-            if let writeError { throw writeError }
+            if let error = writeError.value { throw error }
             writerQueue.async(group: writes) {
-                do { try self.store(inspected, rootId: rootId, scanId: scanId, guesses: guesses) } catch { writeError = error }
+                do { try self.store(inspected, rootId: rootId, scanId: scanId, guesses: guesses) } catch { writeError.value = error }
             }
             report.filesSeen += inspected.files.count
             report.filesProcessed += inspected.toInspect.count
@@ -110,7 +115,7 @@ public final class CatalogScanner {
         }
         try flush()
         writes.wait()
-        if let writeError { throw writeError }
+        if let error = writeError.value { throw error }
         report.skippedSymlinks = walker.skippedSymlinks
         report.warnings = walker.warnings
 
@@ -154,7 +159,21 @@ public final class CatalogScanner {
         }
     }
 
-    private struct Existing { var id: Int64; var sizeBytes: Int64; var mtimeNs: Int64; var status: ImageStatus }
+    /// Whether the last finished scan of this root composited alpha over another colour, so its
+    /// PNGs' statistics and hashes describe another image. Catalogues made before the option
+    /// existed composited over black.
+    private func backgroundChanged(rootId: Int64, scanId: Int64) throws -> Bool {
+        struct Recorded: Decodable { var background: [UInt8]? }
+        let last = try database.writer.read { db in
+            try String.fetchOne(db, sql: "SELECT options FROM scans WHERE root_id = ? AND id != ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+                                arguments: [rootId, scanId])
+        }
+        guard let last else { return false }
+        let recorded = (try? JSONDecoder().decode(Recorded.self, from: Data(last.utf8)))?.background ?? [0, 0, 0]
+        return recorded != options.background
+    }
+
+    private struct Existing { var id: Int64; var sizeBytes: Int64; var mtimeNs: Int64; var status: ImageStatus; var format: String }
 
     /// A batch after inspection, ready to store.
     private struct InspectedBatch {
@@ -165,23 +184,25 @@ public final class CatalogScanner {
         var facts: [FileFacts]
     }
 
-    private func inspect(_ files: [WalkedFile], rootId: Int64, knownRoot: Bool, inspector: FileInspector) throws -> InspectedBatch {
+    private func inspect(_ files: [WalkedFile], rootId: Int64, knownRoot: Bool, reinspectPNGs: Bool, inspector: FileInspector) throws -> InspectedBatch {
         // Candidates by display path (indexed), matched on the exact bytes (the real key).
         let existing = !knownRoot ? [:] : try database.writer.read { db -> [Data: Existing] in
             var rows: [Data: Existing] = [:]
             let paths = String(decoding: try JSONEncoder().encode(files.map(\.relativePath)), as: UTF8.self)
             let cursor = try Row.fetchCursor(db, sql: """
-                SELECT id, path_bytes, size_bytes, mtime_ns, status FROM images WHERE root_id = ? AND path IN (SELECT value FROM json_each(?))
+                SELECT id, path_bytes, size_bytes, mtime_ns, status, format FROM images WHERE root_id = ? AND path IN (SELECT value FROM json_each(?))
                 """, arguments: [rootId, paths])
             while let row = try cursor.next() {
                 rows[row["path_bytes"]] = Existing(id: row["id"], sizeBytes: row["size_bytes"], mtimeNs: row["mtime_ns"],
-                                                   status: ImageStatus(rawValue: row["status"]) ?? .corrupt)
+                                                   status: ImageStatus(rawValue: row["status"]) ?? .corrupt, format: row["format"])
             }
             return rows
         }
         // Unreadable and missing files are always looked at again: the cause may have passed.
+        // PNGs (the format with alpha) are too when the background under alpha has changed.
         let unchanged = files.map { file -> Bool in
             guard let old = existing[Data(file.relativePathBytes)], file.statError == nil else { return false }
+            if reinspectPNGs && old.format == ImageFormat.png.rawValue && old.status == .ok { return false }
             return old.sizeBytes == file.sizeBytes && old.mtimeNs == file.mtimeNs && old.status != .unreadable && old.status != .missing
         }
         let toInspect = files.indices.filter { !unchanged[$0] }
@@ -277,6 +298,16 @@ final class GroupGuesses {
         guard fact.sha256 != nil else { return (newId, nil, nil) }
         let candidate = fact.status == .ok && fact.phash != nil && !(fact.statistics?.isLowInformation ?? false)
         return (newId, id, candidate ? id : nil)
+    }
+}
+
+/// The writer queue's first error, read by the scanning thread after waiting for the queue.
+private final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Error?
+    var value: Error? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { if stored == nil { stored = newValue } } }
     }
 }
 

@@ -13,6 +13,10 @@ public struct CatalogSummary: Codable, Equatable, Sendable {
     public var lowInformation: Int
     /// Status ok, first of its exact group, not low-information.
     public var usable: Int
+    /// Decoded images whose shorter side is under `ImageShape.smallSide` pixels.
+    public var small: Int
+    /// Decoded images with one side more than `ImageShape.extremeAspect` times the other.
+    public var oddAspect: Int
 
     enum CodingKeys: String, CodingKey {
         case files
@@ -21,8 +25,18 @@ public struct CatalogSummary: Codable, Equatable, Sendable {
         case exactDuplicateFiles = "exact_duplicate_files"
         case nearDuplicateGroups = "near_duplicate_groups"
         case lowInformation = "low_information"
-        case usable
+        case usable, small
+        case oddAspect = "odd_aspect"
     }
+}
+
+/// Shapes worth a warning: a training set is made of squares of one size, so images far smaller
+/// than that are blown up, and very long ones lose most of themselves to a centre crop.
+public enum ImageShape {
+    public static let smallSide = 32
+    public static let extremeAspect = 3
+    static let smallCondition = "status = 'ok' AND MIN(width, height) < \(smallSide)"
+    static let oddAspectCondition = "status = 'ok' AND MAX(width, height) > \(extremeAspect) * MIN(width, height)"
 }
 
 /// A usable image, as later stages need it.
@@ -35,6 +49,8 @@ public struct UsableImage: Sendable, Equatable {
     public var absolutePathBytes: [UInt8]
     public var sha256: String
     public var nearGroup: Int64?
+    public var width: Int
+    public var height: Int
 }
 
 /// Which rows `inspect --list` prints.
@@ -44,21 +60,25 @@ public enum CatalogListing: Equatable, Sendable {
     case nearDuplicates
     case lowInformation
     case usable
+    case small
+    case oddAspect
 
-    /// Parses `ok`, `corrupt`, …, `exact-duplicates`, `near-duplicates`, `low-information`, `usable`.
+    /// Parses `ok`, `corrupt`, …, `exact-duplicates`, `near-duplicates`, `low-information`, `usable`, `small`, `odd-aspect`.
     public init?(argument: String) {
         switch argument {
         case "exact-duplicates": self = .exactDuplicates
         case "near-duplicates": self = .nearDuplicates
         case "low-information": self = .lowInformation
         case "usable": self = .usable
+        case "small": self = .small
+        case "odd-aspect": self = .oddAspect
         default:
             guard let status = ImageStatus(rawValue: argument) else { return nil }
             self = .status(status)
         }
     }
 
-    public static let argumentNames = ImageStatus.allCases.map(\.rawValue) + ["exact-duplicates", "near-duplicates", "low-information", "usable"]
+    public static let argumentNames = ImageStatus.allCases.map(\.rawValue) + ["exact-duplicates", "near-duplicates", "low-information", "usable", "small", "odd-aspect"]
 }
 
 extension CatalogDatabase {
@@ -79,7 +99,9 @@ extension CatalogDatabase {
                 exactDuplicateFiles: try count("SELECT COUNT(*) FROM images WHERE exact_group IS NOT NULL AND exact_group != id"),
                 nearDuplicateGroups: try count("SELECT COUNT(*) FROM (SELECT near_group FROM images WHERE near_group IS NOT NULL GROUP BY near_group HAVING COUNT(DISTINCT exact_group) > 1)"),
                 lowInformation: try count("SELECT COUNT(*) FROM images WHERE low_information AND status = 'ok'"),
-                usable: try count("SELECT COUNT(*) FROM images WHERE \(CatalogDatabase.usableCondition)"))
+                usable: try count("SELECT COUNT(*) FROM images WHERE \(CatalogDatabase.usableCondition)"),
+                small: try count("SELECT COUNT(*) FROM images WHERE \(ImageShape.smallCondition)"),
+                oddAspect: try count("SELECT COUNT(*) FROM images WHERE \(ImageShape.oddAspectCondition)"))
         }
     }
 
@@ -105,14 +127,14 @@ extension CatalogDatabase {
     public func usableImages(after lastId: Int64, limit: Int, nearGroupHeadsOnly: Bool = false) throws -> [UsableImage] {
         try writer.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT images.id, images.path, images.path_bytes, roots.path AS root, images.sha256, images.near_group
+                SELECT images.id, images.path, images.path_bytes, roots.path AS root, images.sha256, images.near_group, images.width, images.height
                 FROM images JOIN roots ON roots.id = images.root_id
                 WHERE \(CatalogDatabase.usableCondition(nearGroupHeadsOnly)) AND images.id > ? ORDER BY images.id LIMIT ?
                 """, arguments: [lastId, limit]).map { row in
                 let path: String = row["path"], root: String = row["root"], bytes: Data = row["path_bytes"]
                 return UsableImage(id: row["id"], path: path, absolutePath: root + "/" + path,
                                    absolutePathBytes: Array(root.utf8) + [UInt8(ascii: "/")] + Array(bytes),
-                                   sha256: row["sha256"], nearGroup: row["near_group"])
+                                   sha256: row["sha256"], nearGroup: row["near_group"], width: row["width"] ?? 0, height: row["height"] ?? 0)
             }
         }
     }
@@ -155,6 +177,10 @@ extension CatalogDatabase {
             case .usable:
                 return try rows(["path", "width", "height", "sha256"],
                                 "SELECT path, width, height, sha256 FROM images WHERE \(CatalogDatabase.usableCondition) ORDER BY id")
+            case .small:
+                return try rows(["path", "width", "height"], "SELECT path, width, height FROM images WHERE \(ImageShape.smallCondition) ORDER BY path")
+            case .oddAspect:
+                return try rows(["path", "width", "height"], "SELECT path, width, height FROM images WHERE \(ImageShape.oddAspectCondition) ORDER BY path")
             }
         }
     }

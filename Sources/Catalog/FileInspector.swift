@@ -26,8 +26,14 @@ public struct FileInspector: Sendable {
     public var maxPixels: Int
     /// Files larger than this are hashed but not decoded.
     public var maxFileBytes: Int64 = 1 << 30
+    /// RGB under transparent pixels: statistics and the hash describe the image `prepare` feeds
+    /// the model, so line art drawn in alpha over black RGB is not mistaken for a blank image.
+    public var background: (UInt8, UInt8, UInt8)
 
-    public init(maxPixels: Int) { self.maxPixels = maxPixels }
+    public init(maxPixels: Int, background: [UInt8] = [255, 255, 255]) {
+        self.maxPixels = maxPixels
+        self.background = (background[0], background[1], background[2])
+    }
 
     public func inspect(_ file: WalkedFile) -> FileFacts {
         var facts = FileFacts()
@@ -60,7 +66,7 @@ public struct FileInspector: Sendable {
             if header.pixelCount > maxPixels { throw ImageDecodeError.tooLarge(width: header.width, height: header.height, limit: maxPixels) }
             // DCT-scaled JPEG decoding still reads (and so verifies) every coefficient.
             let image = try ImageCodec.decode(bytes, header: header, options: DecodeOptions(maxPixels: maxPixels, jpegMinimumSide: 64))
-            let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: (0, 0, 0))
+            let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: background)
             facts.phash = PerceptualHash(image: gray)
             facts.statistics = ImageStatistics(image: gray)
             facts.status = .ok
@@ -73,7 +79,6 @@ public struct FileInspector: Sendable {
         }
         return facts
     }
-
 
     public struct ReadError: Error, CustomStringConvertible {
         public let description: String

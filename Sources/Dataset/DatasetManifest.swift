@@ -65,6 +65,7 @@ public enum DatasetError: Error, CustomStringConvertible {
     case notADataset(path: String, reason: String)
     case refuseToReplace(path: String)
     case noImages(catalog: String)
+    case allTooSmall(catalog: String, count: Int, minSize: Int)
     case writeFailed(path: String, reason: String)
 
     public var description: String {
@@ -73,6 +74,8 @@ public enum DatasetError: Error, CustomStringConvertible {
         case .refuseToReplace(let path): return "\(path): exists and is not a darkroom dataset; refusing to replace it"
         case .noImages(let catalog): return "\(catalog): no usable images (status ok, not a duplicate, not low-information)"
         case .writeFailed(let path, let reason): return "\(path): cannot write: \(reason)"
+        case .allTooSmall(let catalog, let count, let minSize):
+            return "\(catalog): all \(count) usable images are smaller than --min-size \(minSize) px on their shorter side; prepare a smaller --size, or pass --min-size 0 to upscale them"
         }
     }
 }

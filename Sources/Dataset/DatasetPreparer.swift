@@ -20,10 +20,13 @@ public struct PrepareOptions: Codable, Equatable, Sendable {
     public var background: [UInt8]
     /// Upper bound on one shard's data, so memory stays bounded by one shard.
     public var shardBytes: Int
+    /// Images whose shorter side is under this many pixels are skipped (0: none). By default half
+    /// the target size: nothing is blown up more than 2×, where it would be all blur.
+    public var minSize: Int?
 
     public init(size: Int, channels: Int, fit: FitMode = .crop, dropNearDuplicates: Bool = false, limit: Int? = nil,
                 dtype: String = "uint8", jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
-                background: [UInt8] = [255, 255, 255], shardBytes: Int = 64 << 20) {
+                background: [UInt8] = [255, 255, 255], shardBytes: Int = 64 << 20, minSize: Int? = nil) {
         self.size = size
         self.channels = channels
         self.fit = fit
@@ -33,11 +36,14 @@ public struct PrepareOptions: Codable, Equatable, Sendable {
         self.jobs = max(1, jobs)
         self.background = background
         self.shardBytes = shardBytes
+        self.minSize = minSize ?? PrepareOptions.defaultMinSize(size: size)
     }
+
+    public static func defaultMinSize(size: Int) -> Int { size / 2 }
 
     enum CodingKeys: String, CodingKey {
         case size, channels, fit, limit, dtype, jobs, background
-        case dropNearDuplicates = "drop_near_duplicates", shardBytes = "shard_bytes"
+        case dropNearDuplicates = "drop_near_duplicates", shardBytes = "shard_bytes", minSize = "min_size"
     }
 
     var imageBytes: Int { size * size * channels * (dtype == "float32" ? 4 : 1) }
@@ -91,6 +97,7 @@ public final class DatasetPreparer {
     }
 
     /// `warn` hears about each image skipped; `progress` gets (done, total).
+    @discardableResult
     public func prepare(into directory: String, warn: (String) -> Void = { _ in },
                         progress: (Int, Int) -> Void = { _, _ in }) throws -> DatasetManifest {
         // Images are read from the catalogue a page at a time, and the index is written as rows
@@ -140,17 +147,26 @@ public final class DatasetPreparer {
         }
 
         let batchSize = 256
-        var taken = 0, lastId: Int64 = 0
+        var taken = 0, lastId: Int64 = 0, tooSmall = 0
+        let minSize = options.minSize ?? 0
         while taken < total {
             let batch = try database.usableImages(after: lastId, limit: min(batchSize, total - taken), nearGroupHeadsOnly: headsOnly)
             guard let last = batch.last else { break }
             lastId = last.id
             taken += batch.count
-            let results = decodeInParallel(batch.map(\.absolutePathBytes), decoder: decoder)
+            // Too small to use: known from the catalogue, never decoded.
+            let small = batch.map { min($0.width, $0.height) < minSize }
+            let results = decodeInParallel(zip(batch, small).filter { !$1 }.map(\.0.absolutePathBytes), decoder: decoder)
+            var decoded = results.makeIterator()
             var statusUpdates: [(Int64, ImageStatus, String)] = []
             var indexRows = ""
-            for (item, result) in zip(batch, results) {
-                switch result {
+            for (item, isSmall) in zip(batch, small) {
+                if isSmall {
+                    skipped.append(.init(path: item.path, reason: "smaller than --min-size \(minSize) (\(item.width)x\(item.height))"))
+                    tooSmall += 1
+                    continue
+                }
+                switch decoded.next()! {
                 case .success(let pixels):
                     shardPixels.append(contentsOf: pixels)
                     indexRows += CSV.row([String(row), shards.count.description, item.path, item.sha256])
@@ -171,7 +187,11 @@ public final class DatasetPreparer {
             progress(taken, total)
         }
         try writeShard()
-        guard row > 0 else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
+        if tooSmall > 0 { warn("skipped \(tooSmall) images smaller than --min-size \(minSize) on their shorter side (listed in dataset.json)") }
+        guard row > 0 else {
+            if tooSmall > 0 { throw DatasetError.allTooSmall(catalog: database.path ?? ":memory:", count: tooSmall, minSize: minSize) }
+            throw DatasetError.noImages(catalog: database.path ?? ":memory:")
+        }
         try index.synchronize()
 
         let manifest = DatasetManifest(

@@ -166,7 +166,7 @@ public enum AtomicFile {
 /// sees the old directory or the new one, never neither.
 public enum AtomicDirectory {
     private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    nonisolated(unsafe) private static let renameat2: RenameAt2? = dlsym(nil, "renameat2").map { unsafeBitCast($0, to: RenameAt2.self) }
+    private static let renameat2: RenameAt2? = dlsym(nil, "renameat2").map { unsafeBitCast($0, to: RenameAt2.self) }
     private static let exchangeFlag: UInt32 = 2  // RENAME_EXCHANGE
 
     /// Swaps the names of two existing paths; false where the kernel or filesystem cannot.

@@ -100,7 +100,7 @@ public enum Embedding {
         let sampleLength = channels * size * size
         var csv = CSV.row(["row", "path", "sha256"])
         let temporary = prefix + ".npy.partial"
-        FileManager.default.createFile(atPath: temporary, contents: nil)
+        _ = FileManager.default.createFile(atPath: temporary, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: temporary) else {
             throw DatasetError.writeFailed(path: temporary, reason: "cannot create")
         }

@@ -271,7 +271,7 @@ final class MetricsFile {
     private let encoder = JSONEncoder()
 
     init(url: URL) throws {
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()
         encoder.outputFormatting = [.sortedKeys]

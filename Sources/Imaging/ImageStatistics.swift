@@ -7,11 +7,13 @@ public struct ImageStatistics: Equatable, Sendable {
     /// Shannon entropy of the 256-bin luma histogram, in bits (0 for a constant image, 8 at most).
     public var entropy: Double
 
-    /// Thresholds for `isLowInformation`; see README.md.
+    /// Thresholds for `isLowInformation`; see README.md. A two-level image (clean line art, a
+    /// symbolic icon) has at most 1 bit of entropy, so the entropy bar sits well below that:
+    /// 0.25 bits is a two-level image with under 4% of its pixels off the dominant level.
     public static let lowInformationStandardDeviation = 3.0
-    public static let lowInformationEntropy = 1.0
+    public static let lowInformationEntropy = 0.25
 
-    /// Near-constant pixels: tiny spread, or nearly all pixels at one or two levels.
+    /// Near-constant pixels: tiny spread, or nearly all pixels at one level.
     public var isLowInformation: Bool {
         standardDeviation < ImageStatistics.lowInformationStandardDeviation || entropy < ImageStatistics.lowInformationEntropy
     }
@@ -22,9 +24,9 @@ public struct ImageStatistics: Equatable, Sendable {
         self.entropy = entropy
     }
 
-    /// Of a gray image (alpha or colour are converted to luma first).
-    public init(image: PixelImage) {
-        let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: (0, 0, 0))
+    /// Of a gray image (colour is converted to luma first, alpha composited over `background`).
+    public init(image: PixelImage, background: (UInt8, UInt8, UInt8) = (255, 255, 255)) {
+        let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: background)
         var histogram = [Int](repeating: 0, count: 256)
         gray.pixels.withUnsafeBufferPointer { pixels in
             histogram.withUnsafeMutableBufferPointer { histogram in

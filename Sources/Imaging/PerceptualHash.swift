@@ -37,8 +37,9 @@ public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
         return table
     }()
 
-    public init(image: PixelImage) {
-        let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: (0, 0, 0))
+    /// Alpha is composited over `background` first (imagehash drops it: the same only for opaque images).
+    public init(image: PixelImage, background: (UInt8, UInt8, UInt8) = (255, 255, 255)) {
+        let gray = image.channels == 1 ? image : image.converted(toChannels: 1, background: background)
         let small = gray.resized(width: PerceptualHash.side, height: PerceptualHash.side, filter: .lanczos)
         self.init(gray32: small.pixels)
     }

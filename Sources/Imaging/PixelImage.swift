@@ -67,6 +67,17 @@ public struct PixelImage: Equatable, Sendable {
         return PixelImage(width: width, height: height, channels: target, pixels: out)
     }
 
+    /// `white`, `black` or `R,G,B` (each 0–255): the colour shown under transparent pixels.
+    public static func parseColor(_ text: String) -> [UInt8]? {
+        switch text {
+        case "white": return [255, 255, 255]
+        case "black": return [0, 0, 0]
+        default:
+            let parts = text.split(separator: ",").compactMap { UInt8($0.trimmingCharacters(in: .whitespaces)) }
+            return parts.count == 3 ? parts : nil
+        }
+    }
+
     /// The sub-image at (x, y) of size w×h, clipped to the image.
     public func cropped(x: Int, y: Int, width w: Int, height h: Int) -> PixelImage {
         precondition(x >= 0 && y >= 0 && x + w <= width && y + h <= height, "crop outside the image")

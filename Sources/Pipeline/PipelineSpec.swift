@@ -16,15 +16,27 @@ public enum StageName: String, CaseIterable, Sendable {
 }
 
 /// What an option's value must be.
-enum OptionKind { case string, integer, number, flag }
+enum OptionKind {
+    case string, integer, number, flag
+
+    /// Why `value` is not of this kind (nil: it is).
+    func problem(with value: String) -> String? {
+        switch self {
+        case .integer: return Int(value) == nil ? "must be an integer, not `\(value)`" : nil
+        case .number: return Double(value) == nil ? "must be a number, not `\(value)`" : nil
+        case .flag: return ["true", "false"].contains(value.lowercased()) ? nil : "must be true or false"
+        case .string: return nil
+        }
+    }
+}
 
 /// Each stage's options: the CLI's flags of the same command, without their dashes.
 let stageOptions: [StageName: [String: OptionKind]] = [
     .dataset: ["recipe": .string, "out": .string, "split": .string, "limit": .integer, "source": .string],
     .catalog: ["root": .string, "db": .string, "jobs": .integer, "follow-symlinks": .flag, "max-pixels": .integer,
-               "near-threshold": .integer, "batch-size": .integer],
+               "near-threshold": .integer, "batch-size": .integer, "background": .string],
     .prepare: ["db": .string, "size": .integer, "channels": .integer, "out": .string, "fit": .string, "drop-near-duplicates": .flag,
-               "limit": .integer, "dtype": .string, "jobs": .integer, "background": .string],
+               "limit": .integer, "dtype": .string, "jobs": .integer, "background": .string, "min-size": .integer],
     .train: ["data": .string, "out": .string, "epochs": .integer, "batch": .integer, "nz": .integer, "ngf": .integer, "ndf": .integer,
              "lr": .number, "beta1": .number, "seed": .integer, "loss": .string, "diffaugment": .string, "real-label": .number, "dropout": .number, "ema": .number,
              "checkpoint-every": .integer, "sample-every": .integer, "log-every": .integer, "backend": .string],
@@ -62,14 +74,16 @@ public struct PipelineSpec: Sendable {
     /// The catalogue that records stage runs.
     public var database: String? { stage(.catalog)?.value("db") ?? stage(.prepare)?.value("db") ?? stage(.embed)?.value("db") }
 
-    public static func load(path: String) throws -> PipelineSpec {
+    /// `overrides`: `STAGE.OPTION=VALUE` assignments (`run --set`), applied before stages are
+    /// connected, so a changed `catalog.db` reaches `prepare` as if the file had said it.
+    public static func load(path: String, overrides: [String] = []) throws -> PipelineSpec {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw PipelineError(path: path, line: nil, message: "cannot read the pipeline file")
         }
-        return try parse(text, path: path)
+        return try parse(text, path: path, overrides: overrides)
     }
 
-    public static func parse(_ text: String, path: String) throws -> PipelineSpec {
+    public static func parse(_ text: String, path: String, overrides: [String] = []) throws -> PipelineSpec {
         func fail(_ node: Node?, _ message: String) -> PipelineError { PipelineError(path: path, line: node?.mark?.line, message: message) }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
@@ -105,12 +119,7 @@ public struct PipelineSpec: Sendable {
                         throw fail(optionKey, "unknown option `\(rawKey)` for stage \(stageName.rawValue) (options: \(known.keys.sorted().joined(separator: ", ")))")
                     }
                     guard let scalar = optionValue.scalar?.string else { throw fail(optionValue, "`\(rawKey)` must be a single value") }
-                    switch kind {
-                    case .integer: guard Int(scalar) != nil else { throw fail(optionValue, "`\(rawKey)` must be an integer, not `\(scalar)`") }
-                    case .number: guard Double(scalar) != nil else { throw fail(optionValue, "`\(rawKey)` must be a number, not `\(scalar)`") }
-                    case .flag: guard ["true", "false"].contains(scalar.lowercased()) else { throw fail(optionValue, "`\(rawKey)` must be true or false") }
-                    case .string: break
-                    }
+                    if let problem = kind.problem(with: scalar) { throw fail(optionValue, "`\(rawKey)` \(problem)") }
                     options.append((option, scalar))
                 }
             } else if !(value.scalar?.string ?? "").isEmpty {
@@ -119,8 +128,38 @@ public struct PipelineSpec: Sendable {
             stages.append(Stage(name: stageName, options: options, line: key.mark?.line))
         }
         var spec = PipelineSpec(name: name, path: path, stages: stages)
+        for assignment in overrides { try spec.set(assignment) }
         try spec.connectStages()
         return spec
+    }
+
+    /// Applies one `STAGE.OPTION=VALUE`: the stage must be in the pipeline, the option one of its
+    /// own, the value of the option's kind. A leading `~/` is the home folder.
+    mutating func set(_ assignment: String) throws {
+        func fail(_ message: String) -> PipelineError { PipelineError(path: path, line: nil, message: "--set \(assignment): \(message)") }
+        guard let equals = assignment.firstIndex(of: "="), let dot = assignment[..<equals].firstIndex(of: ".") else {
+            throw fail("expected STAGE.OPTION=VALUE")
+        }
+        let stageText = String(assignment[..<dot]), rawKey = String(assignment[assignment.index(after: dot)..<equals])
+        var value = String(assignment[assignment.index(after: equals)...])
+        guard let stageName = StageName(rawValue: stageText) else {
+            throw fail("unknown stage `\(stageText)` (stages: \(StageName.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let index = stages.firstIndex(where: { $0.name == stageName }) else {
+            throw fail("this pipeline has no \(stageText) stage (it has \(stages.map(\.name.rawValue).joined(separator: ", ")))")
+        }
+        let option = rawKey.replacingOccurrences(of: "_", with: "-")
+        let known = stageOptions[stageName]!
+        guard let kind = known[option] else {
+            throw fail("unknown option `\(rawKey)` for stage \(stageText) (options: \(known.keys.sorted().joined(separator: ", ")))")
+        }
+        if value == "~" || value.hasPrefix("~/") { value = FileManager.default.homeDirectoryForCurrentUser.path + value.dropFirst() }
+        if let problem = kind.problem(with: value) { throw fail("`\(rawKey)` \(problem)") }
+        if let existing = stages[index].options.firstIndex(where: { $0.key == option }) {
+            stages[index].options[existing].value = value
+        } else {
+            stages[index].options.append((option, value))
+        }
     }
 
     private static func line(of error: YamlError) -> Int? {
@@ -136,7 +175,11 @@ public struct PipelineSpec: Sendable {
         let datasetOut = stage(.dataset)?.value("out")
         let database = stage(.catalog)?.value("db")
         let preparedOut = stage(.prepare)?.value("out"), runOut = stage(.train)?.value("out"), embedOut = stage(.embed)?.value("out")
-        if let i = index(.catalog) { stages[i].setDefault("root", datasetOut.map { $0 + "/images" }) }
+        if let i = index(.catalog) {
+            stages[i].setDefault("root", datasetOut.map { $0 + "/images" })
+            // The catalogue's statistics describe images as prepare will composite them.
+            stages[i].setDefault("background", stage(.prepare)?.value("background"))
+        }
         if let i = index(.prepare) { stages[i].setDefault("db", database) }
         if let i = index(.train) { stages[i].setDefault("data", preparedOut) }
         if let i = index(.generate) { stages[i].setDefault("model", runOut) }

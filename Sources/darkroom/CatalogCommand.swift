@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import Imaging
 
 struct CatalogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,6 +29,9 @@ struct CatalogCommand: ParsableCommand {
     @Option(help: "Files committed per transaction: the most an interruption can lose.")
     var batchSize = 512
 
+    @Option(help: "Colour under transparent pixels for statistics and hashes: white, black or R,G,B (use prepare's).")
+    var background = "white"
+
     @Flag(help: "Print the scan report as JSON on stdout.")
     var json = false
 
@@ -36,12 +40,13 @@ struct CatalogCommand: ParsableCommand {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be at least 1") }
         guard (0..<64).contains(nearThreshold) else { throw ValidationError("--near-threshold must be in 0...63") }
+        guard PixelImage.parseColor(background) != nil else { throw ValidationError("--background must be white, black or R,G,B (0-255)") }
     }
 
     func run() throws {
         let database = try CatalogDatabase(path: db)
         let options = CatalogOptions(jobs: jobs, followSymlinks: followSymlinks, maxPixels: maxPixels,
-                                     nearThreshold: nearThreshold, batchSize: batchSize)
+                                     nearThreshold: nearThreshold, batchSize: batchSize, background: PixelImage.parseColor(background)!)
         let report = try CatalogScanner(database: database, options: options).scan(root: root) { seen in
             Console.progress("catalog: \(seen) files")
         }
@@ -55,7 +60,7 @@ struct CatalogCommand: ParsableCommand {
                                 report.filesUnchanged, report.filesMissing, db))
             let summary = try database.summary()
             let statuses = summary.byStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            Console.note("status: \(statuses); exact duplicates \(summary.exactDuplicateFiles), near-duplicate groups \(summary.nearDuplicateGroups), low information \(summary.lowInformation), usable \(summary.usable)")
+            Console.note("status: \(statuses); exact duplicates \(summary.exactDuplicateFiles), near-duplicate groups \(summary.nearDuplicateGroups), low information \(summary.lowInformation), usable \(summary.usable); small \(summary.small), odd aspect \(summary.oddAspect) (inspect --list small / odd-aspect)")
         }
     }
 }

@@ -14,7 +14,7 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
-    @Option(help: "List paths as CSV: a status (\(ImageStatus.allCases.map(\.rawValue).joined(separator: ", "))), exact-duplicates, near-duplicates, low-information or usable.")
+    @Option(help: "List paths as CSV: a status (\(ImageStatus.allCases.map(\.rawValue).joined(separator: ", "))), exact-duplicates, near-duplicates, low-information, usable, small (short side under \(ImageShape.smallSide) px) or odd-aspect (one side over \(ImageShape.extremeAspect)× the other).")
     var list: String?
 
     func validate() throws {
@@ -42,5 +42,7 @@ struct InspectCommand: ParsableCommand {
         print("near duplicate groups: \(summary.nearDuplicateGroups)")
         print("low information: \(summary.lowInformation)")
         print("usable: \(summary.usable)")
+        print("small (short side under \(ImageShape.smallSide) px): \(summary.small)")
+        print("odd aspect (one side over \(ImageShape.extremeAspect)× the other): \(summary.oddAspect)")
     }
 }

@@ -39,6 +39,9 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Colour under transparency and around padded images: white, black, or R,G,B.")
     var background = "white"
 
+    @Option(help: "Skip images whose shorter side is under N px (default: half of --size; 0 keeps all).")
+    var minSize: Int?
+
     func validate() throws {
         guard (1...4096).contains(size) else { throw ValidationError("--size must be in 1...4096") }
         guard channels == 1 || channels == 3 else { throw ValidationError("--channels must be 1 or 3") }
@@ -46,14 +49,15 @@ struct PrepareCommand: ParsableCommand {
         guard dtype == "uint8" || dtype == "float32" else { throw ValidationError("--dtype must be uint8 or float32") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        guard parseBackground(background) != nil else { throw ValidationError("--background must be white, black or R,G,B (0-255)") }
+        if let minSize, minSize < 0 { throw ValidationError("--min-size must be 0 or more") }
+        guard PixelImage.parseColor(background) != nil else { throw ValidationError("--background must be white, black or R,G,B (0-255)") }
         guard FileManager.default.fileExists(atPath: db) else { throw ValidationError("\(db): no such catalogue (run `darkroom catalog ROOT --db \(db)` first)") }
     }
 
     func run() throws {
         let options = PrepareOptions(size: size, channels: channels, fit: FitMode(rawValue: fit)!,
                                      dropNearDuplicates: dropNearDuplicates, limit: limit, dtype: dtype, jobs: jobs,
-                                     background: parseBackground(background)!)
+                                     background: PixelImage.parseColor(background)!, minSize: minSize)
         let started = Date()
         let manifest = try DatasetPreparer(database: try CatalogDatabase(path: db), options: options).prepare(
             into: out, warn: { Console.note("warning: \($0)") }, progress: { done, total in Console.progress("prepare: \(done)/\(total)") })
@@ -62,15 +66,5 @@ struct PrepareCommand: ParsableCommand {
         Console.note(String(format: "prepared %d images (%dx%dx%d %@, %d shards, %d skipped) in %.1fs (%.0f images/s) into %@",
                             manifest.count, size, size, channels, dtype, manifest.shards.count, manifest.skipped,
                             seconds, Double(manifest.count) / max(seconds, 1e-9), out))
-    }
-}
-
-func parseBackground(_ text: String) -> [UInt8]? {
-    switch text {
-    case "white": return [255, 255, 255]
-    case "black": return [0, 0, 0]
-    default:
-        let parts = text.split(separator: ",").compactMap { UInt8($0.trimmingCharacters(in: .whitespaces)) }
-        return parts.count == 3 ? parts : nil
     }
 }

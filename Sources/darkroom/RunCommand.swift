@@ -13,6 +13,8 @@ struct RunCommand: ParsableCommand {
     var from: String?
     @Flag(help: "Re-run every stage (a changed train stage retrains from scratch).")
     var force = false
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a stage option, e.g. --set catalog.root=~/photos (repeatable).", valueName: "STAGE.OPTION=VALUE"))
+    var overrides: [String] = []
 
     func validate() throws {
         if let from, StageName(rawValue: from) == nil {
@@ -21,7 +23,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let spec = try PipelineSpec.load(path: pipeline)
+        let spec = try PipelineSpec.load(path: pipeline, overrides: overrides)
         let runner = PipelineRunner(spec: spec)
         runner.force = force
         runner.from = from.flatMap(StageName.init(rawValue:))

@@ -7,6 +7,7 @@ import TestSupport
 import XCTest
 
 final class CatalogScannerTests: XCTestCase {
+    @discardableResult
     private func scan(_ dump: MessyDump, _ database: CatalogDatabase, options: CatalogOptions = CatalogOptions(maxPixels: MessyDump.maxPixels)) throws -> ScanReport {
         try CatalogScanner(database: database, options: options).scan(root: dump.root)
     }

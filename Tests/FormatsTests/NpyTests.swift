@@ -21,7 +21,7 @@ final class NpyTests: XCTestCase {
         defer { directory.remove() }
         let values: [Float] = (0..<24).map { Float($0) / 4 - 2 }
         let path = directory.file("values.npy").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try FileHandle(forWritingAtPath: path).unwrap()
         try values.withUnsafeBufferPointer { try Npy.write($0, dtype: .float32, shape: [2, 3, 4], to: handle) }
         try handle.close()

@@ -13,7 +13,7 @@ func writeTinyDataset(_ directory: TemporaryDirectory, count: Int = 48, size: In
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     var pixels: [UInt8] = []
     for index in 0..<count { pixels += Pictures.pattern(width: size, height: size, channels: 1, seed: index).pixels }
-    FileManager.default.createFile(atPath: path + "/shard-00000.npy", contents: nil)
+    _ = FileManager.default.createFile(atPath: path + "/shard-00000.npy", contents: nil)
     let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path + "/shard-00000.npy"))
     try pixels.withUnsafeBufferPointer { try Npy.write($0, dtype: .uint8, shape: [count, size, size, 1], to: handle) }
     try handle.close()
@@ -362,7 +362,7 @@ final class EmbeddingAndProbeTests: XCTestCase {
             labels += "item-\(n),class-\(scores.firstIndex(of: scores.max()!)!)\n"
         }
         let prefix = directory.file("planted").path
-        FileManager.default.createFile(atPath: prefix + ".npy", contents: nil)
+        _ = FileManager.default.createFile(atPath: prefix + ".npy", contents: nil)
         let handle = try XCTUnwrap(FileHandle(forWritingAtPath: prefix + ".npy"))
         try features.withUnsafeBufferPointer { try Npy.write($0, dtype: .float32, shape: [count, dimension], to: handle) }
         try handle.close()

@@ -51,3 +51,36 @@ final class PipelineSpecTests: XCTestCase {
         for file in files { XCTAssertNoThrow(try PipelineSpec.load(path: directory.appendingPathComponent(file).path), file) }
     }
 }
+
+final class PipelineOverrideTests: XCTestCase {
+    private let yaml = """
+        stages:
+          catalog: {root: /path/to/photos, db: out/c.sqlite}
+          prepare: {size: 64, channels: 3, out: out/d, background: black}
+          train: {out: out/r, epochs: 10}
+        """
+
+    func testSetOverridesAnyStageOptionBeforeStagesAreConnected() throws {
+        let spec = try PipelineSpec.parse(yaml, path: "f.yaml", overrides: ["catalog.root=/data/icons", "catalog.db=elsewhere.sqlite",
+                                                                         "train.batch=32", "prepare.size=32"])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.catalog)!).first, "/data/icons")
+        XCTAssertEqual(spec.stage(.prepare)?.value("db"), "elsewhere.sqlite", "a later stage takes the overridden output")
+        XCTAssertEqual(spec.stage(.prepare)?.value("size"), "32")
+        XCTAssertEqual(spec.stage(.train)?.value("batch"), "32", "`_` may stand for `-`, and a new option is added")
+        XCTAssertEqual(spec.stage(.catalog)?.value("background"), "black", "the catalogue composites alpha as prepare will")
+        let home = try PipelineSpec.parse(yaml, path: "f.yaml", overrides: ["catalog.root=~/photos"])
+        XCTAssertEqual(home.stage(.catalog)?.value("root"), FileManager.default.homeDirectoryForCurrentUser.path + "/photos")
+    }
+
+    private func error(_ overrides: [String]) -> String {
+        do { _ = try PipelineSpec.parse(yaml, path: "f.yaml", overrides: overrides); return "no error" } catch { return "\(error)" }
+    }
+
+    func testWrongKeysAndValuesAreErrorsNamingThem() {
+        XCTAssertTrue(error(["catalog.rot=/x"]).contains("--set catalog.rot=/x: unknown option `rot` for stage catalog"), error(["catalog.rot=/x"]))
+        XCTAssertTrue(error(["prepare.size=big"]).contains("--set prepare.size=big: `size` must be an integer"))
+        XCTAssertTrue(error(["embed.out=f"]).contains("this pipeline has no embed stage"))
+        XCTAssertTrue(error(["catalg.root=x"]).contains("unknown stage `catalg`"))
+        XCTAssertTrue(error(["catalog.root"]).contains("expected STAGE.OPTION=VALUE"))
+    }
+}
