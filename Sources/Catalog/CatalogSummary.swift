@@ -108,28 +108,41 @@ extension CatalogDatabase {
     /// SQL for the rows `prepare` takes.
     public static let usableCondition = "images.status = 'ok' AND images.id = images.exact_group AND images.low_information = 0"
 
-    static func usableCondition(_ nearGroupHeadsOnly: Bool) -> String {
-        usableCondition + (nearGroupHeadsOnly ? " AND (images.near_group IS NULL OR images.near_group = images.id)" : "")
-    }
-
     /// The usable images, in id order.
     public func usableImages() throws -> [UsableImage] { try usableImages(after: 0, limit: -1) }
 
-    /// How many images are usable (and, with `nearGroupHeadsOnly`, head their near group or are in none).
-    public func usableImageCount(nearGroupHeadsOnly: Bool = false) throws -> Int {
+    /// One usable image of each near-duplicate group: the one with the longest shorter side (the
+    /// most detail; the lowest id among equals). The same icon at 16 and 256 px keeps the 256.
+    public func largestOfEachNearGroup() throws -> Set<Int64> {
         try writer.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(CatalogDatabase.usableCondition(nearGroupHeadsOnly))") ?? 0
+            var chosen = Set<Int64>(), lastGroup: Int64?
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT id, near_group FROM images WHERE \(CatalogDatabase.usableCondition) AND near_group IS NOT NULL
+                ORDER BY near_group, MIN(width, height) DESC, id
+                """)
+            while let row = try cursor.next() {
+                let group: Int64 = row["near_group"]
+                if group != lastGroup { chosen.insert(row["id"]); lastGroup = group }
+            }
+            return chosen
+        }
+    }
+
+    /// How many images are usable (with `inNearGroups` false: of those, how many are in no near-duplicate group).
+    public func usableImageCount(inNearGroups: Bool = true) throws -> Int {
+        try writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(CatalogDatabase.usableCondition)" + (inNearGroups ? "" : " AND near_group IS NULL")) ?? 0
         }
     }
 
     /// One page of the usable images in id order: those with ids above `after`, at most `limit`
     /// (-1: all). Pages keep memory flat on catalogues of any size.
-    public func usableImages(after lastId: Int64, limit: Int, nearGroupHeadsOnly: Bool = false) throws -> [UsableImage] {
+    public func usableImages(after lastId: Int64, limit: Int) throws -> [UsableImage] {
         try writer.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT images.id, images.path, images.path_bytes, roots.path AS root, images.sha256, images.near_group, images.width, images.height
                 FROM images JOIN roots ON roots.id = images.root_id
-                WHERE \(CatalogDatabase.usableCondition(nearGroupHeadsOnly)) AND images.id > ? ORDER BY images.id LIMIT ?
+                WHERE \(CatalogDatabase.usableCondition) AND images.id > ? ORDER BY images.id LIMIT ?
                 """, arguments: [lastId, limit]).map { row in
                 let path: String = row["path"], root: String = row["root"], bytes: Data = row["path_bytes"]
                 return UsableImage(id: row["id"], path: path, absolutePath: root + "/" + path,

@@ -102,8 +102,9 @@ public final class DatasetPreparer {
                         progress: (Int, Int) -> Void = { _, _ in }) throws -> DatasetManifest {
         // Images are read from the catalogue a page at a time, and the index is written as rows
         // are made: memory holds one page and one shard, however large the catalogue.
-        let headsOnly = options.dropNearDuplicates
-        let total = min(try database.usableImageCount(nearGroupHeadsOnly: headsOnly), options.limit ?? .max)
+        let kept = options.dropNearDuplicates ? try database.largestOfEachNearGroup() : nil
+        let available = try kept.map { try $0.count + database.usableImageCount(inNearGroups: false) } ?? database.usableImageCount()
+        let total = min(available, options.limit ?? .max)
         guard total > 0 else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
 
         let target = URL(fileURLWithPath: directory).standardizedFileURL
@@ -150,9 +151,10 @@ public final class DatasetPreparer {
         var taken = 0, lastId: Int64 = 0, tooSmall = 0
         let minSize = options.minSize ?? 0
         while taken < total {
-            let batch = try database.usableImages(after: lastId, limit: min(batchSize, total - taken), nearGroupHeadsOnly: headsOnly)
-            guard let last = batch.last else { break }
+            let page = try database.usableImages(after: lastId, limit: batchSize)
+            guard let last = page.last else { break }
             lastId = last.id
+            let batch = Array(page.filter { item in item.nearGroup == nil || kept?.contains(item.id) ?? true }.prefix(total - taken))
             taken += batch.count
             // Too small to use: known from the catalogue, never decoded.
             let small = batch.map { min($0.width, $0.height) < minSize }

@@ -12,32 +12,13 @@ final class AlphaAndShapeTests: XCTestCase {
     override func setUpWithError() throws { directory = try TemporaryDirectory("alpha") }
     override func tearDown() { directory.remove() }
 
-    /// A symbolic icon: RGB all black, the shape (a ring and a bar) only in alpha, drawn from
-    /// normalised coordinates so every size shows the same shape.
-    static func symbolicIcon(size: Int, variant: Int = 0) -> PixelImage {
-        var image = PixelImage(width: size, height: size, channels: 4)
-        for y in 0..<size {
-            for x in 0..<size {
-                let u = (Double(x) + 0.5) / Double(size), v = (Double(y) + 0.5) / Double(size)
-                let du: Double = u - 0.5, dv: Double = v - 0.55
-                let radius: Double = (du * du + dv * dv).squareRoot()
-                let ring = radius > 0.25 && radius < 0.38
-                let topBar = v > 0.08 && v < 0.2 && u > 0.15 && u < 0.6
-                let sideBar = u > 0.75 && u < 0.9 && v > 0.1 && v < 0.9
-                let bar = variant == 0 ? topBar : sideBar
-                image.pixels[(y * size + x) * 4 + 3] = ring || bar ? 255 : 0
-            }
-        }
-        return image
-    }
-
     private func record(_ database: CatalogDatabase, _ path: String) throws -> ImageRecord {
         try XCTUnwrap(try database.writer.read { db in try ImageRecord.filter(ImageRecord.Columns.path == path).fetchOne(db) })
     }
 
     func testAlphaIsCompositedOverTheBackgroundBeforeStatisticsAndHashing() throws {
-        for size in [32, 64, 128] { try directory.write("icons/ring-\(size).png", try PNG.encode(Self.symbolicIcon(size: size))) }
-        try directory.write("icons/other-64.png", try PNG.encode(Self.symbolicIcon(size: 64, variant: 1)))
+        for size in [32, 64, 128] { try directory.write("icons/ring-\(size).png", try PNG.encode(Pictures.symbolicIcon(size: size))) }
+        try directory.write("icons/other-64.png", try PNG.encode(Pictures.symbolicIcon(size: 64, variant: 1)))
         let database = try CatalogDatabase()
         try CatalogScanner(database: database, options: CatalogOptions(jobs: 2)).scan(root: directory.file("icons").path)
 
@@ -64,7 +45,7 @@ final class AlphaAndShapeTests: XCTestCase {
     }
 
     func testChangingTheBackgroundReinspectsPNGsOnTheNextScan() throws {
-        try directory.write("icons/ring.png", try PNG.encode(Self.symbolicIcon(size: 48)))
+        try directory.write("icons/ring.png", try PNG.encode(Pictures.symbolicIcon(size: 48)))
         let database = try CatalogDatabase()
         let root = directory.file("icons").path
         let black = try CatalogScanner(database: database, options: CatalogOptions(background: [0, 0, 0])).scan(root: root)

@@ -34,4 +34,19 @@ final class MinimumSizeTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.file("e").path), "nothing written when nothing is usable")
     }
+
+    func testDroppingNearDuplicatesKeepsTheLargestOfEachGroup() throws {
+        for size in [32, 64, 128] { try directory.write("icons/ring-\(size).png", try PNG.encode(Pictures.symbolicIcon(size: size))) }
+        try directory.write("icons/other.png", try PNG.encode(Pictures.symbolicIcon(size: 64, variant: 1)))
+        let database = try CatalogDatabase(path: directory.file("c.sqlite").path)
+        try CatalogScanner(database: database).scan(root: directory.file("icons").path)
+        XCTAssertEqual(try database.largestOfEachNearGroup().count, 2, "the three rings are one group, the other icon heads its own")
+
+        let manifest = try DatasetPreparer(database: database, options: PrepareOptions(size: 64, channels: 3, dropNearDuplicates: true))
+            .prepare(into: directory.file("d").path)
+        XCTAssertEqual(manifest.count, 2, "one ring and the other icon")
+        let index = try String(contentsOfFile: directory.file("d/index.csv").path, encoding: .utf8)
+        XCTAssertTrue(index.contains("ring-128.png") && !index.contains("ring-32.png") && !index.contains("ring-64.png"), index)
+        XCTAssertTrue(index.contains("other.png"))
+    }
 }

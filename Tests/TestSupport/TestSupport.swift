@@ -51,6 +51,25 @@ public enum Pictures {
         return image
     }
 
+    /// A symbolic icon: RGB all black, the shape (a ring and a bar) only in alpha, drawn from
+    /// normalised coordinates so every size shows the same shape.
+    public static func symbolicIcon(size: Int, variant: Int = 0) -> PixelImage {
+        var image = PixelImage(width: size, height: size, channels: 4)
+        for y in 0..<size {
+            for x in 0..<size {
+                let u = (Double(x) + 0.5) / Double(size), v = (Double(y) + 0.5) / Double(size)
+                let du: Double = u - 0.5, dv: Double = v - 0.55
+                let radius: Double = (du * du + dv * dv).squareRoot()
+                let ring = radius > 0.25 && radius < 0.38
+                let topBar = v > 0.08 && v < 0.2 && u > 0.15 && u < 0.6
+                let sideBar = u > 0.75 && u < 0.9 && v > 0.1 && v < 0.9
+                let bar = variant == 0 ? topBar : sideBar
+                image.pixels[(y * size + x) * 4 + 3] = ring || bar ? 255 : 0
+            }
+        }
+        return image
+    }
+
     /// Uniform noise: maximally different from every other picture.
     public static func noise(width: Int, height: Int, channels: Int, seed: Int) -> PixelImage {
         var generator = SeededRandom(seed: UInt64(seed))
