@@ -107,6 +107,7 @@ public enum Checkpoint {
         metadata["noise_state"] = String(trainer.noise.state)
         metadata["augmentation_state"] = String(trainer.augmentationRandom.state)
         metadata["adam_steps"] = "\(trainer.generatorOptimizer.stepCount),\(trainer.discriminatorOptimizer.stepCount)"
+        if let adaptive = trainer.adaptive { metadata["ada_state"] = String(decoding: try encoder.encode(adaptive), as: UTF8.self) }
         metadata["dropout_states"] = trainer.discriminator.layers.compactMap { ($0 as? Dropout)?.random.state }.map(String.init).joined(separator: ",")
         try Safetensors.write(all, metadata: metadata, to: path)
     }
@@ -141,6 +142,9 @@ public enum Checkpoint {
         trainer.discriminatorOptimizer.stepCount = steps[1]
         trainer.noise = SeededRandom(seed: noise)
         if let augmentation = metadata["augmentation_state"].flatMap(UInt64.init) { trainer.augmentationRandom = SeededRandom(seed: augmentation) }
+        if trainer.adaptive != nil, let state = metadata["ada_state"] {
+            trainer.adaptive = try JSONDecoder().decode(AdaptiveAugmentation.self, from: Data(state.utf8))
+        }
         let dropoutStates = (metadata["dropout_states"] ?? "").split(separator: ",").compactMap { UInt64($0) }
         for (dropout, state) in zip(trainer.discriminator.layers.compactMap { $0 as? Dropout }, dropoutStates) { dropout.random = SeededRandom(seed: state) }
         return try JSONDecoder().decode(TrainingProgress.self, from: Data(progressText.utf8))

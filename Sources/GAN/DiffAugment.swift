@@ -31,30 +31,48 @@ public struct DiffAugmentPolicy: Codable, Equatable, Sendable {
     }
 
     public var isEmpty: Bool { !color && !translation && !cutout }
+
+    /// "color,translation,cutout" (the parts present), as the flag takes it.
+    public var description: String {
+        [color ? "color" : nil, translation ? "translation" : nil, cutout ? "cutout" : nil].compactMap { $0 }.joined(separator: ",")
+    }
 }
 
 /// One application of the policy: the random draws are kept so backward undoes exactly this forward.
+/// With `probability` p < 1 (adaptive augmentation, Karras et al. 2020) each operation is applied
+/// to each image with probability p, drawn independently; p = 1 applies all to all, as DiffAugment.
 public final class DiffAugment {
     public let policy: DiffAugmentPolicy
     private var brightness: [Float] = [], saturation: [Float] = [], contrast: [Float] = []
     private var shifts: [(dy: Int, dx: Int)] = []
     private var cutouts: [(top: Int, left: Int)] = []
+    /// Per operation, which images it was applied to.
+    private var colored: [Bool] = [], translated: [Bool] = [], cut: [Bool] = []
     private var output: Tensor?
     private var inputGradient: Tensor?
 
     public init(policy: DiffAugmentPolicy) { self.policy = policy }
 
+    /// Which of n images an operation applies to. At p = 1 nothing is drawn, so the random stream
+    /// is the one plain DiffAugment uses.
+    private static func chosen(_ n: Int, _ probability: Float, _ random: inout SeededRandom) -> [Bool] {
+        probability >= 1 ? [Bool](repeating: true, count: n) : (0..<n).map { _ in random.nextUniform() < probability }
+    }
+
     /// x [N, C, H, W] plain → augmented copy.
-    public func forward(_ input: Tensor, random: inout SeededRandom) -> Tensor {
+    public func forward(_ input: Tensor, probability: Float = 1, random: inout SeededRandom) -> Tensor {
         let n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3], plane = h * w
         let out = output ?? Tensor(shape: input.shape, zeros: false)
         output = out
         out.copy(from: input)
+        colored = policy.color ? DiffAugment.chosen(n, probability, &random) : []
+        translated = policy.translation ? DiffAugment.chosen(n, probability, &random) : []
+        cut = policy.cutout ? DiffAugment.chosen(n, probability, &random) : []
         if policy.color {
             brightness = (0..<n).map { _ in random.nextUniform() - 0.5 }
             saturation = (0..<n).map { _ in random.nextUniform() * 2 }
             contrast = (0..<n).map { _ in random.nextUniform() + 0.5 }
-            for image in 0..<n {
+            for image in 0..<n where colored[image] {
                 let base = out.data + image * c * plane
                 for i in 0..<(c * plane) { base[i] += brightness[image] }
                 for p in 0..<plane {
@@ -73,7 +91,7 @@ public final class DiffAugment {
             let rangeY = h / 8, rangeX = w / 8
             shifts = (0..<n).map { _ in (Int(random.next() % UInt64(2 * rangeY + 1)) - rangeY, Int(random.next() % UInt64(2 * rangeX + 1)) - rangeX) }
             var shifted = [Float](repeating: 0, count: c * plane)
-            for image in 0..<n {
+            for image in 0..<n where translated[image] {
                 let base = out.data + image * c * plane, (dy, dx) = shifts[image]
                 for i in 0..<shifted.count { shifted[i] = 0 }
                 for channel in 0..<c {
@@ -89,7 +107,7 @@ public final class DiffAugment {
         if policy.cutout {
             let size = h / 2
             cutouts = (0..<n).map { _ in (Int(random.next() % UInt64(h - size + 1)), Int(random.next() % UInt64(w - size + 1))) }
-            for image in 0..<n {
+            for image in 0..<n where cut[image] {
                 let (top, left) = cutouts[image]
                 for channel in 0..<c {
                     let base = out.data + (image * c + channel) * plane
@@ -109,7 +127,7 @@ public final class DiffAugment {
         dx.copy(from: gradient)
         if policy.cutout {
             let size = h / 2
-            for image in 0..<n {
+            for image in 0..<n where cut[image] {
                 let (top, left) = cutouts[image]
                 for channel in 0..<c {
                     let base = dx.data + (image * c + channel) * plane
@@ -119,7 +137,7 @@ public final class DiffAugment {
         }
         if policy.translation {
             var shifted = [Float](repeating: 0, count: c * plane)
-            for image in 0..<n {
+            for image in 0..<n where translated[image] {
                 let base = dx.data + image * c * plane, (dy, dxShift) = shifts[image]
                 for i in 0..<shifted.count { shifted[i] = 0 }
                 for channel in 0..<c {
@@ -133,7 +151,7 @@ public final class DiffAugment {
             }
         }
         if policy.color {
-            for image in 0..<n {
+            for image in 0..<n where colored[image] {
                 let base = dx.data + image * c * plane
                 // contrast: dx = k·dy + (1 − k)·mean(dy)
                 var mean: Float = 0

@@ -13,9 +13,12 @@ public struct StepOptions: Codable, Equatable, Sendable {
     public var backend: Backend = .fast
     /// Differentiable augmentation of every image D sees (empty: none).
     public var diffAugment = DiffAugmentPolicy()
+    /// Adaptive augmentation (StyleGAN2-ADA): the probability of each augmentation starts at 0 and
+    /// moves so that E[sign(D(real))] stays near this target. nil: the policy is always applied.
+    public var adaTarget: Float?
 
     public init(loss: GANLoss = .bce, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, realLabel: Float = 1,
-                backend: Backend = .fast, diffAugment: DiffAugmentPolicy = DiffAugmentPolicy()) {
+                backend: Backend = .fast, diffAugment: DiffAugmentPolicy = DiffAugmentPolicy(), adaTarget: Float? = nil) {
         self.loss = loss
         self.learningRate = learningRate
         self.beta1 = beta1
@@ -23,10 +26,11 @@ public struct StepOptions: Codable, Equatable, Sendable {
         self.realLabel = realLabel
         self.backend = backend
         self.diffAugment = diffAugment
+        self.adaTarget = adaTarget
     }
 
     enum CodingKeys: String, CodingKey {
-        case loss, learningRate = "lr", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment"
+        case loss, learningRate = "lr", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
     }
 
     public init(from decoder: Decoder) throws {
@@ -38,6 +42,43 @@ public struct StepOptions: Codable, Equatable, Sendable {
         realLabel = try container.decode(Float.self, forKey: .realLabel)
         backend = try container.decode(Backend.self, forKey: .backend)
         diffAugment = try container.decodeIfPresent(DiffAugmentPolicy.self, forKey: .diffAugment) ?? DiffAugmentPolicy()
+        adaTarget = try container.decodeIfPresent(Float.self, forKey: .adaTarget)
+    }
+}
+
+/// StyleGAN2-ADA's controller of the augmentation probability p. Every `interval` steps the
+/// overfitting heuristic r = E[sign(D(x_real))] over those steps is compared with the target, and
+/// p moves by ±(batch · interval) / (speedKimg · 1000): fast enough to go from 0 to 1 in 500k images.
+public struct AdaptiveAugmentation: Codable, Equatable, Sendable {
+    public var target: Float
+    public var probability: Float = 0
+    /// Sum of sign(D(real)) and the number of logits since the last adjustment.
+    public var signSum: Double = 0
+    public var signCount = 0
+    public var steps = 0
+    /// The last interval's r_t (nil before the first adjustment).
+    public var lastOverfitting: Float?
+    public static let interval = 4
+    public static let speedKimg = 500.0
+
+    public init(target: Float) { self.target = target }
+
+    enum CodingKeys: String, CodingKey {
+        case target, probability = "p", signSum = "sign_sum", signCount = "sign_count", steps, lastOverfitting = "r_t"
+    }
+
+    /// After a step: D's logits on the (augmented) real batch.
+    public mutating func observe(realLogits: Tensor, batch: Int) {
+        for i in 0..<realLogits.count { signSum += realLogits[i] > 0 ? 1 : (realLogits[i] < 0 ? -1 : 0) }
+        signCount += realLogits.count
+        steps += 1
+        guard steps % AdaptiveAugmentation.interval == 0, signCount > 0 else { return }
+        let overfitting = Float(signSum / Double(signCount))
+        let adjust = Float(Double(batch * AdaptiveAugmentation.interval) / (AdaptiveAugmentation.speedKimg * 1000))
+        probability = min(max(probability + (overfitting > target ? adjust : overfitting < target ? -adjust : 0), 0), 1)
+        lastOverfitting = overfitting
+        signSum = 0
+        signCount = 0
     }
 }
 
@@ -69,6 +110,10 @@ public final class DCGANTrainer {
 
     /// Draws DiffAugment's random parameters (checkpointed with the noise generator).
     public var augmentationRandom: SeededRandom
+    /// The adaptive augmentation's state (checkpointed), when `options.adaTarget` is set.
+    public var adaptive: AdaptiveAugmentation?
+    /// The probability each augmentation is applied with: adaptive, or 1 for a fixed policy.
+    public var augmentProbability: Float { adaptive?.probability ?? 1 }
     private let realAugment: DiffAugment
     private let fakeAugment: DiffAugment
     private var z: Tensor?
@@ -90,9 +135,11 @@ public final class DCGANTrainer {
         augmentationRandom = SeededRandom(seed: seed &+ 2)
         realAugment = DiffAugment(policy: options.diffAugment)
         fakeAugment = DiffAugment(policy: options.diffAugment)
+        adaptive = options.adaTarget.map(AdaptiveAugmentation.init(target:))
     }
 
-    private var augments: Bool { !options.diffAugment.isEmpty }
+    /// Whether D sees augmented images this step (an adaptive p of 0 is no augmentation at all).
+    private var augments: Bool { !options.diffAugment.isEmpty && augmentProbability > 0 }
 
     /// z ~ N(0, 1), [batch, nz, 1, 1].
     public func sampleNoise(batch: Int, random: inout SeededRandom) -> Tensor {
@@ -121,14 +168,17 @@ public final class DCGANTrainer {
     @discardableResult
     public func step(real: Tensor) -> StepMetrics {
         let batch = real.shape[0]
+        // Fixed for the whole step: p moves only after it.
+        let augments = self.augments, probability = augmentProbability
 
         // (1) Update D: maximise log D(x) + log(1 − D(G(z))).
         discriminator.zeroGradients()
         discriminator.computesParameterGradients = true
         discriminator.needsInputGradient = false
-        let realLogits = discriminator.forward(augments ? realAugment.forward(real, random: &augmentationRandom) : real).plain()
+        let realLogits = discriminator.forward(augments ? realAugment.forward(real, probability: probability, random: &augmentationRandom) : real).plain()
         let realLoss = discriminatorLoss(realLogits, real: true)
         let dReal = Loss.meanProbability(realLogits)
+        adaptive?.observe(realLogits: realLogits, batch: batch)  // before D's output buffer is reused
         _ = discriminator.backward(realLoss.gradient)
 
         var z = self.z ?? Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false)
@@ -140,7 +190,7 @@ public final class DCGANTrainer {
         var scratch = fakeImages
         let fake = generated.converted(toPlainInto: &scratch)
         fakeImages = scratch
-        let fakeLogits = discriminator.forward(augments ? fakeAugment.forward(fake, random: &augmentationRandom) : fake).plain()
+        let fakeLogits = discriminator.forward(augments ? fakeAugment.forward(fake, probability: probability, random: &augmentationRandom) : fake).plain()
         let fakeLoss = discriminatorLoss(fakeLogits, real: false)
         let dFake = Loss.meanProbability(fakeLogits)
         _ = discriminator.backward(fakeLoss.gradient)
@@ -150,7 +200,7 @@ public final class DCGANTrainer {
         generator.zeroGradients()
         discriminator.computesParameterGradients = false
         discriminator.needsInputGradient = true
-        let logits = discriminator.forward(augments ? fakeAugment.forward(fake, random: &augmentationRandom) : fake)
+        let logits = discriminator.forward(augments ? fakeAugment.forward(fake, probability: probability, random: &augmentationRandom) : fake)
         let plainLogits = logits.plain()
         let generatorLoss: LossResult
         switch options.loss {

@@ -48,6 +48,9 @@ public final class TrainedGenerator {
         if let epoch = Int(checkpoint.replacingOccurrences(of: "epoch-", with: "")), checkpoint.hasPrefix("epoch-") {
             return "\(run)/checkpoints/" + String(format: "epoch-%03d.safetensors", epoch)
         }
+        if let kimg = Double(checkpoint.replacingOccurrences(of: "kimg-", with: "")), checkpoint.hasPrefix("kimg-") {
+            return "\(run)/checkpoints/" + String(format: "kimg-%06.1f.safetensors", kimg)
+        }
         return "\(run)/checkpoints/\(checkpoint).safetensors"
     }
 

@@ -8,7 +8,13 @@ import NN
 public struct TrainOptions: Codable, Sendable {
     public var data: String
     public var out: String
+    /// Training length in epochs, unless `kimg` is set.
     public var epochs = 25
+    /// Training length in thousands of real images shown (StyleGAN's unit): the run stops
+    /// mid-epoch if it must, and samples and checkpoints every `snapshotKimg` instead of per epoch.
+    public var kimg: Double?
+    /// With `kimg`: a sample grid and a numbered checkpoint every this many kimg (default: a tenth of the run).
+    public var snapshotKimg: Double?
     public var batch = 64
     public var seed: UInt64 = 1
     public var nz = 100
@@ -16,8 +22,17 @@ public struct TrainOptions: Codable, Sendable {
     public var ndf = 64
     public var dropout: Float = 0
     public var step = StepOptions()
-    /// Decay of the generator's exponential moving average used for samples (nil: none).
+    /// `auto`, `off`, `ada`, `ada:POLICY` or a fixed POLICY (`color,translation,cutout`), resolved
+    /// against the dataset by `TrainingRun`; nil: `step` is used as it is.
+    public var augment: String?
+    /// Decay per step of the generator's exponential moving average used for samples (nil: none,
+    /// unless `emaKimg` is set); it stands for a half-life of batch·ln ½ / ln decay images.
     public var ema: Float?
+    /// The average's half-life in thousands of images (StyleGAN2-ADA's ema_kimg), instead of `ema`.
+    public var emaKimg: Double?
+    /// Ramp-up: the half-life is at most this fraction of the images seen so far, so the average
+    /// follows an early generator closely instead of staying near its initialisation (0: off).
+    public var emaRampup = 0.05
     public var checkpointEvery = 1
     /// Sample grids every this many iterations as well as at each epoch's end (nil: epochs only).
     public var sampleEvery: Int?
@@ -30,8 +45,42 @@ public struct TrainOptions: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case data, out, epochs, batch, seed, nz, ngf, ndf, dropout, step, ema, resume
+        case data, out, epochs, kimg, batch, seed, nz, ngf, ndf, dropout, step, augment, ema, resume
+        case snapshotKimg = "snapshot_kimg", emaKimg = "ema_kimg", emaRampup = "ema_rampup"
         case checkpointEvery = "checkpoint_every", sampleEvery = "sample_every", logEvery = "log_every"
+    }
+
+    /// The average's half-life in images, if one is kept.
+    var emaHalfLifeImages: Double? {
+        if let emaKimg { return emaKimg * 1000 }
+        guard let ema, ema > 0 else { return ema == nil ? nil : 0 }
+        return Double(batch) * log(0.5) / log(Double(ema))
+    }
+
+    /// Datasets up to this many images get adaptive augmentation under `--augment auto`: below
+    /// it D overfits within a normal run (README, "Small folders").
+    public static let adaptiveAugmentationLimit = 20_000
+
+    /// The step options with `augment` applied for a dataset of `count` images.
+    public func resolvedStep(datasetCount count: Int) throws -> StepOptions {
+        guard let augment else { return step }
+        var resolved = step
+        var choice = augment
+        if choice == "auto" { choice = count <= TrainOptions.adaptiveAugmentationLimit ? "ada" : "off" }
+        if choice == "off" {
+            resolved.diffAugment = DiffAugmentPolicy()
+            resolved.adaTarget = nil
+        } else if choice == "ada" || choice.hasPrefix("ada:") {
+            let policy = choice == "ada" ? "color,translation,cutout" : String(choice.dropFirst(4))
+            guard let parsed = DiffAugmentPolicy(policy), !parsed.isEmpty else { throw TrainingError.badAugment(augment) }
+            resolved.diffAugment = parsed
+            resolved.adaTarget = 0.6
+        } else {
+            guard let parsed = DiffAugmentPolicy(choice), !parsed.isEmpty else { throw TrainingError.badAugment(augment) }
+            resolved.diffAugment = parsed
+            resolved.adaTarget = nil
+        }
+        return resolved
     }
 }
 
@@ -45,10 +94,15 @@ public struct MetricsLine: Codable, Equatable, Sendable {
     public var dFake: Float
     public var imagesPerSecond: Double
     public var elapsedSeconds: Double
+    /// Thousands of real images shown so far.
+    public var kimg: Double?
+    /// The augmentation probability (adaptive or 1), and the overfitting heuristic r_t it follows.
+    public var augmentP: Float?
+    public var adaOverfitting: Float?
 
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake"
-        case imagesPerSecond = "img_per_s", elapsedSeconds = "elapsed_s"
+        case imagesPerSecond = "img_per_s", elapsedSeconds = "elapsed_s", kimg, augmentP = "augment_p", adaOverfitting = "ada_r_t"
     }
 }
 
@@ -56,6 +110,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case nonFinite(iteration: Int, epoch: Int, lossD: Float, lossG: Float, lastCheckpoint: String?)
     case runExists(path: String)
     case unsupportedSize(size: Int)
+    case tooFewImages(path: String, count: Int, batch: Int)
+    case badAugment(String)
 
     public var description: String {
         switch self {
@@ -64,6 +120,8 @@ public enum TrainingError: Error, CustomStringConvertible {
                 + (checkpoint.map { "the last good checkpoint is \($0)" } ?? "no checkpoint was written yet")
         case .runExists(let path): return "\(path) already holds a training run; pass --resume to continue it, or choose another --out"
         case .unsupportedSize(let size): return "DCGAN supports 32, 64 and 128-pixel images; the dataset is \(size) px (prepare it with --size 32, 64 or 128)"
+        case .tooFewImages(let path, let count, let batch): return "\(path): \(count) images are fewer than one batch of \(batch); pass a smaller --batch"
+        case .badAugment(let text): return "--augment \(text): expected auto, off, ada, ada:POLICY or POLICY (any of color,translation,cutout)"
         }
     }
 }
@@ -72,14 +130,16 @@ public enum TrainingError: Error, CustomStringConvertible {
 public enum TrainingOutcome: Sendable { case finished, stopped }
 
 /// Trains a DCGAN on a prepared dataset into a run folder:
-/// config.json, metrics.jsonl, samples/real.png, samples/epoch-NNN.png,
-/// checkpoints/epoch-NNN.safetensors, checkpoints/latest.safetensors, summary.json.
+/// config.json, metrics.jsonl, samples/real.png, samples/epoch-NNN.png (or kimg-NNNN.N.png),
+/// checkpoints/epoch-NNN.safetensors (or kimg-NNNN.N), checkpoints/latest.safetensors, summary.json.
 public final class TrainingRun {
     public let options: TrainOptions
     public let loader: BatchLoader
     public let trainer: DCGANTrainer
-    /// The generator's moving average (when `ema` is set), used for samples.
+    /// The generator's moving average (when `ema` or `emaKimg` is set), used for samples.
     public let averageGenerator: Sequential?
+    /// Whether the average has moved since its BatchNorm statistics were last recomputed.
+    private var averageStatisticsStale = true
     let run: URL
 
     public var checkpointsDirectory: URL { run.appendingPathComponent("checkpoints") }
@@ -91,11 +151,12 @@ public final class TrainingRun {
         loader = try BatchLoader(directory: options.data, batchSize: options.batch, seed: options.seed)
         let manifest = loader.manifest
         guard DCGANConfiguration.supportedSizes[manifest.size] != nil else { throw TrainingError.unsupportedSize(size: manifest.size) }
+        guard loader.batchesPerEpoch > 0 else { throw TrainingError.tooFewImages(path: options.data, count: manifest.count, batch: options.batch) }
         let configuration = DCGANConfiguration(imageSize: manifest.size, channels: manifest.channels, nz: options.nz,
                                                ngf: options.ngf, ndf: options.ndf, dropout: options.dropout)
-        trainer = DCGANTrainer(configuration: configuration, options: options.step, seed: options.seed)
-        if options.ema != nil {
-            let average = DCGAN.generator(configuration, backend: options.step.backend)
+        trainer = DCGANTrainer(configuration: configuration, options: try options.resolvedStep(datasetCount: manifest.count), seed: options.seed)
+        if options.emaHalfLifeImages != nil {
+            let average = DCGAN.generator(configuration, backend: trainer.options.backend)
             for (target, source) in zip(average.parameters, trainer.generator.parameters) { target.value.copy(from: source.value) }
             averageGenerator = average
         } else {
@@ -106,8 +167,24 @@ public final class TrainingRun {
     /// The generator used for samples: the moving average if kept, else the trained one.
     public var samplingGenerator: Sequential { averageGenerator ?? trainer.generator }
 
-    /// Runs to the last epoch or until `stopRequested` returns true (then a checkpoint is written).
-    /// `report` hears each logged line and each step's progress.
+    /// Iterations in the whole run, when it is measured in kimg.
+    public var totalIterations: Int? { options.kimg.map { Int(($0 * 1000 / Double(options.batch)).rounded(.up)) } }
+
+    /// Iterations between snapshots in a kimg run.
+    var snapshotIterations: Int? {
+        guard let kimg = options.kimg else { return nil }
+        let every = options.snapshotKimg ?? kimg / 10
+        return max(1, Int((every * 1000 / Double(options.batch)).rounded()))
+    }
+
+    func isDone(_ progress: TrainingProgress) -> Bool {
+        totalIterations.map { progress.iteration >= $0 } ?? (progress.epoch >= options.epochs)
+    }
+
+    func kimg(_ progress: TrainingProgress) -> Double { Double(progress.iteration * options.batch) / 1000 }
+
+    /// Runs to the end (last epoch, or `kimg`) or until `stopRequested` returns true (then a
+    /// checkpoint is written). `report` hears each logged line and each step's progress.
     public func train(report: (MetricsLine, _ isLogLine: Bool) -> Void = { _, _ in },
                       note: (String) -> Void = { _ in },
                       stopRequested: () -> Bool = { false }) throws -> TrainingOutcome {
@@ -137,8 +214,9 @@ public final class TrainingRun {
         let real = Tensor(shape: [1])  // refilled with each batch: no allocation per step
         var lastCheckpoint: String? = fileManager.fileExists(atPath: latestCheckpoint.path) ? latestCheckpoint.path : nil
 
-        while progress.epoch < options.epochs {
+        while !isDone(progress) {
             let batches = loader.epoch(progress.epoch, startingAt: progress.batchInEpoch)
+            var epochEnded = true
             while let batch = try batches.nextBatch() {
                 if progress.iteration == 0 && progress.batchInEpoch == 0 { try writeGrid(batch, name: "real.png") }
                 real.assign(shape: [batch.count, loader.manifest.channels, loader.manifest.size, loader.manifest.size], values: batch.images)
@@ -148,16 +226,19 @@ public final class TrainingRun {
                     throw TrainingError.nonFinite(iteration: progress.iteration + 1, epoch: progress.epoch, lossD: step.lossD,
                                                   lossG: step.lossG, lastCheckpoint: lastCheckpoint)
                 }
-                updateAverage()
+                updateAverage(imagesBefore: Double(progress.iteration * options.batch))
                 progress.iteration += 1
                 progress.batchInEpoch += 1
                 windowImages += batch.count
                 let now = Date()
-                let line = MetricsLine(epoch: progress.epoch + 1, iteration: progress.iteration, lossD: step.lossD, lossG: step.lossG,
+                var line = MetricsLine(epoch: progress.epoch + 1, iteration: progress.iteration, lossD: step.lossD, lossG: step.lossG,
                                        dReal: step.dReal, dFake: step.dFake,
                                        imagesPerSecond: Double(windowImages) / max(now.timeIntervalSince(windowStart), 1e-9),
                                        elapsedSeconds: now.timeIntervalSince(started))
-                let isLogLine = progress.iteration % options.logEvery == 0 || progress.batchInEpoch == loader.batchesPerEpoch
+                line.kimg = kimg(progress)
+                if !trainer.options.diffAugment.isEmpty { line.augmentP = trainer.augmentProbability }
+                line.adaOverfitting = trainer.adaptive?.lastOverfitting
+                let isLogLine = progress.iteration % options.logEvery == 0 || progress.batchInEpoch == loader.batchesPerEpoch || isDone(progress)
                 if isLogLine {
                     try metrics.append(line)
                     windowStart = now
@@ -167,6 +248,17 @@ public final class TrainingRun {
                 if let every = options.sampleEvery, progress.iteration % every == 0 {
                     try writeSamples(fixedNoise, name: String(format: "iteration-%06d.png", progress.iteration))
                 }
+                if let every = snapshotIterations, progress.iteration % every == 0 || isDone(progress) {
+                    let name = String(format: "kimg-%06.1f", kimg(progress))
+                    try writeSamples(fixedNoise, name: name + ".png")
+                    try saveCheckpoint(progress, named: name + ".safetensors")
+                    lastCheckpoint = latestCheckpoint.path
+                }
+                if isDone(progress) {
+                    batches.cancel()
+                    epochEnded = false
+                    break
+                }
                 if stopRequested() {
                     batches.cancel()
                     try saveCheckpoint(progress, named: nil)
@@ -174,34 +266,60 @@ public final class TrainingRun {
                     return .stopped
                 }
             }
+            guard epochEnded else { break }
             progress.epoch += 1
             progress.batchInEpoch = 0
-            try writeSamples(fixedNoise, name: String(format: "epoch-%03d.png", progress.epoch))
-            let numbered = progress.epoch % options.checkpointEvery == 0 || progress.epoch == options.epochs
-            try saveCheckpoint(progress, named: numbered ? String(format: "epoch-%03d.safetensors", progress.epoch) : nil)
-            lastCheckpoint = latestCheckpoint.path
+            if options.kimg == nil {
+                try writeSamples(fixedNoise, name: String(format: "epoch-%03d.png", progress.epoch))
+                let numbered = progress.epoch % options.checkpointEvery == 0 || progress.epoch == options.epochs
+                try saveCheckpoint(progress, named: numbered ? String(format: "epoch-%03d.safetensors", progress.epoch) : nil)
+                lastCheckpoint = latestCheckpoint.path
+            }
         }
         return .finished
     }
 
-    /// After each G step: average ← decay·average + (1 − decay)·G; BatchNorm statistics copied.
-    private func updateAverage() {
-        guard let averageGenerator, let decay = options.ema else { return }
+    /// After each step: average ← β·average + (1 − β)·G, with β = ½^(batch / half-life) and the
+    /// half-life ramped up as StyleGAN2-ADA does: at most `emaRampup` × the images seen so far.
+    private func updateAverage(imagesBefore: Double) {
+        guard let averageGenerator, var halfLife = options.emaHalfLifeImages else { return }
+        if options.emaRampup > 0 { halfLife = min(halfLife, imagesBefore * options.emaRampup) }
+        let beta = Float(pow(0.5, Double(options.batch) / max(halfLife, 1e-8)))
         for (average, current) in zip(averageGenerator.parameters, trainer.generator.parameters) {
             let a = average.value.data, c = current.value.data
-            for i in 0..<average.value.count { a[i] = decay * a[i] + (1 - decay) * c[i] }
+            for i in 0..<average.value.count { a[i] = beta * a[i] + (1 - beta) * c[i] }
             average.value.markModified()
         }
-        for (average, current) in zip(averageGenerator.layers, trainer.generator.layers) {
-            guard let averageNorm = average as? BatchNorm2d, let norm = current as? BatchNorm2d else { continue }
-            averageNorm.runningMean.copy(from: norm.runningMean)
-            averageNorm.runningVariance.copy(from: norm.runningVariance)
-            averageNorm.batchesTracked = norm.batchesTracked
-        }
+        averageStatisticsStale = true
     }
+
+    /// The trained generator's BatchNorm statistics do not fit the averaged weights: recompute the
+    /// average's from scratch as the mean over a few batches of fixed noise, as
+    /// `torch.optim.swa_utils.update_bn` does (cumulative average: momentum 1/k on the k-th batch).
+    private func refreshAverageStatistics() {
+        guard let averageGenerator, averageStatisticsStale else { return }
+        let norms = averageGenerator.layers.compactMap { $0 as? BatchNorm2d }
+        for norm in norms {
+            norm.runningMean.fill(0)
+            norm.runningVariance.fill(1)
+        }
+        var random = SeededRandom(seed: options.seed &+ 0xB4)
+        for k in 0..<TrainingRun.statisticsBatches {
+            for norm in norms { norm.momentum = 1 / Float(k + 1) }
+            _ = averageGenerator.forward(trainer.sampleNoise(batch: options.batch, random: &random))
+        }
+        for norm in norms {
+            norm.momentum = 0.1
+            norm.batchesTracked = trainer.generator.layers.compactMap { $0 as? BatchNorm2d }.first?.batchesTracked ?? 0
+        }
+        averageStatisticsStale = false
+    }
+
+    static let statisticsBatches = 8
 
     /// Fixed-noise samples, generator in evaluation mode (BatchNorm running statistics).
     func writeSamples(_ noise: Tensor, name: String) throws {
+        refreshAverageStatistics()
         let generator = samplingGenerator
         generator.isTraining = false
         defer { generator.isTraining = true }
@@ -223,6 +341,7 @@ public final class TrainingRun {
             throw TrainingError.nonFinite(iteration: progress.iteration, epoch: progress.epoch, lossD: .nan, lossG: .nan,
                                           lastCheckpoint: FileManager.default.fileExists(atPath: latestCheckpoint.path) ? latestCheckpoint.path : nil)
         }
+        refreshAverageStatistics()
         let extra = ["dataset": options.data, "seed": String(options.seed)]
         if let name {
             let path = checkpointsDirectory.appendingPathComponent(name).path
@@ -232,6 +351,23 @@ public final class TrainingRun {
         } else {
             try Checkpoint.save(trainer, progress: progress, ema: averageGenerator, extra: extra, to: latestCheckpoint.path)
         }
+    }
+
+    /// Measures the sampling generator against the dataset (memorisation and diversity) and writes
+    /// RUN/summary.json.
+    public func writeSummary() throws -> TrainingSummary {
+        refreshAverageStatistics()
+        let check = try TrainingSummary.measure(generator: samplingGenerator, configuration: trainer.configuration,
+                                                dataset: options.data, seed: options.seed)
+        let lines = (try? String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8))?.split(separator: "\n") ?? []
+        let last = lines.last.flatMap { try? JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8)) }
+        let summary = TrainingSummary(epochs: options.kimg == nil ? options.epochs : (last?.epoch ?? 0), kimg: last?.kimg,
+                                      iterations: last?.iteration ?? 0, lastMetrics: last,
+                                      memorisation: check.memorisation, diversity: check.diversity)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(Array(try encoder.encode(summary)), to: run.appendingPathComponent("summary.json").path)
+        return summary
     }
 
     private func writeConfig() throws {

@@ -24,25 +24,78 @@ public struct TrainingSummary: Codable, Sendable {
         }
     }
 
+    /// How varied the samples are: each sample's nearest-neighbour distance among the other
+    /// samples against each real image's among the same number of other real images, and the
+    /// samples' own pixel spread. A collapsed generator draws near-copies of a few images; a
+    /// frozen one, flat images: both are named in `verdict`, and `train` warns loudly.
+    public struct Diversity: Codable, Sendable {
+        public var sampleDistanceMedian: Float
+        public var realDistanceMedian: Float
+        /// sample median / real median: near 1 is as varied as the data; far below 1 is collapse.
+        public var ratio: Float
+        /// Mean per-image standard deviation of pixel values, samples and real images.
+        public var samplePixelSpread: Float
+        public var realPixelSpread: Float
+        /// `healthy`, `low` (ratio under 0.6), `collapsed` (under 0.3) or `flat` (samples' pixel
+        /// spread under a fifth of the real images').
+        public var verdict: String
+        public var message: String
+
+        enum CodingKeys: String, CodingKey {
+            case sampleDistanceMedian = "sample_nn_distance_median", realDistanceMedian = "real_nn_distance_median", ratio
+            case samplePixelSpread = "sample_pixel_std", realPixelSpread = "real_pixel_std", verdict, message
+        }
+
+        public var isHealthy: Bool { verdict == "healthy" }
+
+        init(sampleDistanceMedian: Float, realDistanceMedian: Float, samplePixelSpread: Float, realPixelSpread: Float) {
+            self.sampleDistanceMedian = sampleDistanceMedian
+            self.realDistanceMedian = realDistanceMedian
+            self.samplePixelSpread = samplePixelSpread
+            self.realPixelSpread = realPixelSpread
+            ratio = realDistanceMedian > 0 ? sampleDistanceMedian / realDistanceMedian : .nan
+            let figures = String(format: "samples' nearest-neighbour distance among themselves %.3f vs %.3f among real images (ratio %.2f)",
+                                 sampleDistanceMedian, realDistanceMedian, ratio)
+            if samplePixelSpread < 0.2 * realPixelSpread {
+                verdict = "flat"
+                message = String(format: "FROZEN GENERATOR: samples are flat images (pixel spread %.3f vs %.3f in real images); the generator has not learnt the data. ",
+                                 samplePixelSpread, realPixelSpread) + figures
+            } else if ratio < 0.3 {
+                verdict = "collapsed"
+                message = "MODE COLLAPSE: samples are near-copies of each other; " + figures
+            } else if ratio < 0.6 {
+                verdict = "low"
+                message = "low diversity: " + figures
+            } else {
+                verdict = "healthy"
+                message = "diverse: " + figures
+            }
+        }
+    }
+
     public var epochs: Int
+    public var kimg: Double?
     public var iterations: Int
     public var lastMetrics: MetricsLine?
     public var memorisation: Memorisation
+    public var diversity: Diversity?
 
     enum CodingKeys: String, CodingKey {
-        case epochs, iterations, lastMetrics = "last_metrics", memorisation
+        case epochs, kimg, iterations, lastMetrics = "last_metrics", memorisation, diversity
     }
 
-    public init(epochs: Int, iterations: Int, lastMetrics: MetricsLine?, memorisation: Memorisation) {
+    public init(epochs: Int, kimg: Double? = nil, iterations: Int, lastMetrics: MetricsLine?, memorisation: Memorisation, diversity: Diversity? = nil) {
         self.epochs = epochs
+        self.kimg = kimg
         self.iterations = iterations
         self.lastMetrics = lastMetrics
         self.memorisation = memorisation
+        self.diversity = diversity
     }
 
     /// Generates `sampleCount` images with `generator` (evaluation mode) and measures them.
     public static func measure(generator: Sequential, configuration: DCGANConfiguration, dataset: String,
-                               sampleCount: Int = 256, seed: UInt64) throws -> Memorisation {
+                               sampleCount: Int = 256, seed: UInt64) throws -> (memorisation: Memorisation, diversity: Diversity) {
         var random = SeededRandom(seed: seed &+ 0x5A)
         let z = Tensor(shape: [sampleCount, configuration.nz, 1, 1], zeros: false)
         for i in 0..<z.count { z[i] = random.nextNormal() }
@@ -71,11 +124,35 @@ public struct TrainingSummary: Codable, Sendable {
                                      dimension: dimension, nearest: &realNearest)
         }
         func rms(_ squared: Float) -> Float { (squared / Float(dimension)).squareRoot() }
+        func median(_ values: [Float]) -> Float {
+            let sorted = values.filter(\.isFinite).sorted()
+            return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+        }
         let sampleDistances = sampleNearest.map(rms).sorted(), realDistances = realNearest.filter(\.isFinite).map(rms).sorted()
         let sampleMedian = sampleDistances[sampleDistances.count / 2]
         let realMedian = realDistances.isEmpty ? .nan : realDistances[realDistances.count / 2]
-        return Memorisation(samples: sampleCount, sampleDistanceMin: sampleDistances[0], sampleDistanceMedian: sampleMedian,
-                            sampleDistanceMean: sampleDistances.reduce(0, +) / Float(sampleDistances.count),
-                            realDistanceMedian: realMedian, medianRatio: sampleMedian / realMedian)
+        let memorisation = Memorisation(samples: sampleCount, sampleDistanceMin: sampleDistances[0], sampleDistanceMedian: sampleMedian,
+                                        sampleDistanceMean: sampleDistances.reduce(0, +) / Float(sampleDistances.count),
+                                        realDistanceMedian: realMedian, medianRatio: sampleMedian / realMedian)
+
+        // Diversity: as many samples as there are real queries, each set against itself.
+        let compared = Array(samples.prefix(realCount * dimension))
+        var amongSamples = [Float](repeating: .infinity, count: realCount), amongReal = [Float](repeating: .infinity, count: realCount)
+        NearestNeighbours.update(queries: compared, queryIDs: Array(0..<realCount), references: compared, referenceIDs: Array(0..<realCount),
+                                 dimension: dimension, nearest: &amongSamples)
+        NearestNeighbours.update(queries: realQueries, queryIDs: Array(0..<realCount), references: realQueries, referenceIDs: Array(0..<realCount),
+                                 dimension: dimension, nearest: &amongReal)
+        func spread(_ values: [Float], _ count: Int) -> Float {
+            var total: Float = 0
+            for image in 0..<count {
+                let pixels = values[image * dimension..<(image + 1) * dimension]
+                let mean = pixels.reduce(0, +) / Float(dimension)
+                total += (pixels.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(dimension)).squareRoot()
+            }
+            return total / Float(max(count, 1))
+        }
+        let diversity = Diversity(sampleDistanceMedian: median(amongSamples.map(rms)), realDistanceMedian: median(amongReal.map(rms)),
+                                  samplePixelSpread: spread(compared, realCount), realPixelSpread: spread(realQueries, realCount))
+        return (memorisation, diversity)
     }
 }

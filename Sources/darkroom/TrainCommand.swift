@@ -15,7 +15,12 @@ struct TrainCommand: ParsableCommand {
     var data: String
     @Option(help: "The run folder.")
     var out: String
-    @Option var epochs = 25
+    @Option(help: "Training length in epochs (default 25), or use --kimg.")
+    var epochs: Int?
+    @Option(help: "Training length in thousands of real images shown (the unit for small folders); replaces --epochs.")
+    var kimg: Double?
+    @Option(help: "With --kimg: a sample grid and a numbered checkpoint every this many kimg (default: a tenth of the run).")
+    var snapshotKimg: Double?
     @Option var batch = 64
     @Option var nz = 100
     @Option var ngf = 64
@@ -29,12 +34,18 @@ struct TrainCommand: ParsableCommand {
     var loss = "bce"
     @Option(help: "One-sided label smoothing: D's target for real images (e.g. 0.9).")
     var realLabel: Float = 1
-    @Option(help: "DiffAugment policies for every image D sees: any of color,translation,cutout.")
+    @Option(help: "Augmentation of every image D sees: auto (ada for datasets up to \(TrainOptions.adaptiveAugmentationLimit) images, else off), off, ada (adaptive probability, StyleGAN2-ADA), ada:POLICY, or a fixed POLICY (any of color,translation,cutout).")
+    var augment = "auto"
+    @Option(help: "A fixed DiffAugment policy (the same as --augment POLICY).")
     var diffaugment: String?
     @Option(help: "Dropout probability in the discriminator blocks.")
     var dropout: Float = 0
-    @Option(help: "Keep an exponential moving average of G with this decay (e.g. 0.999) for samples.")
+    @Option(help: "Keep an exponential moving average of G with this decay per step (e.g. 0.999) for samples.")
     var ema: Float?
+    @Option(help: "Keep the moving average with this half-life in kimg (StyleGAN2-ADA uses 10), instead of --ema.")
+    var emaKimg: Double?
+    @Option(help: "The average's half-life is at most this fraction of the images seen so far (0: no ramp-up).")
+    var emaRampup = 0.05
     @Option(help: "Write a numbered checkpoint every this many epochs (latest is always kept).")
     var checkpointEvery = 1
     @Option(help: "Also write a sample grid every this many iterations.")
@@ -45,7 +56,15 @@ struct TrainCommand: ParsableCommand {
     var backend = "fast"
 
     func validate() throws {
-        guard epochs >= 1, batch >= 1, nz >= 1, ngf >= 1, ndf >= 1 else { throw ValidationError("--epochs, --batch, --nz, --ngf and --ndf must be positive") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be positive") }
+        if let kimg, !(kimg > 0) { throw ValidationError("--kimg must be positive") }
+        if epochs != nil && kimg != nil { throw ValidationError("give --epochs or --kimg, not both") }
+        if let snapshotKimg, !(snapshotKimg > 0) || kimg == nil { throw ValidationError("--snapshot-kimg must be positive and comes with --kimg") }
+        if diffaugment != nil && augment != "auto" { throw ValidationError("give --augment or --diffaugment, not both") }
+        if let emaKimg, !(emaKimg >= 0) { throw ValidationError("--ema-kimg must be 0 or more") }
+        if ema != nil && emaKimg != nil { throw ValidationError("give --ema or --ema-kimg, not both") }
+        guard emaRampup >= 0 else { throw ValidationError("--ema-rampup must be 0 or more") }
+        guard batch >= 1, nz >= 1, ngf >= 1, ndf >= 1 else { throw ValidationError("--epochs, --batch, --nz, --ngf and --ndf must be positive") }
         guard GANLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be bce or hinge") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
         if let ema, !(0..<1).contains(ema) { throw ValidationError("--ema must be in [0, 1)") }
@@ -53,48 +72,62 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
         if let diffaugment, DiffAugmentPolicy(diffaugment) == nil { throw ValidationError("--diffaugment takes color, translation and/or cutout, comma-separated") }
+        do { _ = try options(data: "", out: "").resolvedStep(datasetCount: 0) } catch { throw ValidationError("\(error)") }
     }
 
-    func run() throws {
+    func options(data: String, out: String) -> TrainOptions {
         var options = TrainOptions(data: data, out: out)
-        options.epochs = epochs
+        options.epochs = epochs ?? 25
+        options.kimg = kimg
+        options.snapshotKimg = snapshotKimg
         options.batch = batch
         options.seed = seed
         options.nz = nz
         options.ngf = ngf
         options.ndf = ndf
         options.dropout = dropout
-        options.step = StepOptions(loss: GANLoss(rawValue: loss)!, learningRate: lr, beta1: beta1, realLabel: realLabel, backend: Backend(rawValue: backend)!,
-                                   diffAugment: diffaugment.flatMap(DiffAugmentPolicy.init) ?? DiffAugmentPolicy())
+        options.step = StepOptions(loss: GANLoss(rawValue: loss)!, learningRate: lr, beta1: beta1, realLabel: realLabel, backend: Backend(rawValue: backend)!)
+        options.augment = diffaugment ?? augment
         options.ema = ema
+        options.emaKimg = emaKimg
+        options.emaRampup = emaRampup
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery
         options.logEvery = logEvery
         options.resume = resume
+        return options
+    }
 
+    func run() throws {
+        let options = options(data: data, out: out)
         let training = try TrainingRun(options: options)
         signal(SIGINT) { _ in interruptRequested = true }
-        let perEpoch = training.loader.batchesPerEpoch
-        let total = perEpoch * epochs
+        let step = training.trainer.options
+        if !step.diffAugment.isEmpty {
+            Console.note("augmenting what D sees (\(step.diffAugment.description)) " + (step.adaTarget.map { String(format: "adaptively (ADA, target r_t %.1f; p starts at 0)", $0) } ?? "always"))
+        }
+        let totalIterations = training.totalIterations ?? training.loader.batchesPerEpoch * options.epochs
         let outcome = try training.train(report: { line, isLogLine in
             let done = line.iteration
-            let remaining = Double(total - done) * Double(batch) / max(line.imagesPerSecond, 1e-9)
-            let text = String(format: "epoch %d/%d  iter %d/%d  %.0f img/s  ETA %@  loss_d %.3f  loss_g %.3f  D(x) %.2f  D(G(z)) %.2f",
-                              line.epoch, epochs, done, total, line.imagesPerSecond, formatDuration(remaining),
-                              line.lossD, line.lossG, line.dReal, line.dFake)
+            let remaining = Double(totalIterations - done) * Double(batch) / max(line.imagesPerSecond, 1e-9)
+            let position = kimg.map { String(format: "kimg %.1f/%g", line.kimg ?? 0, $0) }
+                ?? String(format: "epoch %d/%d  iter %d/%d", line.epoch, options.epochs, done, totalIterations)
+            let augmentation = line.augmentP.map { String(format: "  p %.3f", $0) } ?? ""
+            let text = String(format: "%@  %.0f img/s  ETA %@  loss_d %.3f  loss_g %.3f  D(x) %.2f  D(G(z)) %.2f%@",
+                              position, line.imagesPerSecond, formatDuration(remaining), line.lossD, line.lossG, line.dReal, line.dFake, augmentation)
             if Console.isTerminal { Console.progress(text) } else if isLogLine { Console.note(text) }
         }, note: { Console.endProgress(); Console.note($0) }, stopRequested: { interruptRequested })
         Console.endProgress()
         guard outcome == .finished else { throw ExitCode(130) }
 
-        let memorisation = try TrainingSummary.measure(generator: training.samplingGenerator, configuration: training.trainer.configuration,
-                                                       dataset: data, seed: seed)
-        let lines = (try? String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n") ?? []
-        let last = lines.last.flatMap { try? JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8)) }
-        let summary = TrainingSummary(epochs: epochs, iterations: last?.iteration ?? 0, lastMetrics: last, memorisation: memorisation)
-        try Data(try Console.json(summary).utf8).write(to: URL(fileURLWithPath: out + "/summary.json"), options: .atomic)
-        Console.note(String(format: "trained %d epochs; samples in %@/samples, checkpoints in %@/checkpoints; nearest-neighbour distance of samples %.3f vs %.3f between real images (ratio %.2f)",
-                            epochs, out, out, memorisation.sampleDistanceMedian, memorisation.realDistanceMedian, memorisation.medianRatio))
+        let summary = try training.writeSummary()
+        let memorisation = summary.memorisation
+        Console.note(String(format: "trained %@; samples in %@/samples, checkpoints in %@/checkpoints; nearest-neighbour distance of samples to the data %.3f vs %.3f between real images (ratio %.2f)",
+                            kimg.map { String(format: "%g kimg", $0) } ?? "\(options.epochs) epochs", out, out,
+                            memorisation.sampleDistanceMedian, memorisation.realDistanceMedian, memorisation.medianRatio))
+        if let diversity = summary.diversity {
+            Console.note((diversity.isHealthy ? "" : "WARNING: ") + diversity.message)
+        }
     }
 }
 

@@ -388,15 +388,16 @@ final class DiffAugmentTests: XCTestCase {
 
     /// With the draws fixed, backward must be the exact gradient of forward (finite differences).
     func testBackwardIsTheGradientOfForward() {
-        for policy in [DiffAugmentPolicy(color: true), DiffAugmentPolicy(translation: true), DiffAugmentPolicy(cutout: true),
-                       DiffAugmentPolicy(color: true, translation: true, cutout: true)] {
+        for (policy, probability) in [(DiffAugmentPolicy(color: true), Float(1)), (DiffAugmentPolicy(translation: true), 1), (DiffAugmentPolicy(cutout: true), 1),
+                                      (DiffAugmentPolicy(color: true, translation: true, cutout: true), 1),
+                                      (DiffAugmentPolicy(color: true, translation: true, cutout: true), 0.5)] {
             let augment = DiffAugment(policy: policy)
             var seed = SeededRandom(seed: 4)
             let x = Tensor(shape: [2, 3, 8, 8], values: (0..<384).map { _ in seed.nextUniform() * 2 - 1 })
             let weights = (0..<384).map { _ in seed.nextUniform() * 2 - 1 }
             func loss() -> Double {
                 var random = SeededRandom(seed: 11)
-                let y = augment.forward(x, random: &random)
+                let y = augment.forward(x, probability: probability, random: &random)
                 return (0..<y.count).reduce(0.0) { $0 + Double(y[$1]) * Double(weights[$1]) }
             }
             _ = loss()
@@ -420,5 +421,181 @@ final class DiffAugmentTests: XCTestCase {
         for _ in 0..<10 { last = trainer.step(real: real) }
         XCTAssertTrue(last.lossD.isFinite && last.lossG.isFinite)
         XCTAssertNotEqual(first.lossG, last.lossG)
+    }
+}
+
+final class AdaptiveAugmentationTests: XCTestCase {
+    private let configuration = DCGANConfiguration(imageSize: 32, channels: 1, nz: 16, ngf: 8, ndf: 8)
+    private let real = Tensor(shape: [8, 1, 32, 32], values: (0..<8).flatMap { Pictures.pattern(width: 32, height: 32, channels: 1, seed: $0).pixels.map { Float($0) / 127.5 - 1 } })
+
+    func testProbabilityAppliesEachOperationToAboutThatShareOfImages() {
+        let augment = DiffAugment(policy: DiffAugmentPolicy(cutout: true))
+        var random = SeededRandom(seed: 3)
+        let x = Tensor(shape: [400, 1, 8, 8], values: [Float](repeating: 1, count: 400 * 64))
+        let y = augment.forward(x, probability: 0.25, random: &random)
+        let touched = (0..<400).filter { image in (0..<64).contains { y[image * 64 + $0] == 0 } }.count
+        XCTAssertEqual(Double(touched) / 400, 0.25, accuracy: 0.06)
+        var again = SeededRandom(seed: 3)
+        XCTAssertEqual(augment.forward(x, probability: 0, random: &again).values, x.values, "p = 0 changes nothing")
+    }
+
+    /// r_t above the target raises p by batch·interval/500k per interval; below it lowers p, never under 0.
+    func testControllerStepsTowardsTheTarget() {
+        var ada = AdaptiveAugmentation(target: 0.6)
+        let confident = Tensor(shape: [64, 1, 1, 1], values: [Float](repeating: 2, count: 64))
+        for _ in 0..<3 { ada.observe(realLogits: confident, batch: 64) }
+        XCTAssertEqual(ada.probability, 0, "p moves only every 4 steps")
+        ada.observe(realLogits: confident, batch: 64)
+        XCTAssertEqual(ada.probability, 64 * 4 / 500_000, accuracy: 1e-9)
+        XCTAssertEqual(ada.lastOverfitting, 1)
+        for _ in 0..<4 * 9 { ada.observe(realLogits: confident, batch: 64) }
+        XCTAssertEqual(ada.probability, 10 * 64 * 4 / 500_000, accuracy: 1e-6)
+        let unsure = Tensor(shape: [64, 1, 1, 1], values: (0..<64).map { $0 % 2 == 0 ? 1 : -1 })
+        for _ in 0..<4 * 20 { ada.observe(realLogits: unsure, batch: 64) }
+        XCTAssertEqual(ada.probability, 0, "r_t 0 < 0.6: p falls back and stops at 0")
+    }
+
+    /// At p = 0 an adaptive trainer is exactly a trainer without augmentation; once D is sure of
+    /// the reals p rises and the run diverges from the plain one.
+    func testAdaptiveTrainingStartsAsPlainTrainingAndRaisesPWhenDOverfits() {
+        let plain = DCGANTrainer(configuration: configuration, options: StepOptions(), seed: 2)
+        let adaptive = DCGANTrainer(configuration: configuration, options: StepOptions(diffAugment: DiffAugmentPolicy("color,translation,cutout")!, adaTarget: 0.6), seed: 2)
+        for _ in 0..<3 { XCTAssertEqual(plain.step(real: real), adaptive.step(real: real)) }
+        for _ in 0..<60 { adaptive.step(real: real) }
+        XCTAssertGreaterThan(adaptive.augmentProbability, 0, "D learns the fixed batch: r_t > 0.6 raises p")
+        XCTAssertGreaterThan(adaptive.adaptive?.lastOverfitting ?? 0, 0.6)
+    }
+
+    func testAugmentChoicesResolveAgainstTheDatasetSize() throws {
+        var options = TrainOptions(data: "d", out: "o")
+        options.augment = "auto"
+        XCTAssertEqual(try options.resolvedStep(datasetCount: 800).adaTarget, 0.6)
+        XCTAssertEqual(try options.resolvedStep(datasetCount: 800).diffAugment, DiffAugmentPolicy("color,translation,cutout"))
+        XCTAssertTrue(try options.resolvedStep(datasetCount: 70_000).diffAugment.isEmpty)
+        options.augment = "ada:translation"
+        XCTAssertEqual(try options.resolvedStep(datasetCount: 70_000).diffAugment, DiffAugmentPolicy(translation: true))
+        options.augment = "color,cutout"
+        XCTAssertNil(try options.resolvedStep(datasetCount: 10).adaTarget)
+        options.augment = "sometimes"
+        XCTAssertThrowsError(try options.resolvedStep(datasetCount: 10)) { XCTAssertTrue("\($0)".contains("--augment sometimes")) }
+    }
+}
+
+final class KimgAndAverageTests: XCTestCase {
+    private var directory: TemporaryDirectory!
+
+    override func setUpWithError() throws { directory = try TemporaryDirectory("kimg") }
+    override func tearDown() { directory.remove() }
+
+    private func options(out: String, data: String) -> TrainOptions {
+        var options = TrainOptions(data: data, out: out)
+        options.kimg = 0.4  // 50 iterations of 8: eight epochs of 6 and two steps into the ninth
+        options.snapshotKimg = 0.2
+        options.batch = 8
+        options.nz = 16
+        options.ngf = 8
+        options.ndf = 8
+        options.logEvery = 1
+        options.augment = "ada"
+        options.ema = 0.999
+        return options
+    }
+
+    func testKimgRunsStopMidEpochSnapshotAndResumeExactly() throws {
+        let data = try writeTinyDataset(directory)
+        let straight = directory.file("straight").path, resumed = directory.file("resumed").path
+        let run = try TrainingRun(options: options(out: straight, data: data))
+        XCTAssertEqual(run.totalIterations, 50)
+        XCTAssertEqual(try run.train(), .finished)
+        let lines = try String(contentsOfFile: straight + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8)) }
+        XCTAssertEqual(lines.map(\.iteration), Array(1...50))
+        XCTAssertEqual(lines.last?.epoch, 9)
+        XCTAssertEqual(lines.last?.kimg ?? 0, 0.4, accuracy: 1e-9)
+        XCTAssertNotNil(lines.last?.augmentP)
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: straight + "/checkpoints").sorted()
+        XCTAssertEqual(checkpoints, ["kimg-0000.2.safetensors", "kimg-0000.4.safetensors", "latest.safetensors"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: straight + "/samples/kimg-0000.2.png"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: straight + "/samples/epoch-001.png"), "a kimg run snapshots by kimg, not by epoch")
+
+        // Stopped at iteration 4 and resumed: the same losses, weights, average and ADA state.
+        var steps = 0
+        XCTAssertEqual(try TrainingRun(options: options(out: resumed, data: data)).train(stopRequested: { steps += 1; return steps == 4 }), .stopped)
+        var resuming = options(out: resumed, data: data)
+        resuming.resume = true
+        XCTAssertEqual(try TrainingRun(options: resuming).train(), .finished)
+        XCTAssertEqual(try String(contentsOfFile: resumed + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+            let m = try JSONDecoder().decode(MetricsLine.self, from: Data(line.utf8)); return [m.lossD, m.lossG, m.augmentP ?? -1] },
+                       lines.map { [$0.lossD, $0.lossG, $0.augmentP ?? -1] })
+        let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors")
+        let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors")
+        for name in ["main.0.weight", "ema.main.0.weight", "ema.main.1.running_mean", "discriminator.main.2.weight"] {
+            XCTAssertEqual(a.tensors[name], b.tensors[name], name)
+        }
+        XCTAssertEqual(a.metadata["ada_state"], b.metadata["ada_state"])
+        XCTAssertNotNil(a.metadata["ada_state"])
+        XCTAssertEqual(try TrainedGenerator(run: straight, checkpoint: "kimg-0.4").checkpointPath, straight + "/checkpoints/kimg-0000.4.safetensors")
+    }
+
+    /// The failure seen on a small folder: with --ema 0.999 and no ramp-up the average stayed the
+    /// initial network, and BatchNorm statistics copied from G did not fit it (flat grey samples).
+    func testTheAverageFollowsAShortRunAndHasItsOwnBatchNormStatistics() throws {
+        let data = try writeTinyDataset(directory)
+        var settings = options(out: directory.file("run").path, data: data)
+        settings.augment = "off"
+        let run = try TrainingRun(options: settings)
+        let initial = DCGANTrainer(configuration: run.trainer.configuration, options: run.trainer.options, seed: settings.seed)
+        XCTAssertEqual(try run.train(), .finished)
+        func distance(_ a: Sequential, _ b: Sequential) -> Float {
+            zip(a.parameters, b.parameters).map { pair in zip(pair.0.value.values, pair.1.value.values).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) }.reduce(0, +).squareRoot()
+        }
+        let average = try XCTUnwrap(run.averageGenerator)
+        XCTAssertLessThan(distance(average, run.trainer.generator), 0.5 * distance(initial.generator, run.trainer.generator),
+                          "ramped up, the average is nearer the trained generator than its initialisation")
+        let saved = try Safetensors.read(path: directory.file("run/checkpoints/latest.safetensors").path).tensors
+        XCTAssertNotEqual(saved["ema.main.1.running_mean"], saved["main.1.running_mean"], "recomputed for the average, not copied from G")
+
+        // Recomputed statistics are those of the average's own activations: in evaluation mode it
+        // then draws what it draws in training mode on a large batch.
+        var random = SeededRandom(seed: 9)
+        let z = run.trainer.sampleNoise(batch: 256, random: &random)
+        average.isTraining = false
+        let evaluation = average.forward(z).values
+        average.isTraining = true
+        let saveStatistics = average.layers.compactMap { $0 as? BatchNorm2d }.map { ($0.runningMean.values, $0.runningVariance.values) }
+        let training = average.forward(z).values
+        for (norm, stats) in zip(average.layers.compactMap { $0 as? BatchNorm2d }, saveStatistics) {
+            for i in 0..<norm.channels { norm.runningMean[i] = stats.0[i]; norm.runningVariance[i] = stats.1[i] }
+        }
+        let difference = zip(evaluation, training).map { abs($0 - $1) }.reduce(0, +) / Float(evaluation.count)
+        XCTAssertLessThan(difference, 0.05)
+    }
+
+    func testSummaryNamesFlatAndCollapsedGenerators() throws {
+        let data = try writeTinyDataset(directory)
+        let configuration = DCGANConfiguration(imageSize: 32, channels: 1, nz: 16, ngf: 8, ndf: 8)
+        let generator = DCGAN.generator(configuration, backend: .fast)  // all-zero weights: every sample the same flat image
+        let flat = try TrainingSummary.measure(generator: generator, configuration: configuration, dataset: data, seed: 1).diversity
+        XCTAssertEqual(flat.verdict, "flat")
+        XCTAssertTrue(flat.message.hasPrefix("FROZEN GENERATOR"))
+
+        // BatchNorm statistics of the network as it is (one training-mode batch with momentum 1),
+        // so evaluation mode draws at the scale it trains at.
+        func calibrate() {
+            var noise = SeededRandom(seed: 8)
+            let norms = generator.layers.compactMap { $0 as? BatchNorm2d }
+            for norm in norms { norm.momentum = 1 }
+            _ = generator.forward(Tensor(shape: [64, 16, 1, 1], values: (0..<64 * 16).map { _ in noise.nextNormal() }))
+            for norm in norms { norm.momentum = 0.1 }
+        }
+        // One image, whatever z: the first layer ignores z and BatchNorm's shift draws one picture.
+        var random = SeededRandom(seed: 4)
+        Initialization.dcgan(generator.layers, random: &random)
+        generator.parameters[0].value.fill(0)
+        for norm in generator.layers.compactMap({ $0 as? BatchNorm2d }) { for i in 0..<norm.channels { norm.bias.value[i] = random.nextNormal() } }
+        calibrate()
+        let collapsed = try TrainingSummary.measure(generator: generator, configuration: configuration, dataset: data, seed: 1).diversity
+        XCTAssertEqual(collapsed.verdict, "collapsed", collapsed.message)
+        XCTAssertTrue(collapsed.message.hasPrefix("MODE COLLAPSE"))
     }
 }
