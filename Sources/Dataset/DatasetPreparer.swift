@@ -6,6 +6,13 @@ import Imaging
 import Glibc
 #endif
 
+/// How JPEGs are decoded before the resize. `fast`: libjpeg's DCT scaling (1/2, 1/4, 1/8) to no
+/// less than the target size, then the resize: Pillow's `Image.draft` path. `full`: every pixel,
+/// then the resize: Pillow's full decode. PNGs are always decoded in full.
+public enum DecodeMode: String, Codable, CaseIterable, Sendable {
+    case fast, full
+}
+
 /// The `prepare` options. Recorded in dataset.json.
 public struct PrepareOptions: Codable, Equatable, Sendable {
     public var size: Int
@@ -23,10 +30,12 @@ public struct PrepareOptions: Codable, Equatable, Sendable {
     /// Images whose shorter side is under this many pixels are skipped (0: none). By default half
     /// the target size: nothing is blown up more than 2×, where it would be all blur.
     public var minSize: Int?
+    /// nil in datasets prepared before the choice existed, which were `fast`.
+    public var decode: DecodeMode?
 
     public init(size: Int, channels: Int, fit: FitMode = .crop, dropNearDuplicates: Bool = false, limit: Int? = nil,
                 dtype: String = "uint8", jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
-                background: [UInt8] = [255, 255, 255], shardBytes: Int = 64 << 20, minSize: Int? = nil) {
+                background: [UInt8] = [255, 255, 255], shardBytes: Int = 64 << 20, minSize: Int? = nil, decode: DecodeMode = .fast) {
         self.size = size
         self.channels = channels
         self.fit = fit
@@ -37,13 +46,14 @@ public struct PrepareOptions: Codable, Equatable, Sendable {
         self.background = background
         self.shardBytes = shardBytes
         self.minSize = minSize ?? PrepareOptions.defaultMinSize(size: size)
+        self.decode = decode
     }
 
     public static func defaultMinSize(size: Int) -> Int { size / 2 }
 
     enum CodingKeys: String, CodingKey {
         case size, channels, fit, limit, dtype, jobs, background
-        case dropNearDuplicates = "drop_near_duplicates", shardBytes = "shard_bytes", minSize = "min_size"
+        case dropNearDuplicates = "drop_near_duplicates", shardBytes = "shard_bytes", minSize = "min_size", decode
     }
 
     var imageBytes: Int { size * size * channels * (dtype == "float32" ? 4 : 1) }
@@ -57,19 +67,21 @@ public struct SampleDecoder: Sendable {
     public var channels: Int
     public var fit: FitMode
     public var background: (UInt8, UInt8, UInt8)
+    public var mode: DecodeMode
 
-    public init(size: Int, channels: Int, fit: FitMode, background: [UInt8]) {
+    public init(size: Int, channels: Int, fit: FitMode, background: [UInt8], mode: DecodeMode = .fast) {
         self.size = size
         self.channels = channels
         self.fit = fit
         self.background = (background[0], background[1], background[2])
+        self.mode = mode
     }
 
     /// HWC uint8 pixels of a `size`×`size`×`channels` sample.
     public func decode(_ bytes: [UInt8]) throws -> [UInt8] {
-        // DCT scaling to no less than the target keeps large JPEGs cheap; the antialiased resize
-        // that follows does the rest.
-        let image = try ImageCodec.decode(bytes, options: DecodeOptions(jpegMinimumSide: size))
+        // Fast: DCT scaling to no less than the target keeps large JPEGs cheap; the antialiased
+        // resize that follows does the rest.
+        let image = try ImageCodec.decode(bytes, options: DecodeOptions(jpegMinimumSide: mode == .fast ? size : 0))
         return image.converted(toChannels: channels, background: background)
             .fitted(size: size, mode: fit, background: background).pixels
     }
@@ -114,7 +126,8 @@ public final class DatasetPreparer {
         try? FileManager.default.removeItem(at: staging)
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
 
-        let decoder = SampleDecoder(size: options.size, channels: options.channels, fit: options.fit, background: options.background)
+        let decoder = SampleDecoder(size: options.size, channels: options.channels, fit: options.fit, background: options.background,
+                                    mode: options.decode ?? .fast)
         let float = options.dtype == "float32"
         let sampleLength = options.size * options.size * options.channels
         var shards: [DatasetManifest.Shard] = []

@@ -6,12 +6,13 @@ import Foundation
 public struct PrepareBenchmark: Codable, Sendable {
     public var images: Int
     public var jobs: Int
+    public var decode: DecodeMode
     public var seconds: Double
     public var imagesPerSecond: Double
     public var peakRSSMegabytes: Double
 
     enum CodingKeys: String, CodingKey {
-        case images, jobs, seconds
+        case images, jobs, decode, seconds
         case imagesPerSecond = "images_per_s"
         case peakRSSMegabytes = "peak_rss_mb"
     }
@@ -22,7 +23,7 @@ public struct PrepareBenchmark: Codable, Sendable {
         let started = Date()
         let manifest = try DatasetPreparer(database: database, options: options).prepare(into: scratch.path)
         let seconds = Date().timeIntervalSince(started)
-        return PrepareBenchmark(images: manifest.count, jobs: options.jobs, seconds: seconds,
+        return PrepareBenchmark(images: manifest.count, jobs: options.jobs, decode: options.decode ?? .fast, seconds: seconds,
                                 imagesPerSecond: Double(manifest.count) / seconds, peakRSSMegabytes: peakResidentMegabytes())
     }
 }

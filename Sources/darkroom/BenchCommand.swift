@@ -41,8 +41,16 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Images decoded in parallel.")
         var jobs = ProcessInfo.processInfo.activeProcessorCount
 
+        @Option(help: "JPEG decoding: fast (DCT-scaled) or full.")
+        var decode = "fast"
+
+        func validate() throws {
+            guard DecodeMode(rawValue: decode) != nil else { throw ValidationError("--decode must be fast or full") }
+        }
+
         func run() throws {
-            let options = PrepareOptions(size: size, channels: channels, limit: limit, jobs: jobs)
+            // Every usable image, as the Pillow baseline takes them all (no --min-size skipping).
+            let options = PrepareOptions(size: size, channels: channels, limit: limit, jobs: jobs, minSize: 0, decode: DecodeMode(rawValue: decode)!)
             print(try Console.json(try PrepareBenchmark.run(database: try CatalogDatabase(path: db), options: options)))
         }
     }

@@ -25,11 +25,14 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "all (every conv block) or last.")
     var layers = "all"
     @Option var batch = 256
+    @Option(help: "JPEG decoding for --db and --images: fast or full (default: as the model's dataset was prepared).")
+    var decode: String?
 
     func validate() throws {
         guard [data, db, images].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --data, --db, --images") }
         guard FeatureLayers(rawValue: layers) != nil else { throw ValidationError("--layers must be all or last") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let decode, DecodeMode(rawValue: decode) == nil { throw ValidationError("--decode must be fast or full") }
     }
 
     func run() throws {
@@ -62,16 +65,19 @@ struct EmbedCommand: ParsableCommand {
         Console.note("wrote \(rows) × \(extractor.dimension) features to \(out).npy (rows in \(out).csv)")
     }
 
-    /// Decode as the model's training data was prepared (fit and background from its dataset.json when known).
+    /// Decode as the model's training data was prepared (fit, background and decode mode from its
+    /// dataset.json when known; `--decode` overrides the mode).
     private func sampleDecoder(_ extractor: FeatureExtractor) throws -> SampleDecoder {
-        var fit = FitMode.crop, background: [UInt8] = [255, 255, 255]
+        var fit = FitMode.crop, background: [UInt8] = [255, 255, 255], mode = DecodeMode.fast
         if let config = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model + "/config.json"))) as? [String: Any],
            let options = config["options"] as? [String: Any], let dataset = options["data"] as? String,
            let manifest = try? DatasetManifest.load(from: dataset) {
             fit = manifest.options.fit
             background = manifest.options.background
+            mode = manifest.options.decode ?? .fast
         }
-        return SampleDecoder(size: extractor.configuration.imageSize, channels: extractor.configuration.channels, fit: fit, background: background)
+        return SampleDecoder(size: extractor.configuration.imageSize, channels: extractor.configuration.channels, fit: fit, background: background,
+                             mode: decode.flatMap(DecodeMode.init(rawValue:)) ?? mode)
     }
 }
 

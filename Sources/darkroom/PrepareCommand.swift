@@ -42,6 +42,9 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Skip images whose shorter side is under N px (default: half of --size; 0 keeps all).")
     var minSize: Int?
 
+    @Option(help: "JPEG decoding: fast (DCT-scaled to no less than --size, as Pillow's draft) or full (every pixel, as Pillow's full decode).")
+    var decode = "fast"
+
     func validate() throws {
         guard (1...4096).contains(size) else { throw ValidationError("--size must be in 1...4096") }
         guard channels == 1 || channels == 3 else { throw ValidationError("--channels must be 1 or 3") }
@@ -49,6 +52,7 @@ struct PrepareCommand: ParsableCommand {
         guard dtype == "uint8" || dtype == "float32" else { throw ValidationError("--dtype must be uint8 or float32") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        guard DecodeMode(rawValue: decode) != nil else { throw ValidationError("--decode must be fast or full") }
         if let minSize, minSize < 0 { throw ValidationError("--min-size must be 0 or more") }
         guard PixelImage.parseColor(background) != nil else { throw ValidationError("--background must be white, black or R,G,B (0-255)") }
         guard FileManager.default.fileExists(atPath: db) else { throw ValidationError("\(db): no such catalogue (run `darkroom catalog ROOT --db \(db)` first)") }
@@ -57,7 +61,8 @@ struct PrepareCommand: ParsableCommand {
     func run() throws {
         let options = PrepareOptions(size: size, channels: channels, fit: FitMode(rawValue: fit)!,
                                      dropNearDuplicates: dropNearDuplicates, limit: limit, dtype: dtype, jobs: jobs,
-                                     background: PixelImage.parseColor(background)!, minSize: minSize)
+                                     background: PixelImage.parseColor(background)!, minSize: minSize,
+                                     decode: DecodeMode(rawValue: decode)!)
         let started = Date()
         let manifest = try DatasetPreparer(database: try CatalogDatabase(path: db), options: options).prepare(
             into: out, warn: { Console.note("warning: \($0)") }, progress: { done, total in Console.progress("prepare: \(done)/\(total)") })

@@ -8,6 +8,12 @@
                                           (after exif_transpose)
     pillow_reference.py resize IN OUT W H FILTER   Pillow's resize of an 8-bit PNG, raw bytes to OUT
     pillow_reference.py phash IN...       imagehash.phash of each file, one hex per line
+    pillow_reference.py prepare-suite DIR SIZE   images well above SIZE (JPEG baseline 4:2:0 and
+                                          4:4:4, progressive, odd sizes, EXIF-rotated, gray, with an
+                                          ICC profile; PNG 8- and 16-bit), each with Pillow's prepared
+                                          sample in both modes: NAME.full (exif_transpose, convert,
+                                          centre crop, BILINEAR resize) and NAME.fast (the same after
+                                          Image.draft to no less than SIZE)
 """
 import struct
 import sys
@@ -149,6 +155,67 @@ def bombs(directory):
     print("huge-dimensions.png ztxt-bomb.png")
 
 
+def photo(width, height, seed):
+    """Photo-like content: smooth gradients, sharp edges and fine texture, so both decode paths
+    and the resize have real work to do."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    r = 128 + 100 * np.sin(x / (width / 5.3)) * np.cos(y / (height / 3.1))
+    g = 255 * x / width
+    b = 255 * (0.5 + 0.5 * np.sin((x + 2 * y) / 7.0))
+    image = np.stack([r, g, b], axis=-1)
+    for _ in range(6):
+        cx, cy, radius = rng.integers(0, width), rng.integers(0, height), rng.integers(10, max(11, min(width, height) // 4))
+        image[(x - cx) ** 2 + (y - cy) ** 2 < radius ** 2] = rng.integers(0, 256, 3)
+    image += rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def prepared(path, size, fast):
+    image = Image.open(path)
+    mode = "L" if image.mode in ("L", "I;16", "I") else "RGB"
+    if fast and image.format == "JPEG":
+        image.draft(image.mode if image.mode == "L" else "RGB", (size, size))
+    image = ImageOps.exif_transpose(image)
+    image = image.convert(mode)
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+
+
+def prepare_suite(directory, size):
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    size = int(size)
+    jpegs = {
+        "baseline420": (photo(640, 480, 1), {"subsampling": 2}),
+        "baseline444": (photo(640, 480, 2), {"subsampling": 0}),
+        "progressive": (photo(800, 600, 3), {"progressive": True}),
+        "odd": (photo(517, 389, 4), {}),
+        "tall": (photo(301, 703, 5), {}),
+        "barely": (photo(2 * size + 3, 2 * size + 1, 6), {}),
+        "icc": (photo(512, 384, 7), {"icc_profile": b"\0" * 128 + b"acsp" + bytes(range(256)) * 2}),
+        "gray": (photo(600, 450, 8)[:, :, 1], {}),
+    }
+    for orientation in (3, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        jpegs[f"rotated{orientation}"] = (photo(640, 400, 10 + orientation), {"exif": exif.tobytes()})
+    for name, (pixels, options) in jpegs.items():
+        Image.fromarray(pixels).save(out / f"{name}.jpg", quality=90, **options)
+    Image.fromarray(photo(300, 220, 20)).save(out / "png8.png")
+    Image.fromarray(photo(300, 220, 21)[:, :, 0]).save(out / "gray8.png")
+    wide = photo(280, 200, 22).astype(np.uint16) * 257 + np.random.default_rng(5).integers(0, 257, (200, 280, 3)).astype(np.uint16)
+    write_png(out / "rgb16.png", wide, 2, 16)
+    for path in sorted(out.glob("*.*")):
+        if path.suffix not in (".jpg", ".png"):
+            continue
+        for fast in (False, True):
+            sample = prepared(path, size, fast)
+            (out / f"{path.stem}.{'fast' if fast else 'full'}").write_bytes(sample.tobytes())
+        print(path.name, "L" if sample.mode == "L" else "RGB")
+
+
 FILTERS = {"bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS, "box": Image.BOX}
 
 
@@ -172,4 +239,5 @@ def phash(paths):
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"png-suite": png_suite, "jpeg-suite": jpeg_suite, "bombs": bombs, "resize": resize, "phash": lambda *p: phash(p)}[command](*args)
+    {"png-suite": png_suite, "jpeg-suite": jpeg_suite, "bombs": bombs, "resize": resize, "phash": lambda *p: phash(p),
+     "prepare-suite": prepare_suite}[command](*args)
