@@ -36,8 +36,9 @@ public struct TrainingSummary: Codable, Sendable {
         /// Mean per-image standard deviation of pixel values, samples and real images.
         public var samplePixelSpread: Float
         public var realPixelSpread: Float
-        /// `healthy`, `low` (ratio under 0.6), `collapsed` (under 0.3) or `flat` (samples' pixel
-        /// spread under a fifth of the real images').
+        /// `ok`, `low` (ratio under 0.6), `collapsed` (under 0.3) or `flat` (samples' pixel spread
+        /// under a fifth of the real images'). A ratio well above 1 is no collapse but no praise
+        /// either: noisy samples are far from each other too (read it with `memorisation`).
         public var verdict: String
         public var message: String
 
@@ -46,7 +47,7 @@ public struct TrainingSummary: Codable, Sendable {
             case samplePixelSpread = "sample_pixel_std", realPixelSpread = "real_pixel_std", verdict, message
         }
 
-        public var isHealthy: Bool { verdict == "healthy" }
+        public var isHealthy: Bool { verdict == "ok" }
 
         init(sampleDistanceMedian: Float, realDistanceMedian: Float, samplePixelSpread: Float, realPixelSpread: Float) {
             self.sampleDistanceMedian = sampleDistanceMedian
@@ -67,8 +68,8 @@ public struct TrainingSummary: Codable, Sendable {
                 verdict = "low"
                 message = "low diversity: " + figures
             } else {
-                verdict = "healthy"
-                message = "diverse: " + figures
+                verdict = "ok"
+                message = (ratio > 2 ? "no collapse, but samples are more spread than real images (noisy or unlike the data?): " : "no collapse: ") + figures
             }
         }
     }

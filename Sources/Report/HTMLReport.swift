@@ -26,7 +26,8 @@ public struct HTMLReport {
         var body = "<h1>Darkroom report</h1>\n<p class=muted>Catalogue \(escape(databasePath))" + (run.map { ", run \(escape($0))" } ?? "") + "</p>\n"
         body += section("Catalogue", """
             <div class=cards>\(card("files", summary.files))\(card("usable", summary.usable))\(card("exact duplicates", summary.exactDuplicateFiles))\
-            \(card("near-duplicate groups", summary.nearDuplicateGroups))\(card("low information", summary.lowInformation))</div>
+            \(card("near-duplicate groups", summary.nearDuplicateGroups))\(card("low information", summary.lowInformation))\
+            \(card("small (< \(ImageShape.smallSide) px)", summary.small))\(card("odd aspect (> \(ImageShape.extremeAspect):1)", summary.oddAspect))</div>
             <div class=row><div>\(barChart(title: "by status", summary.byStatus))</div><div>\(barChart(title: "by format", summary.byFormat))</div></div>
             """)
         body += section("Files that could not be used", try badFiles())
@@ -89,13 +90,25 @@ public struct HTMLReport {
         }
         var html = "<div class=row><div>\(lineChart(title: "losses", [("loss_d", series("loss_d")), ("loss_g", series("loss_g"))]))</div>"
         html += "<div>\(lineChart(title: "mean D outputs", [("D(x)", series("d_real")), ("D(G(z))", series("d_fake"))]))</div>"
-        html += "<div>\(lineChart(title: "images per second", [("img/s", series("img_per_s"))]))</div></div>\n"
+        html += "<div>\(lineChart(title: "images per second", [("img/s", series("img_per_s"))]))</div>"
+        if !series("augment_p").isEmpty {
+            html += "<div>\(lineChart(title: "augmentation probability p (ADA r_t)", [("p", series("augment_p")), ("r_t", series("ada_r_t"))]))</div>"
+        }
+        html += "</div>\n"
         if let data = FileManager.default.contents(atPath: run + "/summary.json"),
            let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let memo = summary["memorisation"] as? [String: Any] {
             html += "<div class=cards>\(card("epochs", summary["epochs"] as? Int ?? 0))\(card("iterations", summary["iterations"] as? Int ?? 0))"
             html += card("sample NN distance (median)", String(format: "%.3f", memo["sample_nn_distance_median"] as? Double ?? 0))
             html += card("real NN distance (median)", String(format: "%.3f", memo["real_nn_distance_median"] as? Double ?? 0))
-            html += card("ratio (≥ 1: no copying)", String(format: "%.2f", memo["median_ratio"] as? Double ?? 0)) + "</div>\n"
+            html += card("ratio (≥ 1: no copying)", String(format: "%.2f", memo["median_ratio"] as? Double ?? 0))
+            if let diversity = summary["diversity"] as? [String: Any] {
+                html += card("diversity (samples vs real NN; ~1 as varied as the data)", String(format: "%.2f", diversity["ratio"] as? Double ?? 0))
+            }
+            html += "</div>\n"
+            if let diversity = summary["diversity"] as? [String: Any], let verdict = diversity["verdict"] as? String {
+                let message = escape(diversity["message"] as? String ?? "")
+                html += verdict == "ok" ? "<p class=muted>\(message)</p>\n" : "<p class=alarm>\(message)</p>\n"
+            }
         }
         let samples = ((try? FileManager.default.contentsOfDirectory(atPath: run + "/samples")) ?? []).filter { $0.hasSuffix(".png") }.sorted()
         html += "<div class=grids>"
@@ -187,6 +200,7 @@ public struct HTMLReport {
         .card{background:#f4f6fa;border-radius:8px;padding:10px 14px;min-width:120px}.value{font-size:22px;font-weight:600}.label{color:#6b7383;font-size:12px}
         .row{display:flex;flex-wrap:wrap;gap:18px}table{border-collapse:collapse;width:100%;font-size:13px}
         td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eceff4;vertical-align:top;word-break:break-all}
+        .alarm{background:#fde8e8;color:#9b1c1c;font-weight:600;padding:8px 12px;border-radius:6px}
         .tag{background:#fde8e8;color:#9b1c1c;border-radius:4px;padding:1px 6px;font-size:12px;white-space:nowrap}
         .clusters{display:flex;flex-wrap:wrap;gap:10px}.cluster{display:flex;gap:6px;padding:6px;background:#f4f6fa;border-radius:8px}
         .grids{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0 14px;padding:8px;background:#f8f9fb;border-radius:8px}

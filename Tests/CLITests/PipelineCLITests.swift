@@ -54,6 +54,15 @@ final class PipelineCLITests: XCTestCase {
         let failed = try DarkroomBinary.run(["run", bad])
         XCTAssertNotEqual(failed.status, 0)
         XCTAssertTrue(failed.stderr.contains("bad.yaml:4"), failed.stderr)
+
+        // --set: overrides without editing the file; mistakes name the assignment.
+        let wrong = try DarkroomBinary.run(["run", pipeline, "--set", "train.kimgs=3"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("--set train.kimgs=3: unknown option `kimgs` for stage train"), wrong.stderr)
+        let moved = try DarkroomBinary.run(["run", pipeline, "--set", "generate.count=5", "--set", "generate.out=\(directory.path)/gen5"])
+        XCTAssertEqual(moved.status, 0, moved.stderr)
+        XCTAssertTrue(moved.stderr.contains("train: up to date"), moved.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.file("gen5/images").path).count, 5)
     }
 }
 
