@@ -30,8 +30,9 @@ public struct PrepareOptions: Codable, Equatable, Sendable {
     /// Images whose shorter side is under this many pixels are skipped (0: none). By default half
     /// the target size: nothing is blown up more than 2×, where it would be all blur.
     public var minSize: Int?
-    /// nil in datasets prepared before the choice existed, which were `fast`.
-    public var decode: DecodeMode?
+    /// "fast" or "full"; nil in datasets prepared before the choice existed, which were fast.
+    public var decode: String?
+    public var decodeMode: DecodeMode { decode.flatMap(DecodeMode.init(rawValue:)) ?? .fast }
 
     public init(size: Int, channels: Int, fit: FitMode = .crop, dropNearDuplicates: Bool = false, limit: Int? = nil,
                 dtype: String = "uint8", jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -46,7 +47,7 @@ public struct PrepareOptions: Codable, Equatable, Sendable {
         self.background = background
         self.shardBytes = shardBytes
         self.minSize = minSize ?? PrepareOptions.defaultMinSize(size: size)
-        self.decode = decode
+        self.decode = decode.rawValue
     }
 
     public static func defaultMinSize(size: Int) -> Int { size / 2 }
@@ -127,7 +128,7 @@ public final class DatasetPreparer {
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
 
         let decoder = SampleDecoder(size: options.size, channels: options.channels, fit: options.fit, background: options.background,
-                                    mode: options.decode ?? .fast)
+                                    mode: options.decodeMode)
         let float = options.dtype == "float32"
         let sampleLength = options.size * options.size * options.channels
         var shards: [DatasetManifest.Shard] = []

@@ -23,7 +23,7 @@ public struct PrepareBenchmark: Codable, Sendable {
         let started = Date()
         let manifest = try DatasetPreparer(database: database, options: options).prepare(into: scratch.path)
         let seconds = Date().timeIntervalSince(started)
-        return PrepareBenchmark(images: manifest.count, jobs: options.jobs, decode: options.decode ?? .fast, seconds: seconds,
+        return PrepareBenchmark(images: manifest.count, jobs: options.jobs, decode: options.decodeMode, seconds: seconds,
                                 imagesPerSecond: Double(manifest.count) / seconds, peakRSSMegabytes: peakResidentMegabytes())
     }
 }

@@ -74,7 +74,7 @@ struct EmbedCommand: ParsableCommand {
            let manifest = try? DatasetManifest.load(from: dataset) {
             fit = manifest.options.fit
             background = manifest.options.background
-            mode = manifest.options.decode ?? .fast
+            mode = manifest.options.decodeMode
         }
         return SampleDecoder(size: extractor.configuration.imageSize, channels: extractor.configuration.channels, fit: fit, background: background,
                              mode: decode.flatMap(DecodeMode.init(rawValue:)) ?? mode)
