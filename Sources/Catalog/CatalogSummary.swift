@@ -128,10 +128,10 @@ extension CatalogDatabase {
         }
     }
 
-    /// How many images are usable (with `inNearGroups` false: of those, how many are in no near-duplicate group).
-    public func usableImageCount(inNearGroups: Bool = true) throws -> Int {
+    /// How many images are usable (with `outsideNearGroupsOnly`: only those in no near-duplicate group).
+    public func usableImageCount(outsideNearGroupsOnly: Bool = false) throws -> Int {
         try writer.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(CatalogDatabase.usableCondition)" + (inNearGroups ? "" : " AND near_group IS NULL")) ?? 0
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(CatalogDatabase.usableCondition)" + (outsideNearGroupsOnly ? " AND near_group IS NULL" : "")) ?? 0
         }
     }
 

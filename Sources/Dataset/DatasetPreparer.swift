@@ -116,7 +116,7 @@ public final class DatasetPreparer {
         // Images are read from the catalogue a page at a time, and the index is written as rows
         // are made: memory holds one page and one shard, however large the catalogue.
         let kept = options.dropNearDuplicates ? try database.largestOfEachNearGroup() : nil
-        let available = try kept.map { try $0.count + database.usableImageCount(inNearGroups: false) } ?? database.usableImageCount()
+        let available = try kept.map { try $0.count + database.usableImageCount(outsideNearGroupsOnly: true) } ?? database.usableImageCount()
         let total = min(available, options.limit ?? .max)
         guard total > 0 else { throw DatasetError.noImages(catalog: database.path ?? ":memory:") }
 

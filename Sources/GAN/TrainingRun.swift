@@ -308,9 +308,10 @@ public final class TrainingRun {
             for norm in norms { norm.momentum = 1 / Float(k + 1) }
             _ = averageGenerator.forward(trainer.sampleNoise(batch: options.batch, random: &random))
         }
+        let tracked = trainer.generator.layers.compactMap { $0 as? BatchNorm2d }.first?.batchesTracked ?? 0
         for norm in norms {
             norm.momentum = 0.1
-            norm.batchesTracked = trainer.generator.layers.compactMap { $0 as? BatchNorm2d }.first?.batchesTracked ?? 0
+            norm.batchesTracked = tracked
         }
         averageStatisticsStale = false
     }

@@ -129,9 +129,8 @@ public struct TrainingSummary: Codable, Sendable {
             let sorted = values.filter(\.isFinite).sorted()
             return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
         }
-        let sampleDistances = sampleNearest.map(rms).sorted(), realDistances = realNearest.filter(\.isFinite).map(rms).sorted()
-        let sampleMedian = sampleDistances[sampleDistances.count / 2]
-        let realMedian = realDistances.isEmpty ? .nan : realDistances[realDistances.count / 2]
+        let sampleDistances = sampleNearest.map(rms).sorted()
+        let sampleMedian = median(sampleDistances), realMedian = median(realNearest.map(rms))
         let memorisation = Memorisation(samples: sampleCount, sampleDistanceMin: sampleDistances[0], sampleDistanceMedian: sampleMedian,
                                         sampleDistanceMean: sampleDistances.reduce(0, +) / Float(sampleDistances.count),
                                         realDistanceMedian: realMedian, medianRatio: sampleMedian / realMedian)
