@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "GAN", targets: ["GAN"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,12 +38,13 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["Imaging", "Formats", "Catalog"]),
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "NN", dependencies: ["Formats", "CDNNL"]),
-        .target(name: "GAN", dependencies: ["NN", "Formats", "Dataset", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Evaluation", dependencies: ["NN", "Formats", "Dataset"]),
+        .target(name: "GAN", dependencies: ["NN", "Formats", "Dataset", "Imaging", "Evaluation", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Pipeline", dependencies: ["Catalog", "Formats", .product(name: "Yams", package: "Yams")]),
         .target(name: "Report", dependencies: ["Catalog", "Imaging"]),
         .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [
-            "Catalog", "Dataset", "Imaging", "Formats", "Recipes", "GAN", "NN", "Pipeline", "Report",
+            "Catalog", "Dataset", "Imaging", "Formats", "Recipes", "GAN", "NN", "Evaluation", "Pipeline", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,6 +57,7 @@ let package = Package(
         ]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Formats"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "NN", "Formats", "TestSupport"]),
         .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Formats", "Dataset", "Imaging", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Catalog", "Imaging", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "TestSupport"]),

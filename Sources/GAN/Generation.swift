@@ -1,5 +1,6 @@
 import Crypto
 import Dataset
+import Evaluation
 import Foundation
 import Formats
 import Imaging
@@ -9,12 +10,14 @@ public enum GenerationError: Error, CustomStringConvertible {
     case outputNotEmpty(path: String)
     case noCheckpoint(path: String)
     case badLatents(path: String, reason: String)
+    case noTrainingData(path: String)
 
     public var description: String {
         switch self {
         case .outputNotEmpty(let path): return "\(path): output folder is not empty (pass --overwrite to write into it)"
         case .noCheckpoint(let path): return "\(path): no such checkpoint (train first, or name one of RUN/checkpoints)"
         case .badLatents(let path, let reason): return "\(path): \(reason)"
+        case .noTrainingData(let path): return "\(path): cannot read the run's dataset (pass --data)"
         }
     }
 }
@@ -41,6 +44,17 @@ public final class TrainedGenerator {
         checkpointPath = path
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         checkpointDigest = hexString(SHA256.hash(data: bytes))
+    }
+
+    /// The prepared dataset a run trained on (RUN/config.json's options.data).
+    public static func trainingData(run: String) throws -> String {
+        let path = run + "/config.json"
+        guard let data = FileManager.default.contents(atPath: path),
+              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let options = config["options"] as? [String: Any], let dataset = options["data"] as? String else {
+            throw GenerationError.noTrainingData(path: path)
+        }
+        return dataset
     }
 
     static func resolve(run: String, checkpoint: String) -> String {
@@ -80,6 +94,58 @@ public final class TrainedGenerator {
     }
 }
 
+/// Scores images by how real they look (higher: more real): the run's discriminator, or a
+/// two-sample classifier trained for the purpose. `generate --filter` keeps the best-scored.
+public protocol RealismScorer: AnyObject {
+    var name: String { get }
+    /// images [N, C, S, S] plain, in [-1, 1] → N logits.
+    func scores(_ images: Tensor) -> [Float]
+}
+
+/// The discriminator saved with a checkpoint, in evaluation mode: discriminator rejection
+/// sampling in its simple form (Azadi et al. 2019) drops the candidates it scores lowest.
+public final class DiscriminatorScorer: RealismScorer {
+    public let name = "discriminator"
+    let network: Sequential
+
+    public init(run: String, checkpoint: String = "latest", backend: Backend = .fast) throws {
+        let path = TrainedGenerator.resolve(run: run, checkpoint: checkpoint)
+        guard FileManager.default.fileExists(atPath: path) else { throw GenerationError.noCheckpoint(path: path) }
+        let (configuration, _, tensors, _) = try Checkpoint.configuration(at: path)
+        network = DCGAN.discriminator(configuration, backend: backend)
+        try Checkpoint.load(tensors, into: network, prefix: "discriminator.", path: path)
+        network.isTraining = false
+        network.needsInputGradient = false
+    }
+
+    public func scores(_ images: Tensor) -> [Float] { network.forward(images).values }
+}
+
+/// A fresh two-sample classifier (`darkroom evaluate`'s recipe) trained on real images against
+/// the generator's own images (other latents than the ones it will score).
+public final class TwoSampleScorer: RealismScorer {
+    public let name = "two-sample"
+    let classifier: TwoSampleClassifier
+
+    public init(generator: TrainedGenerator, dataset: String, count: Int = 2000, seed: UInt64 = 0) throws {
+        var options = EvaluationOptions()
+        options.count = count
+        options.seed = seed
+        let real = try RealReference.images(dataset: dataset, options: options)
+        let configuration = generator.configuration
+        guard real.imageSize == configuration.imageSize && real.channels == configuration.channels else {
+            throw EvaluationError.mismatch(path: dataset, reason: "\(real.imageSize) px × \(real.channels), the model draws \(configuration.imageSize) px × \(configuration.channels)")
+        }
+        // Latents of another seed than generate's, so the classifier never saw the images it scores.
+        let synthetic = GeneratorEvaluation.samples(generator, count: real.images.count / (real.channels * real.imageSize * real.imageSize),
+                                                    seed: seed &+ 0x7F11_7E55)
+        classifier = TwoSampleClassifier(imageSize: real.imageSize, channels: real.channels)
+        classifier.train(real: real.images, synthetic: synthetic)
+    }
+
+    public func scores(_ images: Tensor) -> [Float] { classifier.scores(images.values) }
+}
+
 /// What `generate` writes.
 public struct GenerationOptions: Sendable {
     public var count: Int
@@ -91,8 +157,13 @@ public struct GenerationOptions: Sendable {
     /// With `augment`: a prepared dataset whose images are written too, and synthetic images per real one.
     public var augment: String?
     public var ratio: Double = 1
+    /// Draw count / (1 − filter) candidates and keep the `count` the scorer rates most real.
+    public var filter: Double = 0
 
     public init(count: Int) { self.count = count }
+
+    /// Candidates drawn for `count` kept images.
+    public func candidates(for count: Int) -> Int { filter > 0 ? Int((Double(count) / (1 - filter)).rounded(.up)) : count }
 }
 
 /// One line of DIR/metadata.jsonl (Hugging Face imagefolder reads `file_name`).
@@ -103,8 +174,10 @@ public struct GeneratedImage: Codable, Equatable, Sendable {
     public var seed: UInt64?
     public var checkpoint: String?
     public var path: String?
+    /// The filter's score (a logit; higher: more real) when `generate --filter` chose the image.
+    public var score: Float?
 
-    enum CodingKeys: String, CodingKey { case fileName = "file_name", source, index, seed, checkpoint, path }
+    enum CodingKeys: String, CodingKey { case fileName = "file_name", source, index, seed, checkpoint, path, score }
 }
 
 public enum Generation {
@@ -112,8 +185,10 @@ public enum Generation {
     /// Files are written under DIR only, each atomically; metadata.jsonl last, so its presence marks
     /// a finished output. A DIR holding only an unfinished output of this function (its own files,
     /// no metadata.jsonl: an interrupted run) is taken over as if `overwrite` were given.
+    /// With `options.filter`, `scorer` rates count / (1 − filter) candidates and the best `count`
+    /// are written (in latent order; `index` is each one's latent index, `score` its rating).
     @discardableResult
-    public static func write(_ generator: TrainedGenerator, options: GenerationOptions, to directory: String,
+    public static func write(_ generator: TrainedGenerator, options: GenerationOptions, to directory: String, scorer: RealismScorer? = nil,
                              progress: (Int, Int) -> Void = { _, _ in }) throws -> [GeneratedImage] {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
@@ -143,9 +218,23 @@ public enum Generation {
                     }
                     let name = String(format: "images/real-%06d.%@", row, fileExtension)
                     try AtomicFile.write(try encode(image), to: root.appendingPathComponent(name).path)
-                    rows.append(GeneratedImage(fileName: name, source: "real", index: row, seed: nil, checkpoint: nil, path: index[row]?.path))
+                    rows.append(GeneratedImage(fileName: name, source: "real", index: row, seed: nil, checkpoint: nil, path: index[row]?.path, score: nil))
                 }
             }
+        }
+
+        // Latent indices to draw, and their scores when filtering.
+        var chosen = Array(0..<syntheticCount)
+        var scoreOf: [Int: Float] = [:]
+        if let scorer, options.filter > 0 {
+            let candidates = options.candidates(for: syntheticCount)
+            var scores: [Float] = []
+            for start in stride(from: 0, to: candidates, by: options.batch) {
+                let latents = (start..<min(start + options.batch, candidates)).flatMap { generator.latent(seed: options.seed, index: $0) }
+                scores += scorer.scores(generator.images(latents: latents))
+            }
+            chosen = scores.indices.sorted { scores[$0] > scores[$1] }.prefix(syntheticCount).sorted()
+            for index in chosen { scoreOf[index] = scores[index] }
         }
 
         var latents: [Float] = []
@@ -153,14 +242,13 @@ public enum Generation {
         for start in stride(from: 0, to: syntheticCount, by: options.batch) {
             let count = min(options.batch, syntheticCount - start)
             var batchLatents: [Float] = []
-            for index in start..<start + count { batchLatents += generator.latent(seed: options.seed, index: index) }
+            for index in chosen[start..<start + count] { batchLatents += generator.latent(seed: options.seed, index: index) }
             let images = generator.images(latents: batchLatents)
             for slot in 0..<count {
-                let index = start + slot
-                let name = String(format: "images/%06d.%@", index, fileExtension)
+                let name = String(format: "images/%06d.%@", start + slot, fileExtension)
                 try AtomicFile.write(try encode(generator.pixelImage(images, index: slot)), to: root.appendingPathComponent(name).path)
-                rows.append(GeneratedImage(fileName: name, source: "synthetic", index: index, seed: options.seed,
-                                           checkpoint: generator.checkpointDigest, path: nil))
+                rows.append(GeneratedImage(fileName: name, source: "synthetic", index: chosen[start + slot], seed: options.seed,
+                                           checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[chosen[start + slot]]))
             }
             latents += batchLatents
             progress(start + count, syntheticCount)

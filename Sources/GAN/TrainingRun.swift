@@ -1,4 +1,5 @@
 import Dataset
+import Evaluation
 import Foundation
 import Formats
 import Imaging
@@ -37,6 +38,12 @@ public struct TrainOptions: Codable, Sendable {
     /// Sample grids every this many iterations as well as at each epoch's end (nil: epochs only).
     public var sampleEvery: Int?
     public var logEvery = 50
+    /// Measure the sampling generator every this many kimg (fd, precision, recall, ndb in
+    /// metrics.jsonl) and keep checkpoints/best.safetensors at the lowest fd. nil: a tenth of the
+    /// run; 0: never.
+    public var evalEvery: Double?
+    /// Real and synthetic images per evaluation during training.
+    public var evalCount = 1000
     public var resume = false
 
     public init(data: String, out: String) {
@@ -48,6 +55,7 @@ public struct TrainOptions: Codable, Sendable {
         case data, out, epochs, kimg, batch, seed, nz, ngf, ndf, dropout, step, augment, ema, resume
         case snapshotKimg = "snapshot_kimg", emaKimg = "ema_kimg", emaRampup = "ema_rampup"
         case checkpointEvery = "checkpoint_every", sampleEvery = "sample_every", logEvery = "log_every"
+        case evalEvery = "eval_every", evalCount = "eval_count"
     }
 
     /// The average's half-life in images, if one is kept.
@@ -99,10 +107,17 @@ public struct MetricsLine: Codable, Equatable, Sendable {
     /// The augmentation probability (adaptive or 1), and the overfitting heuristic r_t it follows.
     public var augmentP: Float?
     public var adaOverfitting: Float?
+    /// On evaluation lines (`eval_every`): the sampling generator's figures, and the time they took.
+    public var fd: Double?
+    public var precision: Double?
+    public var recall: Double?
+    public var ndb: Int?
+    public var evalSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake"
         case imagesPerSecond = "img_per_s", elapsedSeconds = "elapsed_s", kimg, augmentP = "augment_p", adaOverfitting = "ada_r_t"
+        case fd, precision, recall, ndb, evalSeconds = "eval_s"
     }
 }
 
@@ -144,6 +159,9 @@ public final class TrainingRun {
 
     public var checkpointsDirectory: URL { run.appendingPathComponent("checkpoints") }
     public var latestCheckpoint: URL { checkpointsDirectory.appendingPathComponent("latest.safetensors") }
+    public var bestCheckpoint: URL { checkpointsDirectory.appendingPathComponent("best.safetensors") }
+    /// The real side of the evaluations during training, made at the first one.
+    private var evaluationReference: RealReference?
 
     public init(options: TrainOptions) throws {
         self.options = options
@@ -174,6 +192,26 @@ public final class TrainingRun {
     var snapshotIterations: Int? {
         guard let kimg = options.kimg else { return nil }
         let every = options.snapshotKimg ?? kimg / 10
+        return max(1, Int((every * 1000 / Double(options.batch)).rounded()))
+    }
+
+    /// What evaluations during training measure.
+    var evaluationOptions: EvaluationOptions {
+        var evaluation = EvaluationOptions()
+        evaluation.count = min(options.evalCount, loader.manifest.count)
+        evaluation.twoSample = false
+        return evaluation
+    }
+
+    /// Figures from fewer real images say little (and tiny test runs stay fast).
+    static let minimumEvaluationImages = 100
+
+    /// Iterations between evaluations (nil: none, or too few images to measure).
+    var evaluationIterations: Int? {
+        guard loader.manifest.count >= max(RealReference.minimumImages(evaluationOptions), TrainingRun.minimumEvaluationImages) else { return nil }
+        let total = options.kimg ?? Double(options.epochs * loader.manifest.count) / 1000
+        let every = options.evalEvery ?? total / 10
+        guard every > 0 else { return nil }
         return max(1, Int((every * 1000 / Double(options.batch)).rounded()))
     }
 
@@ -213,6 +251,9 @@ public final class TrainingRun {
         var windowStart = Date(), windowImages = 0
         let real = Tensor(shape: [1])  // refilled with each batch: no allocation per step
         var lastCheckpoint: String? = fileManager.fileExists(atPath: latestCheckpoint.path) ? latestCheckpoint.path : nil
+        // The best fd so far survives a resume in the metrics lines kept up to the checkpoint.
+        var bestFD = (try? String(contentsOf: metricsURL, encoding: .utf8))?.split(separator: "\n")
+            .compactMap { try? JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8)).fd }.min() ?? .infinity
 
         while !isDone(progress) {
             let batches = loader.epoch(progress.epoch, startingAt: progress.batchInEpoch)
@@ -238,7 +279,20 @@ public final class TrainingRun {
                 line.kimg = kimg(progress)
                 if !trainer.options.diffAugment.isEmpty { line.augmentP = trainer.augmentProbability }
                 line.adaOverfitting = trainer.adaptive?.lastOverfitting
-                let isLogLine = progress.iteration % options.logEvery == 0 || progress.batchInEpoch == loader.batchesPerEpoch || isDone(progress)
+                let evaluates = evaluationIterations.map { progress.iteration % $0 == 0 || isDone(progress) } ?? false
+                if evaluates {
+                    let figures = try evaluate(progress)
+                    line.fd = figures.fd.isFinite ? figures.fd : nil
+                    line.precision = figures.precision
+                    line.recall = figures.recall
+                    line.ndb = figures.ndb
+                    line.evalSeconds = figures.seconds
+                    if figures.fd < bestFD {
+                        bestFD = figures.fd
+                        try saveCheckpoint(progress, to: bestCheckpoint.path)
+                    }
+                }
+                let isLogLine = evaluates || progress.iteration % options.logEvery == 0 || progress.batchInEpoch == loader.batchesPerEpoch || isDone(progress)
                 if isLogLine {
                     try metrics.append(line)
                     windowStart = now
@@ -318,6 +372,25 @@ public final class TrainingRun {
 
     static let statisticsBatches = 8
 
+    /// The sampling generator's figures against `evalCount` dataset images (no two-sample test:
+    /// it would cost more than the rest together). The same latents every time.
+    private func evaluate(_ progress: TrainingProgress) throws -> (fd: Double, precision: Double, recall: Double, ndb: Int, seconds: Double) {
+        let started = Date()
+        if evaluationReference == nil { evaluationReference = try RealReference(dataset: options.data, options: evaluationOptions) }
+        let reference = evaluationReference!
+        refreshAverageStatistics()
+        let generator = samplingGenerator
+        generator.isTraining = false
+        defer { generator.isTraining = true }
+        var random = SeededRandom(seed: options.seed &+ 0xE7A1)
+        var synthetic: [Float] = []
+        for start in stride(from: 0, to: reference.count, by: 250) {
+            synthetic += generator.forward(trainer.sampleNoise(batch: min(250, reference.count - start), random: &random)).values
+        }
+        let figures = SampleEvaluation.measure(synthetic, against: reference).figures
+        return (figures.fd, figures.precision, figures.recall, figures.ndb, Date().timeIntervalSince(started))
+    }
+
     /// Fixed-noise samples, generator in evaluation mode (BatchNorm running statistics).
     func writeSamples(_ noise: Tensor, name: String) throws {
         refreshAverageStatistics()
@@ -336,6 +409,17 @@ public final class TrainingRun {
     }
 
     private func saveCheckpoint(_ progress: TrainingProgress, named name: String?) throws {
+        if let name {
+            let path = checkpointsDirectory.appendingPathComponent(name).path
+            try saveCheckpoint(progress, to: path)
+            // latest: the same bytes under a second name, also replaced atomically.
+            try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: path))), to: latestCheckpoint.path)
+        } else {
+            try saveCheckpoint(progress, to: latestCheckpoint.path)
+        }
+    }
+
+    private func saveCheckpoint(_ progress: TrainingProgress, to path: String) throws {
         // Never replace a good checkpoint with weights that went bad before any loss showed it.
         let parameters = trainer.generator.parameters + trainer.discriminator.parameters
         guard parameters.allSatisfy({ $0.value.buffer.allSatisfy(\.isFinite) }) else {
@@ -344,14 +428,7 @@ public final class TrainingRun {
         }
         refreshAverageStatistics()
         let extra = ["dataset": options.data, "seed": String(options.seed)]
-        if let name {
-            let path = checkpointsDirectory.appendingPathComponent(name).path
-            try Checkpoint.save(trainer, progress: progress, ema: averageGenerator, extra: extra, to: path)
-            // latest: the same bytes under a second name, also replaced atomically.
-            try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: path))), to: latestCheckpoint.path)
-        } else {
-            try Checkpoint.save(trainer, progress: progress, ema: averageGenerator, extra: extra, to: latestCheckpoint.path)
-        }
+        try Checkpoint.save(trainer, progress: progress, ema: averageGenerator, extra: extra, to: path)
     }
 
     /// Measures the sampling generator against the dataset (memorisation and diversity) and writes

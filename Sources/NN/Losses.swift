@@ -10,11 +10,21 @@ public enum Loss {
     /// Mean binary cross-entropy on logits, in the stable form
     ///   ℓ(x, t) = max(x, 0) − x·t + log(1 + e^−|x|),  dℓ/dx = (σ(x) − t) / N
     public static func binaryCrossEntropyWithLogits(_ logits: Tensor, target: Float, into gradient: Tensor? = nil) -> LossResult {
+        binaryCrossEntropyWithLogits(logits, targets: { _ in target }, into: gradient)
+    }
+
+    /// The same with a target per logit (a batch mixing both classes).
+    public static func binaryCrossEntropyWithLogits(_ logits: Tensor, targets: [Float], into gradient: Tensor? = nil) -> LossResult {
+        precondition(targets.count == logits.count, "one target per logit")
+        return binaryCrossEntropyWithLogits(logits, targets: { targets[$0] }, into: gradient)
+    }
+
+    private static func binaryCrossEntropyWithLogits(_ logits: Tensor, targets: (Int) -> Float, into gradient: Tensor?) -> LossResult {
         let gradient = Tensor.reuse(gradient, shape: logits.shape)
         let count = Float(logits.count)
         var total = 0.0
         for i in 0..<logits.count {
-            let x = logits[i]
+            let x = logits[i], target = targets(i)
             total += Double(max(x, 0) - x * target + log1pf(expf(-abs(x))))
             gradient[i] = (sigmoid(x) - target) / count
         }

@@ -69,9 +69,7 @@ struct EmbedCommand: ParsableCommand {
     /// dataset.json when known; `--decode` overrides the mode).
     private func sampleDecoder(_ extractor: FeatureExtractor) throws -> SampleDecoder {
         var fit = FitMode.crop, background: [UInt8] = [255, 255, 255], mode = DecodeMode.fast
-        if let config = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model + "/config.json"))) as? [String: Any],
-           let options = config["options"] as? [String: Any], let dataset = options["data"] as? String,
-           let manifest = try? DatasetManifest.load(from: dataset) {
+        if let dataset = try? TrainedGenerator.trainingData(run: model), let manifest = try? DatasetManifest.load(from: dataset) {
             fit = manifest.options.fit
             background = manifest.options.background
             mode = manifest.options.decodeMode

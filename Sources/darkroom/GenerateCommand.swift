@@ -33,12 +33,20 @@ struct GenerateCommand: ParsableCommand {
     var ratio: Double = 1
     @Option(help: "Write a grid of this many latent-space walks to --out (a PNG path) instead.")
     var interpolate: Int?
+    @Option(help: "Draw count / (1 − FRACTION) candidates and drop the FRACTION scored most fake (each kept image's score goes in metadata.jsonl).")
+    var filter: Double?
+    @Option(help: "What scores candidates for --filter: discriminator (the run's D) or two-sample (a fresh real-vs-synthetic classifier).")
+    var filterBy = "discriminator"
+    @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
+    var data: String?
 
     func validate() throws {
         guard format == "png" || format == "jpg" else { throw ValidationError("--format must be png or jpg") }
         guard (1...100).contains(quality), batch >= 1, ratio > 0 else { throw ValidationError("--quality must be 1-100, --batch and --ratio positive") }
         if interpolate == nil && augment == nil { guard let count, count >= 1 else { throw ValidationError("--count must be at least 1") } }
         if let interpolate { guard interpolate >= 1 else { throw ValidationError("--interpolate must be at least 1") } }
+        if let filter { guard (0..<1).contains(filter) else { throw ValidationError("--filter must be in [0, 1)") } }
+        guard ["discriminator", "two-sample"].contains(filterBy) else { throw ValidationError("--filter-by must be discriminator or two-sample") }
     }
 
     func run() throws {
@@ -57,9 +65,20 @@ struct GenerateCommand: ParsableCommand {
         options.overwrite = overwrite
         options.augment = augment
         options.ratio = ratio
-        let rows = try Generation.write(generator, options: options, to: out) { done, total in Console.progress("generate: \(done)/\(total)") }
+        var scorer: RealismScorer?
+        if let filter, filter > 0 {
+            options.filter = filter
+            if filterBy == "two-sample" {
+                Console.note("training a two-sample classifier to score candidates")
+                scorer = try TwoSampleScorer(generator: generator, dataset: data ?? TrainedGenerator.trainingData(run: model), seed: seed)
+            } else {
+                scorer = try DiscriminatorScorer(run: model, checkpoint: checkpoint)
+            }
+        }
+        let rows = try Generation.write(generator, options: options, to: out, scorer: scorer) { done, total in Console.progress("generate: \(done)/\(total)") }
         Console.endProgress()
         let synthetic = rows.filter { $0.source == "synthetic" }.count
+        if let scorer { Console.note("kept \(synthetic) of \(options.candidates(for: synthetic)) candidates by the \(scorer.name)'s score") }
         Console.note("wrote \(synthetic) synthetic\(rows.count > synthetic ? " and \(rows.count - synthetic) real" : "") images to \(out)/images (metadata.jsonl, latents.npy) from \(generator.checkpointPath)\(generator.usesAverage ? " (EMA weights)" : "")")
     }
 }

@@ -54,6 +54,10 @@ struct TrainCommand: ParsableCommand {
     var logEvery = 50
     @Option(help: "fast (oneDNN) or reference (plain Swift, slow).")
     var backend = "fast"
+    @Option(help: "Evaluate the sampling generator every this many kimg (fd, precision, recall, ndb in metrics.jsonl) and keep checkpoints/best.safetensors at the lowest fd; default a tenth of the run, 0 never.")
+    var evalEvery: Double?
+    @Option(help: "Real and synthetic images per evaluation during training.")
+    var evalCount = 1000
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be positive") }
@@ -70,6 +74,8 @@ struct TrainCommand: ParsableCommand {
         if let ema, !(0..<1).contains(ema) { throw ValidationError("--ema must be in [0, 1)") }
         guard lr > 0, (0..<1).contains(beta1), (0...1).contains(realLabel) else { throw ValidationError("--lr must be positive, --beta1 in [0, 1), --real-label in [0, 1]") }
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
+        if let evalEvery, !(evalEvery >= 0) { throw ValidationError("--eval-every must be 0 or more") }
+        guard evalCount >= 100 else { throw ValidationError("--eval-count must be at least 100") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
         if let diffaugment, DiffAugmentPolicy(diffaugment) == nil { throw ValidationError("--diffaugment takes color, translation and/or cutout, comma-separated") }
         do { _ = try options(data: "", out: "").resolvedStep(datasetCount: 0) } catch { throw ValidationError("\(error)") }
@@ -94,6 +100,8 @@ struct TrainCommand: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery
         options.logEvery = logEvery
+        options.evalEvery = evalEvery
+        options.evalCount = evalCount
         options.resume = resume
         return options
     }
@@ -112,7 +120,8 @@ struct TrainCommand: ParsableCommand {
             let remaining = Double(totalIterations - done) * Double(batch) / max(line.imagesPerSecond, 1e-9)
             let position = kimg.map { String(format: "kimg %.1f/%g", line.kimg ?? 0, $0) }
                 ?? String(format: "epoch %d/%d  iter %d/%d", line.epoch, options.epochs, done, totalIterations)
-            let augmentation = line.augmentP.map { String(format: "  p %.3f", $0) } ?? ""
+            let augmentation = (line.augmentP.map { String(format: "  p %.3f", $0) } ?? "")
+                + (line.fd.map { String(format: "  fd %.3f  precision %.2f  recall %.2f", $0, line.precision ?? .nan, line.recall ?? .nan) } ?? "")
             let text = String(format: "%@  %.0f img/s  ETA %@  loss_d %.3f  loss_g %.3f  D(x) %.2f  D(G(z)) %.2f%@",
                               position, line.imagesPerSecond, formatDuration(remaining), line.lossD, line.lossG, line.dReal, line.dFake, augmentation)
             if Console.isTerminal { Console.progress(text) } else if isLogLine { Console.note(text) }

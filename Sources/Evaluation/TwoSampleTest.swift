@@ -1,0 +1,119 @@
+import Foundation
+import Formats
+import NN
+
+/// The classifier two-sample test (Lopez-Paz & Oquab 2017; the DCGAN lineage's "can a fresh
+/// network tell them apart"): a small CNN learns to tell real images (label 1) from synthetic
+/// ones (label 0) on one half of each set and is scored on the other half. 0.5 is
+/// indistinguishable; 1.0 means every held-out fake is caught. Recipe, seed and sizes are fixed
+/// so figures compare across checkpoints and runs.
+///
+///   x [N, C, S, S] → Conv 4×4 s2 (C → 16) + LeakyReLU(0.2)
+///                  → [Conv 4×4 s2 + BatchNorm + LeakyReLU(0.2)]… (×2 channels) down to 4×4
+///                  → Conv 4×4 → one logit [N, 1, 1, 1]
+public final class TwoSampleClassifier {
+    public struct Recipe: Sendable, Equatable {
+        public var width = 16
+        public var epochs = 6
+        /// Images per step, half real and half synthetic.
+        public var batch = 64
+        public var learningRate: Float = 2e-4
+        public var seed: UInt64 = 0x2_5A3D
+        public init() {}
+    }
+
+    public let imageSize: Int
+    public let channels: Int
+    let network: Sequential
+
+    public init(imageSize: Int, channels: Int, recipe: Recipe = Recipe()) {
+        self.imageSize = imageSize
+        self.channels = channels
+        var layers: [Layer] = [Conv2d(channels, recipe.width, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
+                               LeakyReLU(slope: 0.2, backend: .fast)]
+        var side = imageSize / 2, width = recipe.width
+        while side > 4 {
+            layers += [Conv2d(width, width * 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
+                       BatchNorm2d(width * 2, backend: .fast), LeakyReLU(slope: 0.2, backend: .fast)]
+            width *= 2
+            side /= 2
+        }
+        layers.append(Conv2d(width, 1, kernel: 4, stride: 1, padding: 0, bias: false, backend: .fast))
+        network = Sequential(layers)
+        network.needsInputGradient = false
+        var random = SeededRandom(seed: recipe.seed)
+        Initialization.dcgan(network.layers, random: &random)
+    }
+
+    /// Trains on real [Nr, C, S, S] (label 1) and synthetic [Nf, C, S, S] (label 0), both plain NCHW.
+    public func train(real: [Float], synthetic: [Float], recipe: Recipe = Recipe()) {
+        let sample = channels * imageSize * imageSize
+        let realCount = real.count / sample, syntheticCount = synthetic.count / sample
+        let perSide = recipe.batch / 2
+        let steps = min(realCount, syntheticCount) / perSide
+        precondition(steps >= 1, "the two-sample test needs at least \(perSide) images of each kind")
+        let optimizer = Adam(parameters: network.parameters, learningRate: recipe.learningRate, beta1: 0.5)
+        var random = SeededRandom(seed: recipe.seed &+ 1)
+        let targets = [Float](repeating: 1, count: perSide) + [Float](repeating: 0, count: perSide)
+        network.isTraining = true
+        for _ in 0..<recipe.epochs {
+            let realOrder = random.permutation(realCount), syntheticOrder = random.permutation(syntheticCount)
+            for step in 0..<steps {
+                var values: [Float] = []
+                values.reserveCapacity(recipe.batch * sample)
+                for i in realOrder[step * perSide..<(step + 1) * perSide] { values += real[i * sample..<(i + 1) * sample] }
+                for i in syntheticOrder[step * perSide..<(step + 1) * perSide] { values += synthetic[i * sample..<(i + 1) * sample] }
+                optimizer.zeroGradients()
+                let logits = network.forward(Tensor(shape: [recipe.batch, channels, imageSize, imageSize], values: values)).plain()
+                _ = network.backward(Loss.binaryCrossEntropyWithLogits(logits, targets: targets).gradient)
+                optimizer.step()
+            }
+        }
+        network.isTraining = false
+    }
+
+    /// Logits (higher: more real) of images [N, C, S, S], in evaluation mode.
+    public func scores(_ images: [Float], batch: Int = 256) -> [Float] {
+        let sample = channels * imageSize * imageSize
+        let count = images.count / sample
+        var out: [Float] = []
+        out.reserveCapacity(count)
+        for start in stride(from: 0, to: count, by: batch) {
+            let n = min(batch, count - start)
+            out += network.forward(Tensor(shape: [n, channels, imageSize, imageSize], values: Array(images[start * sample..<(start + n) * sample]))).values
+        }
+        return out
+    }
+}
+
+/// What the two-sample test found on the held-out halves.
+public struct TwoSampleOutcome {
+    /// Held-out accuracy, real and synthetic halves weighted equally.
+    public var accuracy: Double
+    /// Held-out binary cross-entropy (finer-grained than accuracy near 1).
+    public var loss: Double
+    /// Logits of the held-out synthetic images, in their order (higher: more convincing).
+    public var syntheticScores: [Float]
+    /// Indices of the held-out synthetic images into the synthetic set given.
+    public var syntheticIndices: Range<Int>
+    public var classifier: TwoSampleClassifier
+
+    /// Splits each set in halves, trains on the first halves, scores the second.
+    public static func run(real: [Float], synthetic: [Float], imageSize: Int, channels: Int,
+                           recipe: TwoSampleClassifier.Recipe = .init()) -> TwoSampleOutcome {
+        let sample = channels * imageSize * imageSize
+        let realHalf = real.count / sample / 2, syntheticHalf = synthetic.count / sample / 2
+        let classifier = TwoSampleClassifier(imageSize: imageSize, channels: channels, recipe: recipe)
+        classifier.train(real: Array(real[0..<realHalf * sample]), synthetic: Array(synthetic[0..<syntheticHalf * sample]), recipe: recipe)
+        let realScores = classifier.scores(Array(real[realHalf * sample..<2 * realHalf * sample]))
+        let syntheticScores = classifier.scores(Array(synthetic[syntheticHalf * sample..<2 * syntheticHalf * sample]))
+        func softplus(_ x: Float) -> Double { Double(max(x, 0) + log1pf(expf(-abs(x)))) }
+        let realCorrect = Double(realScores.filter { $0 > 0 }.count) / Double(realScores.count)
+        let syntheticCorrect = Double(syntheticScores.filter { $0 <= 0 }.count) / Double(syntheticScores.count)
+        // BCE: real −log σ(x) = softplus(−x); synthetic −log(1 − σ(x)) = softplus(x).
+        let loss = (realScores.reduce(0) { $0 + softplus(-$1) } / Double(realScores.count)
+                    + syntheticScores.reduce(0) { $0 + softplus($1) } / Double(syntheticScores.count)) / 2
+        return TwoSampleOutcome(accuracy: (realCorrect + syntheticCorrect) / 2, loss: loss, syntheticScores: syntheticScores,
+                                syntheticIndices: syntheticHalf..<2 * syntheticHalf, classifier: classifier)
+    }
+}

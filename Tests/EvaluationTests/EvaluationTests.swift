@@ -1,0 +1,188 @@
+import Formats
+import NN
+import XCTest
+@testable import Evaluation
+
+/// Toy images in [-1, 1], C = 1: discs (mode 0) or horizontal bars (mode 1) at random places on a dark ground.
+func shapes(_ count: Int, size: Int = 16, modes: [Int] = [0, 1], noise: Float = 0, seed: UInt64) -> [Float] {
+    var random = SeededRandom(seed: seed)
+    var out = [Float](repeating: -1, count: count * size * size)
+    for n in 0..<count {
+        let mode = modes[Int(random.next() % UInt64(modes.count))]
+        let cx = Float(size) * (0.3 + 0.4 * random.nextUniform()), cy = Float(size) * (0.3 + 0.4 * random.nextUniform())
+        let radius = Float(size) * (0.15 + 0.1 * random.nextUniform())
+        for y in 0..<size {
+            for x in 0..<size {
+                let dx = Float(x) - cx, dy = Float(y) - cy
+                let inside = mode == 0 ? dx * dx + dy * dy < radius * radius : abs(dy) < radius / 2 && abs(dx) < 2 * radius
+                var value: Float = inside ? 0.8 : -0.8
+                if noise > 0 { value += noise * random.nextNormal() }
+                out[n * size * size + y * size + x] = min(max(value, -1), 1)
+            }
+        }
+    }
+    return out
+}
+
+final class LinearAlgebraTests: XCTestCase {
+    /// Q diag(λ) Qᵀ with a random orthogonal Q (Gram–Schmidt on Gaussian columns).
+    func symmetric(eigenvalues: [Double], seed: UInt64) -> [Double] {
+        let n = eigenvalues.count
+        var random = SeededRandom(seed: seed)
+        var q = (0..<(n * n)).map { _ in Double(random.nextNormal()) }
+        for j in 0..<n {
+            for k in 0..<j {
+                var dot = 0.0
+                for i in 0..<n { dot += q[i * n + j] * q[i * n + k] }
+                for i in 0..<n { q[i * n + j] -= dot * q[i * n + k] }
+            }
+            var norm = 0.0
+            for i in 0..<n { norm += q[i * n + j] * q[i * n + j] }
+            for i in 0..<n { q[i * n + j] /= norm.squareRoot() }
+        }
+        var a = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { for k in 0..<n { a[i * n + j] += q[i * n + k] * eigenvalues[k] * q[j * n + k] } } }
+        return a
+    }
+
+    func testEigenvaluesOfKnownSpectra() {
+        for n in [1, 2, 3, 7, 40] {
+            var random = SeededRandom(seed: UInt64(n))
+            // Includes repeated and zero eigenvalues.
+            var values = (0..<n).map { _ in Double(random.nextUniform() * 10 - 3) }
+            if n > 3 { values[1] = values[0]; values[2] = 0 }
+            let found = SymmetricMatrix.eigenvalues(symmetric(eigenvalues: values, seed: UInt64(n) + 100), n: n)
+            for (a, b) in zip(found, values.sorted()) { XCTAssertEqual(a, b, accuracy: 1e-9, "n = \(n)") }
+        }
+    }
+
+    func testCholeskyReconstructs() {
+        let n = 6
+        let a = symmetric(eigenvalues: [0.5, 1, 2, 3, 4, 9], seed: 3)
+        let l = SymmetricMatrix.cholesky(a, n: n)
+        for i in 0..<n {
+            for j in 0..<n {
+                var sum = 0.0
+                for k in 0..<n { sum += l[i * n + k] * l[j * n + k] }
+                XCTAssertEqual(sum, a[i * n + j], accuracy: 1e-12)
+                if j > i { XCTAssertEqual(l[i * n + j], 0) }
+            }
+        }
+    }
+
+    func testFrechetDistanceClosedForms() {
+        // Equal Gaussians: 0.
+        let a = Gaussian(mean: [1, 2], covariance: symmetric(eigenvalues: [1, 3], seed: 1))
+        XCTAssertEqual(Frechet.distance(a, a), 0, accuracy: 1e-5)
+        // Diagonal: ‖Δμ‖² + Σ (√a − √b)².
+        let d1 = Gaussian(mean: [0, 0, 0], covariance: [4, 0, 0, 0, 1, 0, 0, 0, 9])
+        let d2 = Gaussian(mean: [1, 0, 2], covariance: [1, 0, 0, 0, 1, 0, 0, 0, 16])
+        XCTAssertEqual(Frechet.distance(d1, d2), 5 + 1 + 0 + 1, accuracy: 1e-4)  // the ridge
+        // 2 × 2, not commuting: tr √(AB) = √(tr AB + 2√(det A det B)).
+        let p = symmetric(eigenvalues: [0.5, 2], seed: 7), q = symmetric(eigenvalues: [1, 5], seed: 8)
+        let traceAB = p[0] * q[0] + p[1] * q[2] + p[2] * q[1] + p[3] * q[3]
+        let root = (traceAB + 2 * (1.0 * 5.0).squareRoot()).squareRoot()
+        let expected = (p[0] + p[3]) + (q[0] + q[3]) - 2 * root
+        XCTAssertEqual(Frechet.distance(Gaussian(mean: [0, 0], covariance: p), Gaussian(mean: [0, 0], covariance: q)), expected, accuracy: 1e-5)
+        // Symmetric in its arguments.
+        XCTAssertEqual(Frechet.distance(Gaussian(mean: [0, 0], covariance: q), Gaussian(mean: [0, 0], covariance: p)), expected, accuracy: 1e-5)
+    }
+
+    func testGaussianMatchesDirectCovariance() {
+        var random = SeededRandom(seed: 5)
+        let n = 50, d = 4
+        let x = (0..<(n * d)).map { i in random.nextNormal() + Float(i % d) }
+        let g = Gaussian(features: x, dimension: d)
+        for i in 0..<d {
+            let mean = (0..<n).reduce(0.0) { $0 + Double(x[$1 * d + i]) } / Double(n)
+            XCTAssertEqual(g.mean[i], mean, accuracy: 1e-5)
+            for j in 0..<d {
+                let meanJ = (0..<n).reduce(0.0) { $0 + Double(x[$1 * d + j]) } / Double(n)
+                let cov = (0..<n).reduce(0.0) { $0 + (Double(x[$1 * d + i]) - mean) * (Double(x[$1 * d + j]) - meanJ) } / Double(n - 1)
+                XCTAssertEqual(g.covariance[i * d + j], cov, accuracy: 1e-4)
+            }
+        }
+    }
+
+    func testKthNeighbourDistancesMatchBruteForce() {
+        var random = SeededRandom(seed: 9)
+        let n = 37, d = 5, k = 3
+        let points = (0..<(n * d)).map { _ in random.nextNormal() }
+        let found = NearestNeighbours.kthNeighbourDistances(points, dimension: d, k: k, block: 8)
+        for i in 0..<n {
+            let distances = (0..<n).filter { $0 != i }.map { j in
+                (0..<d).reduce(Float(0)) { $0 + (points[i * d + $1] - points[j * d + $1]) * (points[i * d + $1] - points[j * d + $1]) }.squareRoot()
+            }.sorted()
+            XCTAssertEqual(found[i], distances[k - 1], accuracy: 1e-4)
+        }
+    }
+}
+
+final class MetricTests: XCTestCase {
+    func testPrecisionAndRecallSeeMissingModesAndOutliers() {
+        var random = SeededRandom(seed: 2)
+        // Real: two clusters in 2-D; synthetic A: both; B: one cluster only; C: far away.
+        func cluster(_ count: Int, _ cx: Float) -> [Float] { (0..<count).flatMap { _ in [cx + 0.3 * random.nextNormal(), 0.3 * random.nextNormal()] } }
+        let real = cluster(200, -3) + cluster(200, 3)
+        let both = cluster(200, -3) + cluster(200, 3)
+        let one = cluster(400, 3)
+        let far = cluster(400, 30)
+        let full = ManifoldMetrics.precisionRecall(real: real, synthetic: both, dimension: 2)
+        XCTAssertGreaterThan(full.precision, 0.9)
+        XCTAssertGreaterThan(full.recall, 0.9)
+        let dropped = ManifoldMetrics.precisionRecall(real: real, synthetic: one, dimension: 2)
+        XCTAssertGreaterThan(dropped.precision, 0.9)
+        XCTAssertLessThan(dropped.recall, 0.55)
+        let wrong = ManifoldMetrics.precisionRecall(real: real, synthetic: far, dimension: 2)
+        XCTAssertEqual(wrong.precision, 0)
+        XCTAssertEqual(wrong.recall, 0)
+    }
+
+    func testModeBinsCountMissingModes() {
+        let size = 16, sample = size * size
+        let real = shapes(600, modes: [0, 1], seed: 1)
+        let bins = ModeBins(real: real, dimension: sample, bins: 10, seed: 3)
+        XCTAssertEqual(bins.realCounts.reduce(0, +), 600)
+        let faithful = bins.compare(synthetic: shapes(600, modes: [0, 1], seed: 2))
+        let discsOnly = bins.compare(synthetic: shapes(600, modes: [0], seed: 2))
+        XCTAssertLessThanOrEqual(faithful.ndb, 2)
+        XCTAssertGreaterThanOrEqual(discsOnly.ndb, 5)
+        XCTAssertEqual(faithful.bins.reduce(0) { $0 + $1.syntheticShare }, 1, accuracy: 1e-9)
+        XCTAssertEqual(discsOnly.bins.filter(\.significant).count, discsOnly.ndb)
+        // Deterministic: the same seed gives the same bins.
+        XCTAssertEqual(ModeBins(real: real, dimension: sample, bins: 10, seed: 3).centres, bins.centres)
+    }
+
+    func testFeatureSpaceIsFixedAndSeesStructure() {
+        let a = FeatureSpace(imageSize: 16, channels: 1), b = FeatureSpace(imageSize: 16, channels: 1)
+        XCTAssertEqual(a.dimension, 32 + 64 + 128)
+        let images = shapes(8, seed: 4)
+        XCTAssertEqual(a.features(images), b.features(images))
+        XCTAssertEqual(FeatureSpace(imageSize: 64, channels: 3).dimension, 32 + 64 + 128 + 256 + 256)
+        // Batching does not change features.
+        XCTAssertEqual(a.features(images, batch: 3), a.features(images))
+    }
+
+    /// Worse generators get worse figures: the real distribution with more and more noise, and
+    /// one that draws a single mode.
+    func testFiguresRankDegradedImages() {
+        var options = EvaluationOptions()
+        options.count = 400
+        options.bins = 10
+        let reference = RealReference(images: shapes(400, seed: 1), imageSize: 16, channels: 1, options: options)
+        let levels: [Float] = [0, 0.15, 0.5]
+        let results = levels.map { SampleEvaluation.measure(shapes(400, noise: $0, seed: 2), against: reference).figures }
+        XCTAssertLessThan(results[0].fd, results[1].fd)
+        XCTAssertLessThan(results[1].fd, results[2].fd)
+        XCTAssertLessThan(results[0].twoSampleAccuracy!, 0.65, "same distribution should be hard to tell apart")
+        XCTAssertGreaterThan(results[2].twoSampleAccuracy!, 0.8)
+        XCTAssertLessThan(results[0].twoSampleAccuracy!, results[2].twoSampleAccuracy!)
+        XCTAssertGreaterThan(results[0].precision, results[2].precision)
+        let oneMode = SampleEvaluation.measure(shapes(400, modes: [1], seed: 2), against: reference).figures
+        XCTAssertGreaterThan(oneMode.fd, results[0].fd)
+        XCTAssertLessThan(oneMode.recall, results[0].recall)
+        XCTAssertGreaterThan(oneMode.ndb, results[0].ndb)
+        XCTAssertEqual(results[0].count, 400)
+        XCTAssertEqual(results[0].featureSpace, FeatureSpace.version)
+    }
+}
