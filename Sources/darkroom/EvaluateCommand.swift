@@ -29,6 +29,12 @@ struct EvaluateCommand: ParsableCommand {
     var noEma = false
     @Flag(help: "Skip the two-sample classifier (most of the time taken).")
     var noTwoSample = false
+    @Option(help: ArgumentHelp("Two-sample classifier epochs (changing the recipe breaks comparison with other figures).", visibility: .hidden))
+    var twoSampleEpochs: Int?
+    @Option(help: ArgumentHelp("Two-sample classifier width (first block's channels).", visibility: .hidden))
+    var twoSampleWidth: Int?
+    @Option(help: ArgumentHelp("Two-sample classifier input noise.", visibility: .hidden))
+    var twoSampleNoise: Float?
     @Option(help: "Folder for evaluation.json and the figures' images.")
     var out: String?
     @Flag(help: "Print the figures as JSON on stdout.")
@@ -47,6 +53,9 @@ struct EvaluateCommand: ParsableCommand {
         options.seed = seed
         options.bins = bins
         options.twoSample = !noTwoSample
+        if let twoSampleEpochs { options.twoSampleRecipe.epochs = twoSampleEpochs }
+        if let twoSampleWidth { options.twoSampleRecipe.width = twoSampleWidth }
+        if let twoSampleNoise { options.twoSampleRecipe.noise = twoSampleNoise }
         let started = Date()
         let reference = try RealReference(dataset: dataset, options: options)
         let (report, evaluation, synthetic) = try GeneratorEvaluation.evaluate(generator, reference: reference, seed: seed)
