@@ -54,7 +54,7 @@ struct TrainCommand: ParsableCommand {
     var logEvery = 50
     @Option(help: "fast (oneDNN) or reference (plain Swift, slow).")
     var backend = "fast"
-    @Option(help: "Evaluate the sampling generator every this many kimg (fd, precision, recall, ndb in metrics.jsonl) and keep checkpoints/best.safetensors at the lowest fd; default a tenth of the run, 0 never.")
+    @Option(help: "Evaluate the sampling generator every this many kimg (fd, precision, recall, ndb in metrics.jsonl) and keep checkpoints/best.safetensors at the lowest fd; default a tenth of the run but at least 8 kimg apart per 1000 --eval-count images (under 5% of training time), 0 never.")
     var evalEvery: Double?
     @Option(help: "Real and synthetic images per evaluation during training.")
     var evalCount = 1000

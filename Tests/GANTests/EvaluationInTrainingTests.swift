@@ -71,6 +71,26 @@ final class EvaluationInTrainingTests: XCTestCase {
         XCTAssertNil(training.evaluationIterations)
         _ = try training.train()
         XCTAssertFalse(FileManager.default.fileExists(atPath: training.bestCheckpoint.path))
+        // A run without best offers its latest, so pipelines can always ask for best.
+        XCTAssertEqual(try TrainedGenerator(run: options.out, checkpoint: "best").checkpointPath, training.latestCheckpoint.path)
+    }
+
+    /// The default spacing: a tenth of the run, but no denser than keeps evaluation near 5% of
+    /// training time.
+    func testDefaultEvaluationSpacingFollowsTheRunAndTheCost() throws {
+        let data = try writeTinyDataset(directory, count: 200)
+        var options = TrainOptions(data: data, out: directory.file("run").path)
+        options.batch = 50
+        options.evalCount = 100
+        XCTAssertEqual(TrainingRun.defaultEvaluationSpacing(evalCount: 1000), 8, accuracy: 1e-9)
+        options.kimg = 100  // a tenth: 10 kimg = 200 iterations; the cost floor is 0.8 kimg
+        XCTAssertEqual(try TrainingRun(options: options).evaluationIterations, 200)
+        options.kimg = 2  // a tenth is 0.2 kimg, under the floor: every 0.8 kimg = 16 iterations
+        XCTAssertEqual(try TrainingRun(options: options).evaluationIterations, 16)
+        options.evalEvery = 0.1
+        XCTAssertEqual(try TrainingRun(options: options).evaluationIterations, 2)
+        options.evalEvery = 0
+        XCTAssertNil(try TrainingRun(options: options).evaluationIterations)
     }
 
     func testReportPutsTheContractKeysAtTheTopLevel() throws {
