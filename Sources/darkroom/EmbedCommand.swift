@@ -12,7 +12,7 @@ struct EmbedCommand: ParsableCommand {
 
     @Option(help: "The training run folder.")
     var model: String
-    @Option(help: "latest, epoch-N, or a .safetensors path.")
+    @Option(help: "latest, best (lowest fd in training), epoch-N, kimg-N, or a .safetensors path.")
     var checkpoint = "latest"
     @Option(help: "A prepared dataset.")
     var data: String?

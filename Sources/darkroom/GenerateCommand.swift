@@ -11,7 +11,7 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "The training run folder.")
     var model: String
-    @Option(help: "latest, epoch-N, or a .safetensors path.")
+    @Option(help: "latest, best (lowest fd in training), epoch-N, kimg-N, or a .safetensors path.")
     var checkpoint = "latest"
     @Option(help: "Synthetic images to write.")
     var count: Int?
@@ -35,8 +35,8 @@ struct GenerateCommand: ParsableCommand {
     var interpolate: Int?
     @Option(help: "Draw count / (1 − FRACTION) candidates and drop the FRACTION scored most fake (each kept image's score goes in metadata.jsonl).")
     var filter: Double?
-    @Option(help: "What scores candidates for --filter: discriminator (the run's D) or two-sample (a fresh real-vs-synthetic classifier).")
-    var filterBy = "discriminator"
+    @Option(help: "What scores candidates for --filter: two-sample (a fresh real-vs-synthetic classifier; measured better) or discriminator (the run's D).")
+    var filterBy = "two-sample"
     @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
     var data: String?
 
