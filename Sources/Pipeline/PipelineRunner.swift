@@ -75,9 +75,9 @@ public final class PipelineRunner {
 
     /// The stages whose outputs a stage reads.
     static let inputs: [StageName: [StageName]] = [
-        .dataset: [], .catalog: [.dataset], .prepare: [.catalog], .train: [.prepare],
+        .dataset: [], .catalog: [.dataset], .prepare: [.catalog], .train: [.prepare], .evaluate: [.train, .prepare],
         .generate: [.train, .prepare], .embed: [.train, .prepare, .catalog], .probe: [.embed, .dataset],
-        .report: [.catalog, .train, .generate, .probe],
+        .report: [.catalog, .train, .evaluate, .generate, .probe],
     ]
 
     /// For catalog: file count, total size and newest mtime under the root (a stat-only walk).
@@ -103,6 +103,8 @@ public final class PipelineRunner {
         case .catalog: return spec.database.map(exists) ?? false
         case .prepare: return stage.value("out").map { exists($0 + "/dataset.json") } ?? false
         case .train: return stage.value("out").map { exists($0 + "/summary.json") && exists($0 + "/checkpoints/latest.safetensors") } ?? false
+        case .evaluate:
+            return (stage.value("out") ?? stage.value("model").map { $0 + "/evaluation" }).map { exists($0 + "/evaluation.json") } ?? false
         case .generate: return stage.value("out").map { exists($0 + "/metadata.jsonl") && exists($0 + "/latents.npy") } ?? false
         case .embed: return stage.value("out").map { exists($0 + ".npy") && exists($0 + ".csv") } ?? false
         case .probe: return stage.value("out").map(exists) ?? true

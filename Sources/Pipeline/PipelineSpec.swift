@@ -12,7 +12,7 @@ public struct PipelineError: Error, CustomStringConvertible {
 
 /// The stages a pipeline may chain, in the only order they run.
 public enum StageName: String, CaseIterable, Sendable {
-    case dataset, catalog, prepare, train, generate, embed, probe, report
+    case dataset, catalog, prepare, train, evaluate, generate, embed, probe, report
 }
 
 /// What an option's value must be.
@@ -40,9 +40,13 @@ let stageOptions: [StageName: [String: OptionKind]] = [
     .train: ["data": .string, "out": .string, "epochs": .integer, "batch": .integer, "nz": .integer, "ngf": .integer, "ndf": .integer,
              "lr": .number, "beta1": .number, "seed": .integer, "loss": .string, "diffaugment": .string, "real-label": .number, "dropout": .number, "ema": .number,
              "checkpoint-every": .integer, "sample-every": .integer, "log-every": .integer, "backend": .string, "kimg": .number,
-             "snapshot-kimg": .number, "augment": .string, "ema-kimg": .number, "ema-rampup": .number],
+             "snapshot-kimg": .number, "augment": .string, "ema-kimg": .number, "ema-rampup": .number, "eval-every": .number,
+             "eval-count": .integer],
+    .evaluate: ["model": .string, "checkpoint": .string, "data": .string, "count": .integer, "seed": .integer, "bins": .integer,
+                "no-ema": .flag, "no-two-sample": .flag, "out": .string],
     .generate: ["model": .string, "checkpoint": .string, "count": .integer, "out": .string, "format": .string, "quality": .integer,
-                "seed": .integer, "batch": .integer, "no-ema": .flag, "augment": .string, "ratio": .number],
+                "seed": .integer, "batch": .integer, "no-ema": .flag, "augment": .string, "ratio": .number, "filter": .number,
+                "filter-by": .string, "data": .string],
     .embed: ["model": .string, "checkpoint": .string, "data": .string, "db": .string, "images": .string, "out": .string,
              "layers": .string, "batch": .integer, "decode": .string],
     .probe: ["features": .string, "labels": .string, "test-fraction": .number, "seed": .integer, "l2": .number, "iterations": .integer,
@@ -183,6 +187,10 @@ public struct PipelineSpec: Sendable {
         }
         if let i = index(.prepare) { stages[i].setDefault("db", database) }
         if let i = index(.train) { stages[i].setDefault("data", preparedOut) }
+        if let i = index(.evaluate) {
+            stages[i].setDefault("model", runOut)
+            stages[i].setDefault("data", preparedOut)
+        }
         if let i = index(.generate) { stages[i].setDefault("model", runOut) }
         if let i = index(.embed) {
             stages[i].setDefault("model", runOut)
@@ -199,7 +207,7 @@ public struct PipelineSpec: Sendable {
             stages[i].setDefault("probe", stage(.probe)?.value("out"))
         }
         let required: [StageName: [String]] = [.dataset: ["recipe", "out"], .catalog: ["root"], .prepare: ["db", "size", "channels", "out"],
-                                               .train: ["data", "out"], .generate: ["model", "out"], .embed: ["model", "out"],
+                                               .train: ["data", "out"], .evaluate: ["model"], .generate: ["model", "out"], .embed: ["model", "out"],
                                                .probe: ["features", "labels"], .report: ["db", "out"]]
         for stage in stages {
             for key in required[stage.name]! where !stage.has(key) {

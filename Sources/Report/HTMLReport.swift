@@ -33,7 +33,10 @@ public struct HTMLReport {
         body += section("Files that could not be used", try badFiles())
         body += section("Exact duplicates", try clusters(.exactDuplicates))
         body += section("Near duplicates", try clusters(.nearDuplicates))
-        if let run { body += try trainingSection(run) }
+        if let run {
+            body += try trainingSection(run)
+            body += evaluationSection(run + "/evaluation")
+        }
         if let generated { body += try generationSection(generated) }
         if let probe, let data = FileManager.default.contents(atPath: probe),
            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
@@ -94,6 +97,10 @@ public struct HTMLReport {
         if !series("augment_p").isEmpty {
             html += "<div>\(lineChart(title: "augmentation probability p (ADA r_t)", [("p", series("augment_p")), ("r_t", series("ada_r_t"))]))</div>"
         }
+        if !series("fd").isEmpty {
+            html += "<div>\(lineChart(title: "fd by iteration (lower is better; checkpoints/best at the lowest)", [("fd", series("fd"))]))</div>"
+            html += "<div>\(lineChart(title: "precision and recall by iteration", [("precision", series("precision")), ("recall", series("recall"))]))</div>"
+        }
         html += "</div>\n"
         if let data = FileManager.default.contents(atPath: run + "/summary.json"),
            let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let memo = summary["memorisation"] as? [String: Any] {
@@ -118,6 +125,40 @@ public struct HTMLReport {
         }
         html += "</div>\n"
         return section("Training", html)
+    }
+
+    /// `darkroom evaluate`'s figures for the run, if it was evaluated: the cards, each mode-coverage
+    /// bin (its real centre, real and synthetic shares, significant differences marked), and the
+    /// two-sample classifier's most and least convincing fakes.
+    private func evaluationSection(_ directory: String) -> String {
+        guard let data = FileManager.default.contents(atPath: directory + "/evaluation.json"),
+              let figures = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return "" }
+        func number(_ key: String, _ format: String) -> String { (figures[key] as? Double).map { String(format: format, $0) } ?? "–" }
+        let bins = figures["ndb_bins"] as? [[String: Any]] ?? []
+        var html = "<p class=muted>\(escape(figures["checkpoint"] as? String ?? "")) against \(figures["count"] as? Int ?? 0) images of \(escape(figures["data"] as? String ?? "")); features \(escape(figures["feature_space"] as? String ?? ""))</p>"
+        html += "<div class=cards>\(card("two-sample accuracy (0.5: indistinguishable)", number("two_sample_accuracy", "%.3f")))\(card("fd (lower is better)", number("fd", "%.3f")))"
+        html += card("precision", number("precision", "%.3f")) + card("recall", number("recall", "%.3f"))
+        html += card("mode bins that differ (NDB)", "\(figures["ndb"] as? Int ?? 0) of \(bins.count)") + "</div>\n"
+        let centres = FileManager.default.contents(atPath: directory + "/bins.png").flatMap { try? PNG.decode(Array($0)) }
+        let side = centres.map { ($0.width - 2) / 10 - 2 } ?? 0
+        let top = max(bins.compactMap { max($0["real_share"] as? Double ?? 0, $0["synthetic_share"] as? Double ?? 0) }.max() ?? 0, 1e-9)
+        html += "<p class=muted>Mode coverage: each bin's real centre, its share of real images (blue) and of synthetic ones (orange); ◆ marks a significant difference.</p><div class=bins>"
+        for (index, bin) in bins.enumerated() {
+            let real = bin["real_share"] as? Double ?? 0, synthetic = bin["synthetic_share"] as? Double ?? 0
+            var thumb = ""
+            if let centres, side > 0 {
+                let tile = centres.cropped(x: 2 + (index % 10) * (side + 2), y: 2 + (index / 10) * (side + 2), width: side, height: side)
+                if let png = try? PNG.encode(tile) { thumb = "<img class=thumb src=\"data:image/png;base64,\(Data(png).base64EncodedString())\" alt=\"bin \(index)\">" }
+            }
+            html += "<figure>\(thumb)<div class=shares><span class=good style=\"height:\(Int(48 * real / top))px\"></span><span class=bar style=\"height:\(Int(48 * synthetic / top))px\"></span></div>"
+            html += "<figcaption>\(String(format: "%.1f/%.1f%%", 100 * real, 100 * synthetic))\((bin["significant"] as? Bool ?? false) ? " ◆" : "")</figcaption></figure>"
+        }
+        html += "</div><div class=grids>"
+        for (name, caption) in [("most-convincing.png", "most convincing fakes (two-sample classifier)"), ("least-convincing.png", "least convincing fakes")] {
+            guard let image = FileManager.default.contents(atPath: directory + "/" + name) else { continue }
+            html += "<figure><img src=\"data:image/png;base64,\(image.base64EncodedString())\" alt=\"\(name)\"><figcaption>\(caption)</figcaption></figure>"
+        }
+        return section("Evaluation", html + "</div>")
     }
 
     private func generationSection(_ directory: String) throws -> String {
@@ -204,7 +245,8 @@ public struct HTMLReport {
         .tag{background:#fde8e8;color:#9b1c1c;border-radius:4px;padding:1px 6px;font-size:12px;white-space:nowrap}
         .clusters{display:flex;flex-wrap:wrap;gap:10px}.cluster{display:flex;gap:6px;padding:6px;background:#f4f6fa;border-radius:8px}
         .grids{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0 14px;padding:8px;background:#f8f9fb;border-radius:8px}
-        section>.cluster{flex-wrap:wrap}
+        section>.cluster{flex-wrap:wrap}.bins{display:flex;flex-wrap:wrap;gap:8px}
+        .shares{display:flex;align-items:flex-end;justify-content:center;gap:3px;height:50px}.shares span{width:14px;display:block}.shares .good{background:#3d7dca}.shares .bar{background:#e07a5f}
         figure{margin:0;text-align:center;max-width:96px}figcaption{font-size:10px;color:#6b7383;word-break:break-all}
         .grids figure{max-width:300px}.grids img{width:272px;image-rendering:pixelated}
         .thumb{height:64px;image-rendering:pixelated;border:1px solid #dde2ea}.missing{width:64px;height:64px;background:#eee}

@@ -36,6 +36,7 @@ struct RunCommand: ParsableCommand {
             case .catalog: try CatalogCommand.parse(arguments).run()
             case .prepare: try PrepareCommand.parse(arguments).run()
             case .train: try TrainCommand.parse(arguments).run()
+            case .evaluate: try EvaluateCommand.parse(arguments).run()
             case .generate: try GenerateCommand.parse(arguments).run()
             case .embed: try EmbedCommand.parse(arguments).run()
             case .probe: try ProbeCommand.parse(arguments).run()

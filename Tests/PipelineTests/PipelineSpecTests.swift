@@ -32,6 +32,27 @@ final class PipelineSpecTests: XCTestCase {
         do { _ = try PipelineSpec.parse(yaml, path: "p.yaml"); return "no error" } catch { return "\(error)" }
     }
 
+    func testEvaluateSitsBetweenTrainAndGenerateAndJudgesTheRunsData() throws {
+        let spec = try PipelineSpec.parse("""
+            name: judged
+            stages:
+              prepare: {db: c.sqlite, size: 32, channels: 1, out: p}
+              train: {out: r, kimg: 10, eval-every: 2}
+              evaluate: {count: 500, no-two-sample: true}
+              generate: {checkpoint: best, count: 10, out: g, filter: 0.2}
+            """, path: "judged.yaml")
+        XCTAssertEqual(spec.stages.map(\.name), [.prepare, .train, .evaluate, .generate])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.evaluate)!), ["--count", "500", "--no-two-sample", "--model", "r", "--data", "p"])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.train)!), ["--out", "r", "--kimg", "10", "--eval-every", "2", "--data", "p"])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.generate)!), ["--checkpoint", "best", "--count", "10", "--out", "g", "--filter", "0.2", "--model", "r"])
+        XCTAssertThrowsError(try PipelineSpec.parse("""
+            name: late
+            stages:
+              generate: {model: r, out: g}
+              evaluate: {model: r}
+            """, path: "late.yaml")) { XCTAssertTrue("\($0)".contains("must come before")) }
+    }
+
     func testMistakesAreReportedWithTheirLine() {
         XCTAssertEqual(error("stages:\n  catalog:\n    root: x\n    jobz: 2\n").prefix(10), "p.yaml:4: ")
         XCTAssertTrue(error("stages:\n  catalog:\n    root: x\n    jobz: 2\n").contains("unknown option `jobz`"))
