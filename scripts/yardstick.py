@@ -76,6 +76,23 @@ def frechet(a, b):
     return float(mu @ mu + ca.trace() + cb.trace() - 2 * middle)
 
 
+@torch.no_grad()
+def recalibrate(model, x):
+    """BatchNorm statistics as the average over the whole training set; the running averages
+    Adam's last steps leave behind put test accuracy 15 points below the batch statistics."""
+    for layer in model.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.reset_running_stats()
+            layer.momentum = None
+    model.train()
+    for i in range(0, len(x), 1000):
+        model(x[i:i + 1000])
+    for layer in model.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.momentum = 0.1
+    model.eval()
+
+
 def train(args):
     torch.manual_seed(0)
     x, paths = load_prepared(args.data)
@@ -85,6 +102,9 @@ def train(args):
     model = Classifier(x.shape[1])
     optimiser = torch.optim.Adam(model.parameters(), 1e-3)
     for epoch in range(args.epochs):
+        # The last two epochs at a tenth of the rate: a stable final model, not the last step's luck.
+        for group in optimiser.param_groups:
+            group["lr"] = 1e-3 if epoch < args.epochs - 2 else 1e-4
         model.train()
         order = torch.randperm(len(x))
         for i in range(0, len(x), 128):
@@ -93,7 +113,7 @@ def train(args):
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-        model.eval()
+        recalibrate(model, x)
         accuracy = (batched(model, xt).argmax(1) == yt).float().mean().item()
         print(f"epoch {epoch + 1}: test accuracy {accuracy:.4f}", file=sys.stderr)
     torch.save({"state": model.state_dict(), "channels": x.shape[1], "test_accuracy": accuracy}, args.out)
