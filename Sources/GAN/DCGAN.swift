@@ -9,6 +9,27 @@ public enum GANLoss: String, Codable, Sendable, CaseIterable {
     case hinge
 }
 
+/// The distribution z is drawn from.
+public enum LatentPrior: String, Codable, Sendable, CaseIterable {
+    /// z ~ N(0, I), as the DCGAN paper's successors draw it.
+    case normal
+    /// z ~ N(0, I) scaled onto the sphere of radius √nz: uniform on it, at the norm a normal z has
+    /// on average, with no latents near the origin or far out that training rarely saw.
+    case sphere
+
+    /// Fills `z` (rows of `dimension` values) from `random`.
+    public func fill(_ z: UnsafeMutableBufferPointer<Float>, dimension: Int, random: inout SeededRandom) {
+        for i in 0..<z.count { z[i] = random.nextNormal() }
+        guard self == .sphere else { return }
+        for row in stride(from: 0, to: z.count, by: dimension) {
+            var squares: Float = 0
+            for i in row..<row + dimension { squares += z[i] * z[i] }
+            let scale = (Float(dimension) / max(squares, .leastNormalMagnitude)).squareRoot()
+            for i in row..<row + dimension { z[i] *= scale }
+        }
+    }
+}
+
 /// The shape of a DCGAN (Radford et al. 2015, as in PyTorch's DCGAN example).
 public struct DCGANConfiguration: Codable, Equatable, Sendable {
     public var imageSize: Int
@@ -18,14 +39,24 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
     public var ndf = 64
     /// Dropout probability after each discriminator block's activation (0: none).
     public var dropout: Float = 0
+    /// The prior z is drawn from in training, sampling and `generate`.
+    public var latent: LatentPrior = .normal
 
-    public init(imageSize: Int, channels: Int, nz: Int = 100, ngf: Int = 64, ndf: Int = 64, dropout: Float = 0) {
+    public init(imageSize: Int, channels: Int, nz: Int = 100, ngf: Int = 64, ndf: Int = 64, dropout: Float = 0, latent: LatentPrior = .normal) {
         self.imageSize = imageSize
         self.channels = channels
         self.nz = nz
         self.ngf = ngf
         self.ndf = ndf
         self.dropout = dropout
+        self.latent = latent
+    }
+
+    /// `count` latents from the prior, count·nz values.
+    public func latents(count: Int, random: inout SeededRandom) -> [Float] {
+        var z = [Float](repeating: 0, count: count * nz)
+        z.withUnsafeMutableBufferPointer { latent.fill($0, dimension: nz, random: &random) }
+        return z
     }
 
     public static let supportedSizes = [32: 3, 64: 4, 128: 5]
@@ -34,7 +65,19 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
     public var blocks: Int { DCGANConfiguration.supportedSizes[imageSize]! }
 
     enum CodingKeys: String, CodingKey {
-        case imageSize = "image_size", channels, nz, ngf, ndf, dropout
+        case imageSize = "image_size", channels, nz, ngf, ndf, dropout, latent = "noise"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        imageSize = try container.decode(Int.self, forKey: .imageSize)
+        channels = try container.decode(Int.self, forKey: .channels)
+        nz = try container.decode(Int.self, forKey: .nz)
+        ngf = try container.decode(Int.self, forKey: .ngf)
+        ndf = try container.decode(Int.self, forKey: .ndf)
+        dropout = try container.decode(Float.self, forKey: .dropout)
+        // Checkpoints from before the choice drew normal latents.
+        latent = try container.decodeIfPresent(LatentPrior.self, forKey: .latent) ?? .normal
     }
 }
 

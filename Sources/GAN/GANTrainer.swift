@@ -6,6 +6,12 @@ import NN
 public struct StepOptions: Codable, Equatable, Sendable {
     public var loss: GANLoss = .bce
     public var learningRate: Float = 2e-4
+    /// The two time-scale update rule (Heusel et al. 2017): each network's own rate; nil is
+    /// `learningRate`.
+    public var lrD: Float?
+    public var lrG: Float?
+    public var discriminatorLearningRate: Float { lrD ?? learningRate }
+    public var generatorLearningRate: Float { lrG ?? learningRate }
     public var beta1: Float = 0.5
     public var beta2: Float = 0.999
     /// One-sided label smoothing: the real target for D (1 = none; 0.9 is the usual choice).
@@ -30,13 +36,15 @@ public struct StepOptions: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case loss, learningRate = "lr", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
+        case loss, learningRate = "lr", lrD = "lr_d", lrG = "lr_g", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
     }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         loss = try container.decode(GANLoss.self, forKey: .loss)
         learningRate = try container.decode(Float.self, forKey: .learningRate)
+        lrD = try container.decodeIfPresent(Float.self, forKey: .lrD)
+        lrG = try container.decodeIfPresent(Float.self, forKey: .lrG)
         beta1 = try container.decode(Float.self, forKey: .beta1)
         beta2 = try container.decode(Float.self, forKey: .beta2)
         realLabel = try container.decode(Float.self, forKey: .realLabel)
@@ -129,8 +137,8 @@ public final class DCGANTrainer {
         var random = SeededRandom(seed: seed)
         Initialization.dcgan(generator.layers, random: &random)
         Initialization.dcgan(discriminator.layers, random: &random)
-        generatorOptimizer = Adam(parameters: generator.parameters, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
-        discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
+        generatorOptimizer = Adam(parameters: generator.parameters, learningRate: options.generatorLearningRate, beta1: options.beta1, beta2: options.beta2)
+        discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: options.discriminatorLearningRate, beta1: options.beta1, beta2: options.beta2)
         noise = SeededRandom(seed: seed &+ 1)
         augmentationRandom = SeededRandom(seed: seed &+ 2)
         realAugment = DiffAugment(policy: options.diffAugment)
@@ -141,11 +149,9 @@ public final class DCGANTrainer {
     /// Whether D sees augmented images this step (an adaptive p of 0 is no augmentation at all).
     private var augments: Bool { !options.diffAugment.isEmpty && augmentProbability > 0 }
 
-    /// z ~ N(0, 1), [batch, nz, 1, 1].
+    /// z from the configuration's prior, [batch, nz, 1, 1].
     public func sampleNoise(batch: Int, random: inout SeededRandom) -> Tensor {
-        let z = Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false)
-        for i in 0..<z.count { z[i] = random.nextNormal() }
-        return z
+        Tensor(shape: [batch, configuration.nz, 1, 1], values: configuration.latents(count: batch, random: &random))
     }
 
     /// Each loss's gradient is consumed by the backward pass before the next loss is computed, so
@@ -183,7 +189,8 @@ public final class DCGANTrainer {
 
         var z = self.z ?? Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false)
         if z.shape[0] != batch { z = Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false) }
-        for i in 0..<z.count { z[i] = noise.nextNormal() }
+        configuration.latent.fill(z.buffer, dimension: configuration.nz, random: &noise)
+        z.markModified()
         self.z = z
         let generated = generator.forward(z)
         // D takes plain images (as the real batch is); G's output layout may be blocked.

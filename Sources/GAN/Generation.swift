@@ -77,7 +77,7 @@ public final class TrainedGenerator {
     /// stream, so any one can be regenerated alone.
     public func latent(seed: UInt64, index: Int) -> [Float] {
         var random = SeededRandom(seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
-        return (0..<configuration.nz).map { _ in random.nextNormal() }
+        return configuration.latents(count: 1, random: &random)
     }
 
     /// Images [N, C, S, S] in [-1, 1] from latents (N·nz values).

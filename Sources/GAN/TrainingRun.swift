@@ -22,6 +22,7 @@ public struct TrainOptions: Codable, Sendable {
     public var ngf = 64
     public var ndf = 64
     public var dropout: Float = 0
+    public var noise: LatentPrior = .normal
     public var step = StepOptions()
     /// `auto`, `off`, `ada`, `ada:POLICY` or a fixed POLICY (`color,translation,cutout`), resolved
     /// against the dataset by `TrainingRun`; nil: `step` is used as it is.
@@ -52,7 +53,7 @@ public struct TrainOptions: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case data, out, epochs, kimg, batch, seed, nz, ngf, ndf, dropout, step, augment, ema, resume
+        case data, out, epochs, kimg, batch, seed, nz, ngf, ndf, dropout, noise, step, augment, ema, resume
         case snapshotKimg = "snapshot_kimg", emaKimg = "ema_kimg", emaRampup = "ema_rampup"
         case checkpointEvery = "checkpoint_every", sampleEvery = "sample_every", logEvery = "log_every"
         case evalEvery = "eval_every", evalCount = "eval_count"
@@ -171,7 +172,7 @@ public final class TrainingRun {
         guard DCGANConfiguration.supportedSizes[manifest.size] != nil else { throw TrainingError.unsupportedSize(size: manifest.size) }
         guard loader.batchesPerEpoch > 0 else { throw TrainingError.tooFewImages(path: options.data, count: manifest.count, batch: options.batch) }
         let configuration = DCGANConfiguration(imageSize: manifest.size, channels: manifest.channels, nz: options.nz,
-                                               ngf: options.ngf, ndf: options.ndf, dropout: options.dropout)
+                                               ngf: options.ngf, ndf: options.ndf, dropout: options.dropout, latent: options.noise)
         trainer = DCGANTrainer(configuration: configuration, options: try options.resolvedStep(datasetCount: manifest.count), seed: options.seed)
         if options.emaHalfLifeImages != nil {
             let average = DCGAN.generator(configuration, backend: trainer.options.backend)

@@ -25,7 +25,14 @@ struct TrainCommand: ParsableCommand {
     @Option var nz = 100
     @Option var ngf = 64
     @Option var ndf = 64
-    @Option var lr: Float = 2e-4
+    @Option(help: "Adam's learning rate for both networks.")
+    var lr: Float = 2e-4
+    @Option(help: "The discriminator's own learning rate (two time-scale update rule; default --lr).")
+    var lrD: Float?
+    @Option(help: "The generator's own learning rate (default --lr).")
+    var lrG: Float?
+    @Option(help: "The latent prior: normal, or sphere (normal z scaled to radius √nz).")
+    var noise = "normal"
     @Option var beta1: Float = 0.5
     @Option var seed: UInt64 = 1
     @Flag(help: "Continue from RUN/checkpoints/latest.safetensors.")
@@ -72,6 +79,8 @@ struct TrainCommand: ParsableCommand {
         guard GANLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be bce or hinge") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
         if let ema, !(0..<1).contains(ema) { throw ValidationError("--ema must be in [0, 1)") }
+        guard LatentPrior(rawValue: noise) != nil else { throw ValidationError("--noise must be normal or sphere") }
+        guard lrD.map({ $0 > 0 }) ?? true, lrG.map({ $0 > 0 }) ?? true else { throw ValidationError("--lr-d and --lr-g must be positive") }
         guard lr > 0, (0..<1).contains(beta1), (0...1).contains(realLabel) else { throw ValidationError("--lr must be positive, --beta1 in [0, 1), --real-label in [0, 1]") }
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
         if let evalEvery, !(evalEvery >= 0) { throw ValidationError("--eval-every must be 0 or more") }
@@ -92,7 +101,10 @@ struct TrainCommand: ParsableCommand {
         options.ngf = ngf
         options.ndf = ndf
         options.dropout = dropout
+        options.noise = LatentPrior(rawValue: noise)!
         options.step = StepOptions(loss: GANLoss(rawValue: loss)!, learningRate: lr, beta1: beta1, realLabel: realLabel, backend: Backend(rawValue: backend)!)
+        options.step.lrD = lrD
+        options.step.lrG = lrG
         options.augment = diffaugment ?? augment
         options.ema = ema
         options.emaKimg = emaKimg
