@@ -106,6 +106,8 @@ public enum Checkpoint {
         metadata["iteration"] = String(progress.iteration)
         metadata["noise_state"] = String(trainer.noise.state)
         metadata["augmentation_state"] = String(trainer.augmentationRandom.state)
+        metadata["instance_noise_state"] = String(trainer.instanceNoiseRandom.state)
+        metadata["last_generator_step"] = "\(trainer.lastGeneratorStep.loss),\(trainer.lastGeneratorStep.dFake)"
         metadata["adam_steps"] = "\(trainer.generatorOptimizer.stepCount),\(trainer.discriminatorOptimizer.stepCount)"
         if let adaptive = trainer.adaptive { metadata["ada_state"] = String(decoding: try encoder.encode(adaptive), as: UTF8.self) }
         metadata["dropout_states"] = trainer.discriminator.layers.compactMap { ($0 as? Dropout)?.random.state }.map(String.init).joined(separator: ",")
@@ -142,6 +144,9 @@ public enum Checkpoint {
         trainer.discriminatorOptimizer.stepCount = steps[1]
         trainer.noise = SeededRandom(seed: noise)
         if let augmentation = metadata["augmentation_state"].flatMap(UInt64.init) { trainer.augmentationRandom = SeededRandom(seed: augmentation) }
+        if let state = metadata["instance_noise_state"].flatMap(UInt64.init) { trainer.instanceNoiseRandom = SeededRandom(seed: state) }
+        let lastGenerator = (metadata["last_generator_step"] ?? "").split(separator: ",").compactMap { Float($0) }
+        if lastGenerator.count == 2 { trainer.lastGeneratorStep = (lastGenerator[0], lastGenerator[1]) }
         if trainer.adaptive != nil, let state = metadata["ada_state"] {
             trainer.adaptive = try JSONDecoder().decode(AdaptiveAugmentation.self, from: Data(state.utf8))
         }

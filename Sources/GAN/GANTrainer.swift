@@ -22,6 +22,12 @@ public struct StepOptions: Codable, Equatable, Sendable {
     /// Adaptive augmentation (StyleGAN2-ADA): the probability of each augmentation starts at 0 and
     /// moves so that E[sign(D(real))] stays near this target. nil: the policy is always applied.
     public var adaTarget: Float?
+    /// Discriminator updates per generator update (WGAN's n_critic).
+    public var discriminatorSteps = 1
+    /// Instance noise (Sønderby et al. 2017, Arjovsky & Bottou 2017): the standard deviation of
+    /// Gaussian noise added to every image D sees at the start of the run; the training run
+    /// anneals it linearly to 0 through `DCGANTrainer.instanceNoiseLevel`.
+    public var instanceNoise: Float = 0
 
     public init(loss: GANLoss = .bce, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, realLabel: Float = 1,
                 backend: Backend = .fast, diffAugment: DiffAugmentPolicy = DiffAugmentPolicy(), adaTarget: Float? = nil) {
@@ -37,6 +43,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case loss, learningRate = "lr", lrD = "lr_d", lrG = "lr_g", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
+        case discriminatorSteps = "d_steps", instanceNoise = "instance_noise"
     }
 
     public init(from decoder: Decoder) throws {
@@ -51,6 +58,8 @@ public struct StepOptions: Codable, Equatable, Sendable {
         backend = try container.decode(Backend.self, forKey: .backend)
         diffAugment = try container.decodeIfPresent(DiffAugmentPolicy.self, forKey: .diffAugment) ?? DiffAugmentPolicy()
         adaTarget = try container.decodeIfPresent(Float.self, forKey: .adaTarget)
+        discriminatorSteps = try container.decodeIfPresent(Int.self, forKey: .discriminatorSteps) ?? 1
+        instanceNoise = try container.decodeIfPresent(Float.self, forKey: .instanceNoise) ?? 0
     }
 }
 
@@ -122,11 +131,19 @@ public final class DCGANTrainer {
     public var adaptive: AdaptiveAugmentation?
     /// The probability each augmentation is applied with: adaptive, or 1 for a fixed policy.
     public var augmentProbability: Float { adaptive?.probability ?? 1 }
+    /// This step's instance-noise standard deviation (set by the run from its schedule).
+    public var instanceNoiseLevel: Float = 0
+    /// Draws the instance noise (checkpointed).
+    public var instanceNoiseRandom: SeededRandom
+    /// The last generator update's loss and mean D(G(z)): what a step that only updates D reports.
+    public var lastGeneratorStep: (loss: Float, dFake: Float) = (0, 0.5)
     private let realAugment: DiffAugment
     private let fakeAugment: DiffAugment
     private var z: Tensor?
     private var fakeImages: Tensor?
     private var lossGradient: Tensor?
+    private var noisyReal: Tensor?
+    private var noisyFake: Tensor?
 
     /// Weights N(0, 0.02), BatchNorm scale N(1, 0.02), from `seed`.
     public init(configuration: DCGANConfiguration, options: StepOptions, seed: UInt64) {
@@ -141,6 +158,7 @@ public final class DCGANTrainer {
         discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: options.discriminatorLearningRate, beta1: options.beta1, beta2: options.beta2)
         noise = SeededRandom(seed: seed &+ 1)
         augmentationRandom = SeededRandom(seed: seed &+ 2)
+        instanceNoiseRandom = SeededRandom(seed: seed &+ 3)
         realAugment = DiffAugment(policy: options.diffAugment)
         fakeAugment = DiffAugment(policy: options.diffAugment)
         adaptive = options.adaTarget.map(AdaptiveAugmentation.init(target:))
@@ -167,12 +185,28 @@ public final class DCGANTrainer {
         return result
     }
 
+    /// What D sees of `images`: augmented when augmentation is on, then with instance noise when
+    /// its level is above 0. The noise is additive, so the gradient passes through it unchanged.
+    func discriminatorInput(_ images: Tensor, augment: DiffAugment, augments: Bool, probability: Float,
+                                    noisy: inout Tensor?) -> Tensor {
+        let seen = augments ? augment.forward(images, probability: probability, random: &augmentationRandom) : images
+        guard instanceNoiseLevel > 0 else { return seen }
+        let out = noisy ?? Tensor(shape: [1], zeros: false)
+        out.copy(from: seen.plain())
+        let values = out.buffer
+        for i in 0..<values.count { values[i] += instanceNoiseLevel * instanceNoiseRandom.nextNormal() }
+        out.markModified()
+        noisy = out
+        return out
+    }
+
     /// One iteration, as PyTorch's DCGAN example: D on the real batch, D on G(z) (BatchNorm sees
     /// each batch separately), D steps; then D on the same fakes again and G steps. In the G step D
-    /// computes no weight gradients, since nothing would use them.
+    /// computes no weight gradients, since nothing would use them. With `updateGenerator` false
+    /// only D steps (`discriminatorSteps` > 1), and the last G step's figures are reported.
     /// `real`: [batch, C, S, S] in [-1, 1].
     @discardableResult
-    public func step(real: Tensor) -> StepMetrics {
+    public func step(real: Tensor, updateGenerator: Bool = true) -> StepMetrics {
         let batch = real.shape[0]
         // Fixed for the whole step: p moves only after it.
         let augments = self.augments, probability = augmentProbability
@@ -181,7 +215,8 @@ public final class DCGANTrainer {
         discriminator.zeroGradients()
         discriminator.computesParameterGradients = true
         discriminator.needsInputGradient = false
-        let realLogits = discriminator.forward(augments ? realAugment.forward(real, probability: probability, random: &augmentationRandom) : real).plain()
+        let realLogits = discriminator.forward(discriminatorInput(real, augment: realAugment, augments: augments, probability: probability,
+                                                                  noisy: &noisyReal)).plain()
         let realLoss = discriminatorLoss(realLogits, real: true)
         let dReal = Loss.meanProbability(realLogits)
         adaptive?.observe(realLogits: realLogits, batch: batch)  // before D's output buffer is reused
@@ -197,17 +232,23 @@ public final class DCGANTrainer {
         var scratch = fakeImages
         let fake = generated.converted(toPlainInto: &scratch)
         fakeImages = scratch
-        let fakeLogits = discriminator.forward(augments ? fakeAugment.forward(fake, probability: probability, random: &augmentationRandom) : fake).plain()
+        let fakeLogits = discriminator.forward(discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability,
+                                                                  noisy: &noisyFake)).plain()
         let fakeLoss = discriminatorLoss(fakeLogits, real: false)
         let dFake = Loss.meanProbability(fakeLogits)
         _ = discriminator.backward(fakeLoss.gradient)
         discriminatorOptimizer.step()
+        guard updateGenerator else {
+            return StepMetrics(lossD: realLoss.value + fakeLoss.value, lossG: lastGeneratorStep.loss, dReal: dReal, dFake: dFake,
+                               dFakeAfter: lastGeneratorStep.dFake)
+        }
 
         // (2) Update G: maximise log D(G(z)) (the non-saturating loss).
         generator.zeroGradients()
         discriminator.computesParameterGradients = false
         discriminator.needsInputGradient = true
-        let logits = discriminator.forward(augments ? fakeAugment.forward(fake, probability: probability, random: &augmentationRandom) : fake)
+        let logits = discriminator.forward(discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability,
+                                                              noisy: &noisyFake))
         let plainLogits = logits.plain()
         let generatorLoss: LossResult
         switch options.loss {
@@ -221,6 +262,7 @@ public final class DCGANTrainer {
         _ = generator.backward(fakeGradient)
         generatorOptimizer.step()
         discriminator.computesParameterGradients = true
+        lastGeneratorStep = (generatorLoss.value, dFakeAfter)
 
         return StepMetrics(lossD: realLoss.value + fakeLoss.value, lossG: generatorLoss.value, dReal: dReal, dFake: dFake, dFakeAfter: dFakeAfter)
     }

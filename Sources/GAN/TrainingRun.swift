@@ -230,6 +230,16 @@ public final class TrainingRun {
         totalIterations.map { progress.iteration >= $0 } ?? (progress.epoch >= options.epochs)
     }
 
+    /// Iterations the run will take.
+    var plannedIterations: Int { totalIterations ?? options.epochs * loader.batchesPerEpoch }
+
+    /// Instance noise falls linearly from its starting σ to 0 at the end of the run.
+    func instanceNoiseLevel(_ progress: TrainingProgress) -> Float {
+        let start = trainer.options.instanceNoise
+        guard start > 0 else { return 0 }
+        return start * Float(max(0, 1 - Double(progress.iteration) / Double(max(plannedIterations, 1))))
+    }
+
     func kimg(_ progress: TrainingProgress) -> Double { Double(progress.iteration * options.batch) / 1000 }
 
     /// Runs to the end (last epoch, or `kimg`) or until `stopRequested` returns true (then a
@@ -272,7 +282,8 @@ public final class TrainingRun {
             while let batch = try batches.nextBatch() {
                 if progress.iteration == 0 && progress.batchInEpoch == 0 { try writeGrid(batch, name: "real.png") }
                 real.assign(shape: [batch.count, loader.manifest.channels, loader.manifest.size, loader.manifest.size], values: batch.images)
-                let step = trainer.step(real: real)
+                trainer.instanceNoiseLevel = instanceNoiseLevel(progress)
+                let step = trainer.step(real: real, updateGenerator: (progress.iteration + 1) % trainer.options.discriminatorSteps == 0)
                 guard step.lossD.isFinite && step.lossG.isFinite else {
                     batches.cancel()
                     throw TrainingError.nonFinite(iteration: progress.iteration + 1, epoch: progress.epoch, lossD: step.lossD,

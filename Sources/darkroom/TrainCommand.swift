@@ -33,6 +33,10 @@ struct TrainCommand: ParsableCommand {
     var lrG: Float?
     @Option(help: "The latent prior: normal, or sphere (normal z scaled to radius √nz).")
     var noise = "normal"
+    @Option(help: "Discriminator updates per generator update.")
+    var dSteps = 1
+    @Option(help: "Gaussian noise of this σ on every image D sees, annealed linearly to 0 over the run.")
+    var instanceNoise: Float = 0
     @Option var beta1: Float = 0.5
     @Option var seed: UInt64 = 1
     @Flag(help: "Continue from RUN/checkpoints/latest.safetensors.")
@@ -79,6 +83,7 @@ struct TrainCommand: ParsableCommand {
         guard GANLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be bce or hinge") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
         if let ema, !(0..<1).contains(ema) { throw ValidationError("--ema must be in [0, 1)") }
+        guard dSteps >= 1, instanceNoise >= 0 else { throw ValidationError("--d-steps must be at least 1, --instance-noise 0 or more") }
         guard LatentPrior(rawValue: noise) != nil else { throw ValidationError("--noise must be normal or sphere") }
         guard lrD.map({ $0 > 0 }) ?? true, lrG.map({ $0 > 0 }) ?? true else { throw ValidationError("--lr-d and --lr-g must be positive") }
         guard lr > 0, (0..<1).contains(beta1), (0...1).contains(realLabel) else { throw ValidationError("--lr must be positive, --beta1 in [0, 1), --real-label in [0, 1]") }
@@ -105,6 +110,8 @@ struct TrainCommand: ParsableCommand {
         options.step = StepOptions(loss: GANLoss(rawValue: loss)!, learningRate: lr, beta1: beta1, realLabel: realLabel, backend: Backend(rawValue: backend)!)
         options.step.lrD = lrD
         options.step.lrG = lrG
+        options.step.discriminatorSteps = dSteps
+        options.step.instanceNoise = instanceNoise
         options.augment = diffaugment ?? augment
         options.ema = ema
         options.emaKimg = emaKimg

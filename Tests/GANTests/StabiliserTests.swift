@@ -1,12 +1,12 @@
 import Foundation
 import Formats
-import GAN
+@testable import GAN
 import NN
 import TestSupport
 import XCTest
 
-/// The failure-mode remedies that are options of the plain step: the two time-scale update rule
-/// and the latent prior.
+/// The failure-mode remedies that are options of the plain step: the two time-scale update rule,
+/// the latent prior, more D steps per G step and instance noise.
 final class StabiliserTests: XCTestCase {
     var directory: TemporaryDirectory!
     override func setUpWithError() throws { directory = try TemporaryDirectory() }
@@ -106,5 +106,84 @@ final class StabiliserTests: XCTestCase {
         let (_, stepOptions, _, _) = try Checkpoint.configuration(at: straight + "/checkpoints/latest.safetensors")
         XCTAssertEqual(stepOptions.discriminatorLearningRate, 4e-4)
         XCTAssertEqual(stepOptions.generatorLearningRate, 1e-4)
+    }
+
+    func testMoreDiscriminatorStepsUpdateTheGeneratorEveryNth() throws {
+        var step = StepOptions(backend: .reference)
+        step.discriminatorSteps = 3
+        let trainer = DCGANTrainer(configuration: DCGANConfiguration(imageSize: 32, channels: 1, nz: 8, ngf: 4, ndf: 4), options: step, seed: 1)
+        var random = SeededRandom(seed: 2)
+        let real = Tensor(shape: [4, 1, 32, 32], values: (0..<4 * 32 * 32).map { _ in random.nextUniform() * 2 - 1 })
+        var g = trainer.generator.parameters[0].value.values, d = trainer.discriminator.parameters[0].value.values
+        var lossG: Float = 0
+        for iteration in 0..<6 {
+            let updates = (iteration + 1) % 3 == 0
+            let metrics = trainer.step(real: real, updateGenerator: updates)
+            let g1 = trainer.generator.parameters[0].value.values, d1 = trainer.discriminator.parameters[0].value.values
+            XCTAssertNotEqual(d1, d, "D steps every iteration")
+            XCTAssertEqual(g1 != g, updates, "G steps on iteration \(iteration + 1) of every 3: \(updates)")
+            if updates { lossG = metrics.lossG } else if iteration > 2 { XCTAssertEqual(metrics.lossG, lossG, "a D-only step reports the last G loss") }
+            g = g1
+            d = d1
+        }
+        XCTAssertEqual(trainer.generatorOptimizer.stepCount, 2)
+        XCTAssertEqual(trainer.discriminatorOptimizer.stepCount, 6)
+    }
+
+    func testInstanceNoiseIsAddedToACopyAndAnnealsToZero() throws {
+        let trainer = DCGANTrainer(configuration: DCGANConfiguration(imageSize: 32, channels: 1, nz: 8, ngf: 4, ndf: 4),
+                                   options: StepOptions(backend: .reference), seed: 1)
+        let images = Tensor(shape: [8, 1, 32, 32], values: (0..<8 * 32 * 32).map { Float($0 % 7) / 7 - 0.5 })
+        var scratch: Tensor?
+        XCTAssertTrue(trainer.discriminatorInput(images, augment: DiffAugment(policy: DiffAugmentPolicy()), augments: false, probability: 0,
+                                                 noisy: &scratch) === images, "no noise: D sees the images themselves")
+        trainer.instanceNoiseLevel = 0.3
+        let seen = trainer.discriminatorInput(images, augment: DiffAugment(policy: DiffAugmentPolicy()), augments: false, probability: 0, noisy: &scratch)
+        XCTAssertFalse(seen === images)
+        XCTAssertEqual(images.values, (0..<8 * 32 * 32).map { Float($0 % 7) / 7 - 0.5 }, "the batch itself is untouched")
+        let noise = zip(seen.values, images.values).map { Double($0 - $1) }
+        let mean = noise.reduce(0, +) / Double(noise.count)
+        let std = (noise.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(noise.count)).squareRoot()
+        XCTAssertEqual(mean, 0, accuracy: 0.02)
+        XCTAssertEqual(std, 0.3, accuracy: 0.01)
+
+        let data = try writeTinyDataset(directory)
+        var options = options(out: directory.file("run").path, data: data)
+        options.step.instanceNoise = 0.4
+        let run = try TrainingRun(options: options)
+        XCTAssertEqual(run.plannedIterations, 12)
+        XCTAssertEqual(run.instanceNoiseLevel(TrainingProgress(epoch: 0, batchInEpoch: 0, iteration: 0)), 0.4)
+        XCTAssertEqual(run.instanceNoiseLevel(TrainingProgress(epoch: 1, batchInEpoch: 0, iteration: 6)), 0.2, accuracy: 1e-6)
+        XCTAssertEqual(run.instanceNoiseLevel(TrainingProgress(epoch: 2, batchInEpoch: 0, iteration: 12)), 0)
+    }
+
+    /// Stopped on an iteration where only D steps, with instance noise on: the resumed run equals
+    /// an uninterrupted one (the noise generator and the last G figures are in the checkpoint).
+    func testDStepsAndInstanceNoiseResumeExactly() throws {
+        let data = try writeTinyDataset(directory)
+        let straight = directory.file("straight").path, resumed = directory.file("resumed").path
+        func configured(_ out: String) -> TrainOptions {
+            var options = options(out: out, data: data)
+            options.step.discriminatorSteps = 3
+            options.step.instanceNoise = 0.2
+            return options
+        }
+        XCTAssertEqual(try TrainingRun(options: configured(straight)).train(), .finished)
+        var steps = 0
+        XCTAssertEqual(try TrainingRun(options: configured(resumed)).train(stopRequested: { steps += 1; return steps == 4 }), .stopped)
+        var resuming = configured(resumed)
+        resuming.resume = true
+        XCTAssertEqual(try TrainingRun(options: resuming).train(), .finished)
+        func lines(_ run: String) throws -> [[Float]] {
+            try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+                let line = try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8))
+                return [line.lossD, line.lossG, line.dReal, line.dFake]
+            }
+        }
+        XCTAssertEqual(try lines(resumed), try lines(straight))
+        let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors").tensors
+        let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors").tensors
+        XCTAssertEqual(a["main.0.weight"], b["main.0.weight"])
+        XCTAssertEqual(a["discriminator.main.0.weight"], b["discriminator.main.0.weight"])
     }
 }
