@@ -76,7 +76,7 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
         ngf = try container.decode(Int.self, forKey: .ngf)
         ndf = try container.decode(Int.self, forKey: .ndf)
         dropout = try container.decode(Float.self, forKey: .dropout)
-        // Checkpoints from before the choice drew normal latents.
+        // Checkpoints written before the choice existed drew normal latents.
         latent = try container.decodeIfPresent(LatentPrior.self, forKey: .latent) ?? .normal
     }
 }
