@@ -23,6 +23,33 @@ final class StabiliserTests: XCTestCase {
         return options
     }
 
+    /// Trains `configure`d runs twice, once straight and once stopped after 4 iterations and
+    /// resumed; returns both run folders.
+    private func straightAndResumed(_ configure: (inout TrainOptions) -> Void) throws -> (straight: String, resumed: String) {
+        let data = try writeTinyDataset(directory)
+        let straight = directory.file("straight").path, resumed = directory.file("resumed").path
+        func configured(_ out: String) -> TrainOptions {
+            var options = options(out: out, data: data)
+            configure(&options)
+            return options
+        }
+        XCTAssertEqual(try TrainingRun(options: configured(straight)).train(), .finished)
+        var steps = 0
+        XCTAssertEqual(try TrainingRun(options: configured(resumed)).train(stopRequested: { steps += 1; return steps == 4 }), .stopped)
+        var resuming = configured(resumed)
+        resuming.resume = true
+        XCTAssertEqual(try TrainingRun(options: resuming).train(), .finished)
+        return (straight, resumed)
+    }
+
+    /// Each logged line's losses and mean D probabilities.
+    private func loggedFigures(_ run: String) throws -> [[Float]] {
+        try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+            let line = try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8))
+            return [line.lossD, line.lossG, line.dReal, line.dFake]
+        }
+    }
+
     func testSpherePriorPutsEveryLatentAtRadiusRootNz() {
         let sphere = DCGANConfiguration(imageSize: 32, channels: 1, nz: 64, latent: .sphere)
         var random = SeededRandom(seed: 3)
@@ -76,28 +103,12 @@ final class StabiliserTests: XCTestCase {
     /// Both remedies are in the checkpoint's configuration: a resumed run equals an uninterrupted
     /// one, and `generate` draws from the prior the run trained with.
     func testSphereAndTwoRatesResumeExactlyAndGenerateFromTheSphere() throws {
-        let data = try writeTinyDataset(directory)
-        let straight = directory.file("straight").path, resumed = directory.file("resumed").path
-        func configured(_ out: String) -> TrainOptions {
-            var options = options(out: out, data: data)
-            options.noise = .sphere
-            options.step.lrD = 4e-4
-            options.step.lrG = 1e-4
-            return options
+        let (straight, resumed) = try straightAndResumed {
+            $0.noise = .sphere
+            $0.step.lrD = 4e-4
+            $0.step.lrG = 1e-4
         }
-        XCTAssertEqual(try TrainingRun(options: configured(straight)).train(), .finished)
-        var steps = 0
-        XCTAssertEqual(try TrainingRun(options: configured(resumed)).train(stopRequested: { steps += 1; return steps == 4 }), .stopped)
-        var resuming = configured(resumed)
-        resuming.resume = true
-        XCTAssertEqual(try TrainingRun(options: resuming).train(), .finished)
-        func losses(_ run: String) throws -> [[Float]] {
-            try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
-                let line = try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8))
-                return [line.lossD, line.lossG]
-            }
-        }
-        XCTAssertEqual(try losses(resumed), try losses(straight))
+        XCTAssertEqual(try loggedFigures(resumed), try loggedFigures(straight))
 
         let generator = try TrainedGenerator(run: straight)
         XCTAssertEqual(generator.configuration.latent, .sphere)
@@ -160,27 +171,11 @@ final class StabiliserTests: XCTestCase {
     /// Stopped on an iteration where only D steps, with instance noise on: the resumed run equals
     /// an uninterrupted one (the noise generator and the last G figures are in the checkpoint).
     func testDStepsAndInstanceNoiseResumeExactly() throws {
-        let data = try writeTinyDataset(directory)
-        let straight = directory.file("straight").path, resumed = directory.file("resumed").path
-        func configured(_ out: String) -> TrainOptions {
-            var options = options(out: out, data: data)
-            options.step.discriminatorSteps = 3
-            options.step.instanceNoise = 0.2
-            return options
+        let (straight, resumed) = try straightAndResumed {
+            $0.step.discriminatorSteps = 3
+            $0.step.instanceNoise = 0.2
         }
-        XCTAssertEqual(try TrainingRun(options: configured(straight)).train(), .finished)
-        var steps = 0
-        XCTAssertEqual(try TrainingRun(options: configured(resumed)).train(stopRequested: { steps += 1; return steps == 4 }), .stopped)
-        var resuming = configured(resumed)
-        resuming.resume = true
-        XCTAssertEqual(try TrainingRun(options: resuming).train(), .finished)
-        func lines(_ run: String) throws -> [[Float]] {
-            try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
-                let line = try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8))
-                return [line.lossD, line.lossG, line.dReal, line.dFake]
-            }
-        }
-        XCTAssertEqual(try lines(resumed), try lines(straight))
+        XCTAssertEqual(try loggedFigures(resumed), try loggedFigures(straight))
         let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors").tensors
         let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors").tensors
         XCTAssertEqual(a["main.0.weight"], b["main.0.weight"])
