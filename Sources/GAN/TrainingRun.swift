@@ -276,6 +276,7 @@ public final class TrainingRun {
         var bestFD = (try? String(contentsOf: metricsURL, encoding: .utf8))?.split(separator: "\n")
             .compactMap { try? JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8)).fd }.min() ?? .infinity
 
+        let evaluationEvery = evaluationIterations  // fixed for the run: computed once, not per step
         while !isDone(progress) {
             let batches = loader.epoch(progress.epoch, startingAt: progress.batchInEpoch)
             var epochEnded = true
@@ -301,7 +302,7 @@ public final class TrainingRun {
                 line.kimg = kimg(progress)
                 if !trainer.options.diffAugment.isEmpty { line.augmentP = trainer.augmentProbability }
                 line.adaOverfitting = trainer.adaptive?.lastOverfitting
-                let evaluates = evaluationIterations.map { progress.iteration % $0 == 0 || isDone(progress) } ?? false
+                let evaluates = evaluationEvery.map { progress.iteration % $0 == 0 || isDone(progress) } ?? false
                 if evaluates {
                     let figures = try evaluate(progress)
                     line.fd = figures.fd.isFinite ? figures.fd : nil
