@@ -91,10 +91,14 @@ public enum Checkpoint {
     /// Everything of a trainer, and where it stands.
     public static func save(_ trainer: DCGANTrainer, progress: TrainingProgress, ema: Sequential?, extra: [String: String], to path: String) throws {
         var all = tensors(of: trainer.generator, prefix: "")
-        all.merge(Self.tensors(of: trainer.discriminator, prefix: "discriminator."), uniquingKeysWith: { a, _ in a })
+        all.merge(Self.tensors(of: trainer.discriminator.network, prefix: "discriminator."), uniquingKeysWith: { a, _ in a })
         all.merge(Self.tensors(of: trainer.generatorOptimizer, prefix: "adam.generator."), uniquingKeysWith: { a, _ in a })
         all.merge(Self.tensors(of: trainer.discriminatorOptimizer, prefix: "adam.discriminator."), uniquingKeysWith: { a, _ in a })
         if let ema { all.merge(Self.tensors(of: ema, prefix: "ema."), uniquingKeysWith: { a, _ in a }) }
+        if let replay = trainer.replayBuffer, replay.count > 0 {
+            let c = trainer.configuration
+            all["replay.images"] = .init(floats: replay.images, shape: [replay.count, c.channels, c.imageSize, c.imageSize])
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var metadata = extra
@@ -107,6 +111,8 @@ public enum Checkpoint {
         metadata["noise_state"] = String(trainer.noise.state)
         metadata["augmentation_state"] = String(trainer.augmentationRandom.state)
         metadata["instance_noise_state"] = String(trainer.instanceNoiseRandom.state)
+        metadata["penalty_state"] = String(trainer.penaltyRandom.state)
+        if let replay = trainer.replayBuffer { metadata["replay_state"] = String(replay.random.state) }
         metadata["last_generator_step"] = "\(trainer.lastGeneratorStep.loss),\(trainer.lastGeneratorStep.dFake)"
         metadata["adam_steps"] = "\(trainer.generatorOptimizer.stepCount),\(trainer.discriminatorOptimizer.stepCount)"
         if let adaptive = trainer.adaptive { metadata["ada_state"] = String(decoding: try encoder.encode(adaptive), as: UTF8.self) }
@@ -131,7 +137,7 @@ public enum Checkpoint {
             throw CheckpointError.incompatible(path: path, reason: "it was trained with \(configuration), this run asks for \(trainer.configuration)")
         }
         try load(tensors, into: trainer.generator, prefix: "", path: path)
-        try load(tensors, into: trainer.discriminator, prefix: "discriminator.", path: path)
+        try load(tensors, into: trainer.discriminator.network, prefix: "discriminator.", path: path)
         try load(tensors, into: trainer.generatorOptimizer, prefix: "adam.generator.", path: path)
         try load(tensors, into: trainer.discriminatorOptimizer, prefix: "adam.discriminator.", path: path)
         if let ema { try load(tensors, into: ema, prefix: tensors.keys.contains { $0.hasPrefix("ema.") } ? "ema." : "", path: path) }
@@ -145,6 +151,14 @@ public enum Checkpoint {
         trainer.noise = SeededRandom(seed: noise)
         if let augmentation = metadata["augmentation_state"].flatMap(UInt64.init) { trainer.augmentationRandom = SeededRandom(seed: augmentation) }
         if let state = metadata["instance_noise_state"].flatMap(UInt64.init) { trainer.instanceNoiseRandom = SeededRandom(seed: state) }
+        if let state = metadata["penalty_state"].flatMap(UInt64.init) { trainer.penaltyRandom = SeededRandom(seed: state) }
+        if let replay = trainer.replayBuffer, let state = metadata["replay_state"].flatMap(UInt64.init) {
+            let images = tensors["replay.images"]?.floats ?? []
+            guard images.count % replay.imageSize == 0, images.count / replay.imageSize <= replay.capacity else {
+                throw CheckpointError.incompatible(path: path, reason: "replay.images does not fit a replay buffer of \(replay.capacity) images")
+            }
+            trainer.replayBuffer = ReplayBuffer(capacity: replay.capacity, imageSize: replay.imageSize, images: images, random: SeededRandom(seed: state))
+        }
         let lastGenerator = (metadata["last_generator_step"] ?? "").split(separator: ",").compactMap { Float($0) }
         if lastGenerator.count == 2 { trainer.lastGeneratorStep = (lastGenerator[0], lastGenerator[1]) }
         if trainer.adaptive != nil, let state = metadata["ada_state"] {

@@ -7,6 +7,10 @@ public enum GANLoss: String, Codable, Sendable, CaseIterable {
     case bce
     /// Hinge: D minimises mean(max(0, 1 − D(x))) + mean(max(0, 1 + D(G(z)))); G minimises −mean(D(G(z))).
     case hinge
+    /// Wasserstein with gradient penalty (Gulrajani et al. 2017): the critic minimises
+    /// mean(D(G(z))) − mean(D(x)) + λ·mean(‖∇D(x̂)‖ − 1)² at x̂ between real and fake images;
+    /// G minimises −mean(D(G(z))).
+    case wganGP = "wgan-gp"
 }
 
 /// The distribution z is drawn from.
@@ -30,6 +34,24 @@ public enum LatentPrior: String, Codable, Sendable, CaseIterable {
     }
 }
 
+/// How the discriminator normalises its blocks.
+public enum DiscriminatorNorm: String, Codable, Sendable, CaseIterable {
+    /// BatchNorm after every conv but the first (the DCGAN paper).
+    case batch
+    /// None: a critic whose output for one image does not depend on the rest of the batch, as a
+    /// per-image gradient penalty (WGAN-GP, Gulrajani et al. 2017) assumes.
+    case none
+}
+
+/// How the generator doubles its resolution.
+public enum GeneratorKind: String, Codable, Sendable, CaseIterable {
+    /// 4×4 transposed convolutions with stride 2 (the DCGAN paper and PyTorch's example).
+    case transposed
+    /// Nearest-neighbour upsampling followed by a 3×3 convolution: every output pixel sees the same
+    /// number of weights, so there is no checkerboard pattern (Odena et al. 2016).
+    case upsample
+}
+
 /// The shape of a DCGAN (Radford et al. 2015, as in PyTorch's DCGAN example).
 public struct DCGANConfiguration: Codable, Equatable, Sendable {
     public var imageSize: Int
@@ -41,8 +63,13 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
     public var dropout: Float = 0
     /// The prior z is drawn from in training, sampling and `generate`.
     public var latent: LatentPrior = .normal
+    public var discriminatorNorm: DiscriminatorNorm = .batch
+    /// A minibatch standard deviation channel before D's last convolution.
+    public var minibatchStd = false
+    public var generatorKind: GeneratorKind = .transposed
 
-    public init(imageSize: Int, channels: Int, nz: Int = 100, ngf: Int = 64, ndf: Int = 64, dropout: Float = 0, latent: LatentPrior = .normal) {
+    public init(imageSize: Int, channels: Int, nz: Int = 100, ngf: Int = 64, ndf: Int = 64, dropout: Float = 0, latent: LatentPrior = .normal,
+                discriminatorNorm: DiscriminatorNorm = .batch, minibatchStd: Bool = false, generatorKind: GeneratorKind = .transposed) {
         self.imageSize = imageSize
         self.channels = channels
         self.nz = nz
@@ -50,6 +77,9 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
         self.ndf = ndf
         self.dropout = dropout
         self.latent = latent
+        self.discriminatorNorm = discriminatorNorm
+        self.minibatchStd = minibatchStd
+        self.generatorKind = generatorKind
     }
 
     /// `count` latents from the prior, count·nz values.
@@ -66,6 +96,7 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case imageSize = "image_size", channels, nz, ngf, ndf, dropout, latent = "noise"
+        case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std", generatorKind = "generator"
     }
 
     public init(from decoder: Decoder) throws {
@@ -78,34 +109,68 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
         dropout = try container.decode(Float.self, forKey: .dropout)
         // Checkpoints written before the choice existed drew normal latents.
         latent = try container.decodeIfPresent(LatentPrior.self, forKey: .latent) ?? .normal
+        discriminatorNorm = try container.decodeIfPresent(DiscriminatorNorm.self, forKey: .discriminatorNorm) ?? .batch
+        minibatchStd = try container.decodeIfPresent(Bool.self, forKey: .minibatchStd) ?? false
+        generatorKind = try container.decodeIfPresent(GeneratorKind.self, forKey: .generatorKind) ?? .transposed
     }
 }
 
 public enum DCGAN {
-    /// z [N, nz, 1, 1] → ConvT 4×4 (1 → 4 px) + BN + ReLU → [ConvT 4×4 s2 + BN + ReLU]… → ConvT to C + Tanh → [N, C, S, S].
+    /// z [N, nz, 1, 1] → ConvT 4×4 (1 → 4 px) + BN + ReLU → [×2 + BN + ReLU]… → ×2 to C + Tanh → [N, C, S, S],
+    /// where ×2 is a 4×4 stride-2 ConvT, or (`upsample`) nearest ×2 then a 3×3 conv.
     /// Layer indices (and so tensor names, `main.0.weight`, …) follow PyTorch's example.
     public static func generator(_ configuration: DCGANConfiguration, backend: Backend) -> Sequential {
         var layers: [Layer] = []
         func name() -> String { "main.\(layers.count)" }
+        func double(_ inChannels: Int, _ outChannels: Int) {
+            switch configuration.generatorKind {
+            case .transposed:
+                layers.append(ConvTranspose2d(inChannels, outChannels, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: name()))
+            case .upsample:
+                layers.append(Upsample2x())
+                layers.append(Conv2d(inChannels, outChannels, kernel: 3, stride: 1, padding: 1, bias: false, backend: backend, name: name()))
+            }
+        }
         var width = configuration.ngf << (configuration.blocks - 1)
         layers.append(ConvTranspose2d(configuration.nz, width, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: name()))
         layers.append(BatchNorm2d(width, backend: backend, name: name()))
         layers.append(ReLU(backend: backend))
         for _ in 0..<(configuration.blocks - 1) {
-            layers.append(ConvTranspose2d(width, width / 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: name()))
+            double(width, width / 2)
             layers.append(BatchNorm2d(width / 2, backend: backend, name: name()))
             layers.append(ReLU(backend: backend))
             width /= 2
         }
-        layers.append(ConvTranspose2d(width, configuration.channels, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: name()))
+        double(width, configuration.channels)
         layers.append(Tanh(backend: backend))
         let network = Sequential(layers)
         network.needsInputGradient = false  // nobody needs ∂loss/∂z
         return network
     }
 
-    /// x [N, C, S, S] → Conv 4×4 s2 + LeakyReLU(0.2) → [Conv 4×4 s2 + BN + LeakyReLU(0.2) (+ Dropout)]… → Conv 4×4 to one logit [N, 1, 1, 1].
+    /// D as one chain of layers (features, scoring, embedding); training uses `Discriminator`,
+    /// which runs the same chain in its named blocks.
     public static func discriminator(_ configuration: DCGANConfiguration, backend: Backend, seed: UInt64 = 0) -> Sequential {
+        Discriminator(configuration, backend: backend, seed: seed).network
+    }
+}
+
+/// The discriminator in two blocks with named outputs:
+///   images [N, C, S, S] → trunk: Conv 4×4 s2 + LeakyReLU(0.2) (+ Dropout) → [Conv 4×4 s2 (+ BN) + LeakyReLU(0.2) (+ Dropout)]…
+///     → features [N, ndf·2^(blocks−1), 4, 4]
+///   features → head: (minibatch std, +1 channel) → Conv 4×4 to one logit → logits [N, 1, 1, 1]
+/// Feature matching reads `features`; the gradient penalties back-propagate to the images.
+public final class Discriminator {
+    /// Every layer in order: tensor names `main.0…` follow PyTorch's example.
+    public let network: Sequential
+    /// network.layers[trunk] make the features, network.layers[head] the logits.
+    public let trunk: Range<Int>
+    public let head: Range<Int>
+    /// The last forward's features (owned by the trunk's last layer, overwritten by the next forward).
+    public private(set) var features: Tensor?
+    private var plainGradient: Tensor?
+
+    public init(_ configuration: DCGANConfiguration, backend: Backend, seed: UInt64 = 0) {
         var layers: [Layer] = []
         func name() -> String { "main.\(layers.count)" }
         var width = configuration.ndf
@@ -114,12 +179,84 @@ public enum DCGAN {
         if configuration.dropout > 0 { layers.append(Dropout(probability: configuration.dropout, seed: seed)) }
         for block in 0..<(configuration.blocks - 1) {
             layers.append(Conv2d(width, width * 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: backend, name: name()))
-            layers.append(BatchNorm2d(width * 2, backend: backend, name: name()))
+            if configuration.discriminatorNorm == .batch { layers.append(BatchNorm2d(width * 2, backend: backend, name: name())) }
             layers.append(LeakyReLU(slope: 0.2, backend: backend))
             if configuration.dropout > 0 { layers.append(Dropout(probability: configuration.dropout, seed: seed &+ UInt64(block + 1))) }
             width *= 2
         }
-        layers.append(Conv2d(width, 1, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: name()))
-        return Sequential(layers)
+        let trunkEnd = layers.count
+        if configuration.minibatchStd { layers.append(MinibatchStd()) }
+        layers.append(Conv2d(width + (configuration.minibatchStd ? 1 : 0), 1, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: name()))
+        network = Sequential(layers)
+        trunk = 0..<trunkEnd
+        head = trunkEnd..<layers.count
+    }
+
+    /// images → logits, keeping `features`.
+    public func forward(_ images: Tensor) -> Tensor {
+        let features = forwardFeatures(images)
+        return network.forward(features, layers: head)
+    }
+
+    /// images → features only (feature matching needs no logits).
+    @discardableResult
+    public func forwardFeatures(_ images: Tensor) -> Tensor {
+        let features = network.forward(images, layers: trunk)
+        self.features = features
+        return features
+    }
+
+    /// Back through the last forward: from the logits' gradient, plus a gradient on the features
+    /// (plain, the features' shape) when given; either may be absent, not both. Returns the images'
+    /// gradient, or nil when `needsInputGradient` is false.
+    public func backward(_ logitGradient: Tensor?, featureGradient: Tensor? = nil) -> Tensor? {
+        var gradient: Tensor
+        if let logitGradient {
+            gradient = network.backward(logitGradient, layers: head)!
+            if let featureGradient {
+                // The head's input gradient is ours until the next backward: add in place.
+                gradient = gradient.converted(toPlainInto: &plainGradient)
+                for i in 0..<gradient.count { gradient.data[i] += featureGradient.data[i] }
+                gradient.markModified()
+            }
+        } else {
+            guard let featureGradient else { preconditionFailure("backward needs a gradient") }
+            gradient = featureGradient
+        }
+        return network.backward(gradient, layers: trunk)
+    }
+
+    public var layers: [Layer] { network.layers }
+    public var parameters: [Parameter] { network.parameters }
+    public func zeroGradients() { network.zeroGradients() }
+    public var profile: LayerProfile? {
+        get { network.profile }
+        set { network.profile = newValue }
+    }
+    public var isTraining: Bool {
+        get { network.isTraining }
+        set { network.isTraining = newValue }
+    }
+    public var needsInputGradient: Bool {
+        get { network.needsInputGradient }
+        set { network.needsInputGradient = newValue }
+    }
+    public var computesParameterGradients: Bool {
+        get { network.computesParameterGradients }
+        set { network.computesParameterGradients = newValue }
+    }
+
+    /// While set, forward passes see the batch again as they saw it: BatchNorm leaves its running
+    /// statistics alone and (`reusesDropoutMask`) dropout applies its last mask. A gradient
+    /// penalty's extra passes must perturb the images only, not the function.
+    public var freezesRunningStatistics = false {
+        didSet { for case let norm as BatchNorm2d in layers { norm.updatesRunningStatistics = !freezesRunningStatistics } }
+    }
+    public var reusesDropoutMask = false {
+        didSet { for case let dropout as Dropout in layers { dropout.reusesMask = reusesDropoutMask } }
+    }
+    /// Each LeakyReLU keeps the slopes of the last forward (see `LeakyReLU.freezesPattern`).
+    public var freezesActivationPattern = false {
+        didSet { for case let activation as LeakyReLU in layers { activation.freezesPattern = freezesActivationPattern } }
     }
 }

@@ -28,6 +28,19 @@ public struct StepOptions: Codable, Equatable, Sendable {
     /// Gaussian noise added to every image D sees at the start of the run; the training run
     /// anneals it linearly to 0 through `DCGANTrainer.instanceNoiseLevel`.
     public var instanceNoise: Float = 0
+    /// WGAN-GP's λ (used with `loss` wgan-gp).
+    public var gp: Float = 10
+    /// R1's γ (0: off), applied every `r1Interval` D steps with γ·interval (lazy, as StyleGAN2).
+    public var r1: Float = 0
+    public var r1Interval = 16
+    /// DRAGAN's λ (0: off).
+    public var dragan: Float = 0
+    /// G matches the mean of D's features on real and generated batches instead of fooling D.
+    public var featureMatching = false
+    /// The fraction of each fake batch D sees that comes from the replay buffer (0: none).
+    public var replay: Float = 0
+    /// Look-ahead D steps for G's loss (unrolled GAN, first order; 0: none).
+    public var unroll = 0
 
     public init(loss: GANLoss = .bce, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, realLabel: Float = 1,
                 backend: Backend = .fast, diffAugment: DiffAugmentPolicy = DiffAugmentPolicy(), adaTarget: Float? = nil) {
@@ -44,6 +57,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case loss, learningRate = "lr", lrD = "lr_d", lrG = "lr_g", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
         case discriminatorSteps = "d_steps", instanceNoise = "instance_noise"
+        case gp, r1, r1Interval = "r1_interval", dragan, featureMatching = "feature_matching", replay, unroll
     }
 
     public init(from decoder: Decoder) throws {
@@ -60,6 +74,13 @@ public struct StepOptions: Codable, Equatable, Sendable {
         adaTarget = try container.decodeIfPresent(Float.self, forKey: .adaTarget)
         discriminatorSteps = try container.decodeIfPresent(Int.self, forKey: .discriminatorSteps) ?? 1
         instanceNoise = try container.decodeIfPresent(Float.self, forKey: .instanceNoise) ?? 0
+        gp = try container.decodeIfPresent(Float.self, forKey: .gp) ?? 10
+        r1 = try container.decodeIfPresent(Float.self, forKey: .r1) ?? 0
+        r1Interval = try container.decodeIfPresent(Int.self, forKey: .r1Interval) ?? 16
+        dragan = try container.decodeIfPresent(Float.self, forKey: .dragan) ?? 0
+        featureMatching = try container.decodeIfPresent(Bool.self, forKey: .featureMatching) ?? false
+        replay = try container.decodeIfPresent(Float.self, forKey: .replay) ?? 0
+        unroll = try container.decodeIfPresent(Int.self, forKey: .unroll) ?? 0
     }
 }
 
@@ -107,9 +128,11 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     public var dReal: Float
     public var dFake: Float
     public var dFakeAfter: Float
+    /// The gradient penalties' value this step (included in lossD; nil when none ran).
+    public var penalty: Float?
 
     enum CodingKeys: String, CodingKey {
-        case lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake", dFakeAfter = "d_fake_after"
+        case lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake", dFakeAfter = "d_fake_after", penalty
     }
 }
 
@@ -119,7 +142,7 @@ public final class DCGANTrainer {
     public let configuration: DCGANConfiguration
     public let options: StepOptions
     public let generator: Sequential
-    public let discriminator: Sequential
+    public let discriminator: Discriminator
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
     /// Draws the noise z; its state is checkpointed so a resumed run draws the same noise.
@@ -135,22 +158,31 @@ public final class DCGANTrainer {
     public var instanceNoiseLevel: Float = 0
     /// Draws the instance noise (checkpointed).
     public var instanceNoiseRandom: SeededRandom
+    /// Draws the penalties' interpolation weights and DRAGAN's perturbations (checkpointed).
+    public var penaltyRandom: SeededRandom
+    /// Earlier fakes, when `options.replay` > 0 (checkpointed).
+    public var replayBuffer: ReplayBuffer?
+    public static let replayCapacity = 512
     /// The last generator update's loss and mean D(G(z)): what a step that only updates D reports.
     public var lastGeneratorStep: (loss: Float, dFake: Float) = (0, 0.5)
     private let realAugment: DiffAugment
     private let fakeAugment: DiffAugment
     private var z: Tensor?
     private var fakeImages: Tensor?
+    private var replayedFakes: Tensor?
     private var lossGradient: Tensor?
     private var noisyReal: Tensor?
     private var noisyFake: Tensor?
+    private var penaltyPoints: Tensor?
+    private var plainFeatures: Tensor?
+    private let penaltyScratch = PenaltyScratch()
 
     /// Weights N(0, 0.02), BatchNorm scale N(1, 0.02), from `seed`.
     public init(configuration: DCGANConfiguration, options: StepOptions, seed: UInt64) {
         self.configuration = configuration
         self.options = options
         generator = DCGAN.generator(configuration, backend: options.backend)
-        discriminator = DCGAN.discriminator(configuration, backend: options.backend, seed: seed &+ 17)
+        discriminator = Discriminator(configuration, backend: options.backend, seed: seed &+ 17)
         var random = SeededRandom(seed: seed)
         Initialization.dcgan(generator.layers, random: &random)
         Initialization.dcgan(discriminator.layers, random: &random)
@@ -159,6 +191,11 @@ public final class DCGANTrainer {
         noise = SeededRandom(seed: seed &+ 1)
         augmentationRandom = SeededRandom(seed: seed &+ 2)
         instanceNoiseRandom = SeededRandom(seed: seed &+ 3)
+        penaltyRandom = SeededRandom(seed: seed &+ 4)
+        if options.replay > 0 {
+            replayBuffer = ReplayBuffer(capacity: DCGANTrainer.replayCapacity,
+                                        imageSize: configuration.channels * configuration.imageSize * configuration.imageSize, seed: seed &+ 5)
+        }
         realAugment = DiffAugment(policy: options.diffAugment)
         fakeAugment = DiffAugment(policy: options.diffAugment)
         adaptive = options.adaTarget.map(AdaptiveAugmentation.init(target:))
@@ -180,6 +217,17 @@ public final class DCGANTrainer {
         switch options.loss {
         case .bce: result = Loss.binaryCrossEntropyWithLogits(plain, target: real ? options.realLabel : 0, into: lossGradient)
         case .hinge: result = Loss.hinge(plain, sign: real ? 1 : -1, into: lossGradient)
+        case .wganGP: result = Loss.critic(plain, sign: real ? 1 : -1, into: lossGradient)
+        }
+        lossGradient = result.gradient
+        return result
+    }
+
+    private func generatorAdversarialLoss(_ plain: Tensor) -> LossResult {
+        let result: LossResult
+        switch options.loss {
+        case .bce: result = Loss.binaryCrossEntropyWithLogits(plain, target: 1, into: lossGradient)
+        case .hinge, .wganGP: result = Loss.critic(plain, sign: 1, into: lossGradient)
         }
         lossGradient = result.gradient
         return result
@@ -200,70 +248,206 @@ public final class DCGANTrainer {
         return out
     }
 
-    /// One iteration, as PyTorch's DCGAN example: D on the real batch, D on G(z) (BatchNorm sees
-    /// each batch separately), D steps; then D on the same fakes again and G steps. In the G step D
-    /// computes no weight gradients, since nothing would use them. With `updateGenerator` false
-    /// only D steps (`discriminatorSteps` > 1), and the last G step's figures are reported.
+    /// One iteration, in the phases of StyleGAN2-ADA's loss: G makes a batch of fakes; **Dmain**
+    /// (D's loss on the real batch, then on the fakes, each batch through BatchNorm on its own, as
+    /// PyTorch's DCGAN example); **Dreg** (the gradient penalties' weight gradients, added to
+    /// Dmain's); D steps; then, every `discriminatorSteps`-th call, **Gmain** (G's loss through D,
+    /// against a look-ahead copy of D when unrolling) and G steps. With `updateGenerator` false only
+    /// D steps, and the last G step's figures are reported.
     /// `real`: [batch, C, S, S] in [-1, 1].
     @discardableResult
     public func step(real: Tensor, updateGenerator: Bool = true) -> StepMetrics {
-        let batch = real.shape[0]
         // Fixed for the whole step: p moves only after it.
         let augments = self.augments, probability = augmentProbability
+        let fake = generateFakes(batch: real.shape[0])
+        let seenFake = replayMix(fake)
 
-        // (1) Update D: maximise log D(x) + log(1 − D(G(z))).
         discriminator.zeroGradients()
-        discriminator.computesParameterGradients = true
-        discriminator.needsInputGradient = false
-        let realLogits = discriminator.forward(discriminatorInput(real, augment: realAugment, augments: augments, probability: probability,
-                                                                  noisy: &noisyReal)).plain()
-        let realLoss = discriminatorLoss(realLogits, real: true)
-        let dReal = Loss.meanProbability(realLogits)
-        adaptive?.observe(realLogits: realLogits, batch: batch)  // before D's output buffer is reused
-        _ = discriminator.backward(realLoss.gradient)
+        let main = discriminatorMain(real: real, fake: seenFake, augments: augments, probability: probability, observe: true)
+        let penalty = discriminatorRegularization(real: main.realInput, fake: main.fakeInput)
+        discriminatorOptimizer.step()
+        if replayBuffer != nil { replayBuffer!.store(fake) }
+        let lossD = main.loss + (penalty ?? 0)
+        guard updateGenerator else {
+            return StepMetrics(lossD: lossD, lossG: lastGeneratorStep.loss, dReal: main.dReal, dFake: main.dFake,
+                               dFakeAfter: lastGeneratorStep.dFake, penalty: penalty)
+        }
 
+        let saved = options.unroll > 0 ? unrollDiscriminator(real: real, fake: seenFake, augments: augments, probability: probability) : nil
+        let generatorStep = generatorMain(fake: fake, augments: augments, probability: probability)
+        if let saved { saved.restore(into: self) }
+        generatorOptimizer.step()
+        lastGeneratorStep = generatorStep
+        return StepMetrics(lossD: lossD, lossG: generatorStep.loss, dReal: main.dReal, dFake: main.dFake,
+                           dFakeAfter: generatorStep.dFake, penalty: penalty)
+    }
+
+    /// G(z) for a fresh z, in plain layout (as the real batch is); G keeps what its backward needs.
+    private func generateFakes(batch: Int) -> Tensor {
         var z = self.z ?? Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false)
         if z.shape[0] != batch { z = Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false) }
         configuration.latent.fill(z.buffer, dimension: configuration.nz, random: &noise)
         z.markModified()
         self.z = z
         let generated = generator.forward(z)
-        // D takes plain images (as the real batch is); G's output layout may be blocked.
         var scratch = fakeImages
         let fake = generated.converted(toPlainInto: &scratch)
         fakeImages = scratch
-        let fakeLogits = discriminator.forward(discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability,
-                                                                  noisy: &noisyFake)).plain()
+        return fake
+    }
+
+    /// The fake batch D sees: with replay, part of it from the buffer.
+    private func replayMix(_ fake: Tensor) -> Tensor {
+        guard replayBuffer != nil else { return fake }
+        let mixed = replayedFakes ?? Tensor(shape: [1], zeros: false)
+        replayedFakes = mixed
+        replayBuffer!.mix(fake, fraction: options.replay, into: mixed)
+        return mixed
+    }
+
+    /// Dmain: D's adversarial loss on the real batch and on the fakes, weight gradients accumulated
+    /// (not stepped). Returns what D saw (for Dreg) and the figures the log shows. With `observe`,
+    /// the adaptive augmentation hears D's real logits (not during a look-ahead).
+    private func discriminatorMain(real: Tensor, fake: Tensor, augments: Bool, probability: Float, observe: Bool)
+        -> (loss: Float, dReal: Float, dFake: Float, realInput: Tensor, fakeInput: Tensor) {
+        discriminator.computesParameterGradients = true
+        discriminator.needsInputGradient = false
+        let realInput = discriminatorInput(real, augment: realAugment, augments: augments, probability: probability, noisy: &noisyReal)
+        let realLogits = discriminator.forward(realInput).plain()
+        let realLoss = discriminatorLoss(realLogits, real: true)
+        let dReal = Loss.meanProbability(realLogits)
+        if observe { adaptive?.observe(realLogits: realLogits, batch: real.shape[0]) }  // before D's output buffer is reused
+        if options.featureMatching { realFeatureMean = Loss.meanRow(discriminator.features!.converted(toPlainInto: &plainFeatures)) }
+        _ = discriminator.backward(realLoss.gradient)
+
+        let fakeInput = discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability, noisy: &noisyFake)
+        let fakeLogits = discriminator.forward(fakeInput).plain()
         let fakeLoss = discriminatorLoss(fakeLogits, real: false)
         let dFake = Loss.meanProbability(fakeLogits)
         _ = discriminator.backward(fakeLoss.gradient)
-        discriminatorOptimizer.step()
-        guard updateGenerator else {
-            return StepMetrics(lossD: realLoss.value + fakeLoss.value, lossG: lastGeneratorStep.loss, dReal: dReal, dFake: dFake,
-                               dFakeAfter: lastGeneratorStep.dFake)
-        }
+        return (realLoss.value + fakeLoss.value, dReal, dFake, realInput, fakeInput)
+    }
 
-        // (2) Update G: maximise log D(G(z)) (the non-saturating loss).
+    /// The mean of D's features on the last real batch (feature matching's target).
+    private var realFeatureMean: [Float] = []
+
+    /// Dreg: each gradient penalty's weight gradients added to D's; returns their sum (nil: none ran).
+    /// R1 at the real images D saw, every `r1Interval` D steps with γ·interval (StyleGAN2's lazy
+    /// regularisation); DRAGAN around them; WGAN-GP between them and the fakes D saw.
+    private func discriminatorRegularization(real: Tensor, fake: Tensor) -> Float? {
+        var total: Float?
+        func add(_ points: Tensor, _ penalty: GradientPenalty) {
+            total = (total ?? 0) + discriminator.accumulatePenaltyGradient(at: points, penalty: penalty, scratch: penaltyScratch)
+        }
+        if options.r1 > 0 && discriminatorOptimizer.stepCount % options.r1Interval == 0 {
+            add(real.plain(), .squaredNorm(weight: options.r1 * Float(options.r1Interval)))
+        }
+        if options.dragan > 0 { add(draganPoints(around: real.plain()), .unitNorm(weight: options.dragan)) }
+        if options.loss == .wganGP { add(interpolates(real.plain(), fake.plain()), .unitNorm(weight: options.gp)) }
+        return total
+    }
+
+    /// x̂ = α·real + (1 − α)·fake, one α ~ U[0, 1] per image (WGAN-GP).
+    private func interpolates(_ real: Tensor, _ fake: Tensor) -> Tensor {
+        let points = penaltyPoints ?? Tensor(shape: [1], zeros: false)
+        penaltyPoints = points
+        points.reshape(to: real.shape)
+        let size = real.count / real.shape[0]
+        for n in 0..<real.shape[0] {
+            let alpha = penaltyRandom.nextUniform()
+            for i in n * size..<(n + 1) * size { points.data[i] = alpha * real.data[i] + (1 - alpha) * fake.data[i] }
+        }
+        points.markModified()
+        return points
+    }
+
+    /// x̂ = x + α·δ with δ = ½·std(x)·U[0, 1] per pixel and one α ~ U[0, 1] per image: DRAGAN's
+    /// points near the real data (Kodali et al. 2017's reference code).
+    private func draganPoints(around real: Tensor) -> Tensor {
+        let points = penaltyPoints ?? Tensor(shape: [1], zeros: false)
+        penaltyPoints = points
+        points.reshape(to: real.shape)
+        var sum = 0.0, squares = 0.0
+        for i in 0..<real.count { sum += Double(real.data[i]); squares += Double(real.data[i] * real.data[i]) }
+        let mean = sum / Double(real.count)
+        let deviation = Float(max(squares / Double(real.count) - mean * mean, 0).squareRoot())
+        let size = real.count / real.shape[0]
+        for n in 0..<real.shape[0] {
+            let alpha = penaltyRandom.nextUniform()
+            for i in n * size..<(n + 1) * size { points.data[i] = real.data[i] + alpha * 0.5 * deviation * penaltyRandom.nextUniform() }
+        }
+        points.markModified()
+        return points
+    }
+
+    /// Gmain: G's loss through D (D computes no weight gradients, since nothing would use them),
+    /// back to G's weights. Adversarial, or feature matching: G moves the mean of D's features on
+    /// its batch towards the mean Dmain saw on the real batch.
+    private func generatorMain(fake: Tensor, augments: Bool, probability: Float) -> (loss: Float, dFake: Float) {
         generator.zeroGradients()
         discriminator.computesParameterGradients = false
         discriminator.needsInputGradient = true
-        let logits = discriminator.forward(discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability,
-                                                              noisy: &noisyFake))
-        let plainLogits = logits.plain()
-        let generatorLoss: LossResult
-        switch options.loss {
-        case .bce: generatorLoss = Loss.binaryCrossEntropyWithLogits(plainLogits, target: 1, into: lossGradient)
-        case .hinge: generatorLoss = Loss.hingeGenerator(plainLogits, into: lossGradient)
+        defer { discriminator.computesParameterGradients = true }
+        let input = discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability, noisy: &noisyFake)
+        let logits = discriminator.forward(input).plain()
+        let dFakeAfter = Loss.meanProbability(logits)
+        let augmentedGradient: Tensor
+        let loss: Float
+        if options.featureMatching {
+            let features = discriminator.features!.converted(toPlainInto: &plainFeatures)
+            let matching = Loss.featureMatching(features, realMean: realFeatureMean, into: lossGradient)
+            lossGradient = matching.gradient
+            loss = matching.value
+            augmentedGradient = discriminator.backward(nil, featureGradient: matching.gradient)!
+        } else {
+            let adversarial = generatorAdversarialLoss(logits)
+            loss = adversarial.value
+            augmentedGradient = discriminator.backward(adversarial.gradient)!
         }
-        lossGradient = generatorLoss.gradient
-        let dFakeAfter = Loss.meanProbability(plainLogits)
-        let augmentedGradient = discriminator.backward(generatorLoss.gradient)!
         let fakeGradient = augments ? fakeAugment.backward(augmentedGradient) : augmentedGradient
         _ = generator.backward(fakeGradient)
-        generatorOptimizer.step()
-        discriminator.computesParameterGradients = true
-        lastGeneratorStep = (generatorLoss.value, dFakeAfter)
+        return (loss, dFakeAfter)
+    }
 
-        return StepMetrics(lossD: realLoss.value + fakeLoss.value, lossG: generatorLoss.value, dReal: dReal, dFake: dFake, dFakeAfter: dFakeAfter)
+    /// The unrolled GAN's look-ahead (Metz et al. 2017), first-order form: D takes `unroll` more
+    /// steps on this step's real batch and fakes; G's loss is then taken against that D, and its
+    /// gradient does not flow back through the look-ahead steps. Returns D as it was, to restore.
+    private func unrollDiscriminator(real: Tensor, fake: Tensor, augments: Bool, probability: Float) -> DiscriminatorState {
+        let saved = DiscriminatorState(self)
+        for _ in 0..<options.unroll {
+            discriminator.zeroGradients()
+            _ = discriminatorMain(real: real, fake: fake, augments: augments, probability: probability, observe: false)
+            discriminatorOptimizer.step()
+        }
+        return saved
+    }
+}
+
+/// A copy of everything a D step changes: weights, Adam's moments and step count, BatchNorm's
+/// running statistics, dropout's generators.
+struct DiscriminatorState {
+    let tensors: [Tensor]
+    let adamSteps: Int
+    let batchesTracked: [Int64]
+    let dropoutStates: [UInt64]
+
+    private static func stateTensors(_ trainer: DCGANTrainer) -> [Tensor] {
+        let norms = trainer.discriminator.layers.compactMap { $0 as? BatchNorm2d }
+        return trainer.discriminator.parameters.map(\.value) + trainer.discriminatorOptimizer.firstMoments
+            + trainer.discriminatorOptimizer.secondMoments + norms.flatMap { [$0.runningMean, $0.runningVariance] }
+    }
+
+    init(_ trainer: DCGANTrainer) {
+        tensors = DiscriminatorState.stateTensors(trainer).map { $0.clone() }
+        adamSteps = trainer.discriminatorOptimizer.stepCount
+        batchesTracked = trainer.discriminator.layers.compactMap { ($0 as? BatchNorm2d)?.batchesTracked }
+        dropoutStates = trainer.discriminator.layers.compactMap { ($0 as? Dropout)?.random.state }
+    }
+
+    func restore(into trainer: DCGANTrainer) {
+        for (target, source) in zip(DiscriminatorState.stateTensors(trainer), tensors) { target.copy(from: source) }
+        trainer.discriminatorOptimizer.stepCount = adamSteps
+        for (norm, tracked) in zip(trainer.discriminator.layers.compactMap { $0 as? BatchNorm2d }, batchesTracked) { norm.batchesTracked = tracked }
+        for (dropout, state) in zip(trainer.discriminator.layers.compactMap { $0 as? Dropout }, dropoutStates) { dropout.random = SeededRandom(seed: state) }
     }
 }

@@ -127,7 +127,7 @@ public struct TrainStepBenchmark: Codable, Sendable {
             work[name + " forward"] = g.flops
             work[name + " backward"] = g.flops * (index == 0 ? 1 : 2)
         }
-        for (index, g) in geometries(trainer.discriminator, input: [batch, trainer.configuration.channels, size, size]) {
+        for (index, g) in geometries(trainer.discriminator.network, input: [batch, trainer.configuration.channels, size, size]) {
             let name = "D.main.\(index) Conv2d"
             work[name + " forward"] = 3 * g.flops
             // Real and fake: weights only (first layer) or weights + data; G step: data only.

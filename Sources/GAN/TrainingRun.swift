@@ -23,6 +23,10 @@ public struct TrainOptions: Codable, Sendable {
     public var ndf = 64
     public var dropout: Float = 0
     public var noise: LatentPrior = .normal
+    /// D's normalisation; nil: none for the WGAN-GP critic, BatchNorm otherwise.
+    public var discriminatorNorm: DiscriminatorNorm?
+    public var minibatchStd = false
+    public var generator: GeneratorKind = .transposed
     public var step = StepOptions()
     /// `auto`, `off`, `ada`, `ada:POLICY` or a fixed POLICY (`color,translation,cutout`), resolved
     /// against the dataset by `TrainingRun`; nil: `step` is used as it is.
@@ -53,11 +57,14 @@ public struct TrainOptions: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case data, out, epochs, kimg, batch, seed, nz, ngf, ndf, dropout, noise, step, augment, ema, resume
+        case data, out, epochs, kimg, batch, seed, nz, ngf, ndf, dropout, noise, step, augment, ema, resume, generator
+        case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std"
         case snapshotKimg = "snapshot_kimg", emaKimg = "ema_kimg", emaRampup = "ema_rampup"
         case checkpointEvery = "checkpoint_every", sampleEvery = "sample_every", logEvery = "log_every"
         case evalEvery = "eval_every", evalCount = "eval_count"
     }
+
+    public var resolvedDiscriminatorNorm: DiscriminatorNorm { discriminatorNorm ?? (step.loss == .wganGP ? .none : .batch) }
 
     /// The average's half-life in images, if one is kept.
     var emaHalfLifeImages: Double? {
@@ -172,7 +179,9 @@ public final class TrainingRun {
         guard DCGANConfiguration.supportedSizes[manifest.size] != nil else { throw TrainingError.unsupportedSize(size: manifest.size) }
         guard loader.batchesPerEpoch > 0 else { throw TrainingError.tooFewImages(path: options.data, count: manifest.count, batch: options.batch) }
         let configuration = DCGANConfiguration(imageSize: manifest.size, channels: manifest.channels, nz: options.nz,
-                                               ngf: options.ngf, ndf: options.ndf, dropout: options.dropout, latent: options.noise)
+                                               ngf: options.ngf, ndf: options.ndf, dropout: options.dropout, latent: options.noise,
+                                               discriminatorNorm: options.resolvedDiscriminatorNorm, minibatchStd: options.minibatchStd,
+                                               generatorKind: options.generator)
         trainer = DCGANTrainer(configuration: configuration, options: try options.resolvedStep(datasetCount: manifest.count), seed: options.seed)
         if options.emaHalfLifeImages != nil {
             let average = DCGAN.generator(configuration, backend: trainer.options.backend)

@@ -81,11 +81,49 @@ public final class ReLU: ElementwiseActivation {
 /// y = x for x > 0, slope·x otherwise;  dx = dy·(x > 0 ? 1 : slope)
 public final class LeakyReLU: ElementwiseActivation {
     public let slope: Float
+    private var pattern: Tensor?
+    private var frozenOutput: Tensor?
+    private var frozenGradient: Tensor?
+    private var frozenScratch: Tensor?
+
     public init(slope: Float = 0.2, backend: Backend = .reference) {
         self.slope = slope
         super.init(backend: backend)
     }
     override var function: ElementwiseFunction { .relu(slope: slope) }
+
+    /// While set, the layer is the linear map it was at the last forward before: each unit keeps
+    /// the slope (1 or `slope`) its input's sign chose then, forward and backward. A gradient
+    /// penalty's shifted passes need this, or a unit crossing 0 between them would make the finite
+    /// difference jump.
+    public var freezesPattern = false {
+        didSet {
+            guard freezesPattern != oldValue else { return }
+            pattern = freezesPattern ? input?.clone() : nil
+        }
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        guard freezesPattern, let pattern else { return super.forward(input) }
+        precondition(input.shape == pattern.shape && input.format == pattern.format, "a frozen LeakyReLU takes inputs like the one it froze on")
+        let output = Tensor.reuse(frozenOutput, shape: input.shape, format: input.format)
+        frozenOutput = output
+        for i in 0..<input.count { output.data[i] = pattern.data[i] > 0 ? input.data[i] : slope * input.data[i] }
+        output.markModified()
+        return output
+    }
+
+    public override func backward(_ outputGradient: Tensor) -> Tensor? {
+        guard freezesPattern, let pattern else { return super.backward(outputGradient) }
+        guard needsInputGradient else { return nil }
+        let gradient = outputGradient.converted(to: pattern.format, scratch: &frozenScratch)
+        let inputGradient = Tensor.reuse(frozenGradient, shape: pattern.shape, format: pattern.format)
+        frozenGradient = inputGradient
+        for i in 0..<pattern.count { inputGradient.data[i] = pattern.data[i] > 0 ? gradient.data[i] : slope * gradient.data[i] }
+        inputGradient.markModified()
+        return inputGradient
+    }
+
     override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
         for i in 0..<count { y[i] = x[i] > 0 ? x[i] : slope * x[i] }
     }

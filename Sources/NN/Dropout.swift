@@ -5,6 +5,9 @@ import Formats
 public final class Dropout: StatelessLayer, Layer {
     public let probability: Float
     public var random: SeededRandom
+    /// True while the same batch is passed again (a gradient penalty's extra passes): the last
+    /// mask is applied again instead of a new one drawn.
+    public var reusesMask = false
     private var mask: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
@@ -18,10 +21,14 @@ public final class Dropout: StatelessLayer, Layer {
 
     public func forward(_ input: Tensor) -> Tensor {
         guard isTraining, probability > 0 else { mask = nil; return input }
-        let mask = Tensor.reuse(self.mask, shape: input.shape, format: input.format)
         let output = Tensor.reuse(self.output, shape: input.shape, format: input.format)
-        self.mask = mask
         self.output = output
+        if reusesMask, let mask, mask.shape == input.shape, mask.format == input.format {
+            for i in 0..<input.count { output[i] = input[i] * mask[i] }
+            return output
+        }
+        let mask = Tensor.reuse(self.mask, shape: input.shape, format: input.format)
+        self.mask = mask
         let keep = 1 / (1 - probability)
         for i in 0..<input.count {
             mask[i] = random.nextUniform() < probability ? 0 : keep

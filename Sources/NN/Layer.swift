@@ -40,23 +40,29 @@ public final class Sequential: Layer {
     /// When set, each layer's forward and backward time is added to it (`bench train-step --profile`).
     public var profile: LayerProfile?
 
-    public func forward(_ input: Tensor) -> Tensor {
-        guard let profile else { return layers.reduce(input) { $1.forward($0) } }
+    public func forward(_ input: Tensor) -> Tensor { forward(input, layers: layers.indices) }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor? { backward(outputGradient, layers: layers.indices) }
+
+    /// Runs only `range` of the layers: a network split into blocks with named outputs (the
+    /// discriminator's features and logits) runs its parts one after the other.
+    public func forward(_ input: Tensor, layers range: Range<Int>) -> Tensor {
         var value = input
-        for (index, layer) in layers.enumerated() {
-            let started = DispatchTime.now().uptimeNanoseconds
-            value = layer.forward(value)
-            profile.add(index: index, layer: layer, pass: "forward", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+        for index in range {
+            let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            value = layers[index].forward(value)
+            profile?.add(index: index, layer: layers[index], pass: "forward", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
         }
         return value
     }
 
-    public func backward(_ outputGradient: Tensor) -> Tensor? {
+    /// Backward through `range` (the last forward through it), last layer first.
+    public func backward(_ outputGradient: Tensor, layers range: Range<Int>) -> Tensor? {
         var gradient = outputGradient
-        for (index, layer) in layers.enumerated().reversed() {
-            let started = DispatchTime.now().uptimeNanoseconds
-            let next = layer.backward(gradient)
-            profile?.add(index: index, layer: layer, pass: "backward", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+        for index in range.reversed() {
+            let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            let next = layers[index].backward(gradient)
+            profile?.add(index: index, layer: layers[index], pass: "backward", nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
             guard let next else { return nil }
             gradient = next
         }

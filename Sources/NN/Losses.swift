@@ -47,11 +47,46 @@ public enum Loss {
 
     /// The hinge generator loss: −mean(x);  dℓ/dx = −1 / N.
     public static func hingeGenerator(_ logits: Tensor, into gradient: Tensor? = nil) -> LossResult {
+        critic(logits, sign: 1, into: gradient)
+    }
+
+    /// A Wasserstein critic's term: −t·mean(x) with t = +1 for real, −1 for fake (the critic
+    /// minimises mean(D(fake)) − mean(D(real)); the generator −mean(D(fake)), t = +1);
+    ///   dℓ/dx = −t / N.
+    public static func critic(_ logits: Tensor, sign: Float, into gradient: Tensor? = nil) -> LossResult {
         let gradient = Tensor.reuse(gradient, shape: logits.shape)
         var total = 0.0
         for i in 0..<logits.count { total += Double(logits[i]) }
-        gradient.fill(-1 / Float(logits.count))
-        return LossResult(value: Float(-total / Double(logits.count)), gradient: gradient)
+        gradient.fill(-sign / Float(logits.count))
+        return LossResult(value: Float(-Double(sign) * total / Double(logits.count)), gradient: gradient)
+    }
+
+    /// Feature matching (Salimans et al. 2016): the squared distance between the mean feature of
+    /// a real batch and of a generated one, averaged over the F features:
+    ///   ℓ = (1/F)·Σ_j (μ_fake,j − μ_real,j)²,  dℓ/df_ij = 2(μ_fake,j − μ_real,j) / (F·N)
+    /// `features` [N, …] plain; `realMean` F values.
+    public static func featureMatching(_ features: Tensor, realMean: [Float], into gradient: Tensor? = nil) -> LossResult {
+        let batch = features.shape[0], width = features.count / batch
+        precondition(features.format == nil && realMean.count == width, "feature matching takes plain features of the real mean's width")
+        let fakeMean = meanRow(features)
+        let gradient = Tensor.reuse(gradient, shape: features.shape)
+        var total = 0.0
+        for j in 0..<width {
+            let difference = fakeMean[j] - realMean[j]
+            total += Double(difference * difference)
+            let value = 2 * difference / Float(width * batch)
+            for n in 0..<batch { gradient.data[n * width + j] = value }
+        }
+        gradient.markModified()
+        return LossResult(value: Float(total / Double(width)), gradient: gradient)
+    }
+
+    /// The mean over the batch of each feature: [N, …] plain → the row of F means.
+    public static func meanRow(_ features: Tensor) -> [Float] {
+        let batch = features.shape[0], width = features.count / batch
+        var mean = [Float](repeating: 0, count: width)
+        for n in 0..<batch { for j in 0..<width { mean[j] += features.data[n * width + j] } }
+        return mean.map { $0 / Float(batch) }
     }
 
     /// Mean of σ(x): the discriminator's average output probability (D(x) in the DCGAN logs).

@@ -17,6 +17,9 @@ public final class BatchNorm2d: Layer {
     public var epsilon: Float = 1e-5
     public var backend: Backend
     public var isTraining = true
+    /// False while the same batch is passed again for a gradient penalty: batch statistics are
+    /// used, the running ones stay as they were.
+    public var updatesRunningStatistics = true
     public var needsInputGradient = true
     public var computesParameterGradients = true
 
@@ -46,7 +49,7 @@ public final class BatchNorm2d: Layer {
 
     public func forward(_ input: Tensor) -> Tensor {
         precondition(input.shape.count == 4 && input.shape[1] == channels, "BatchNorm2d expects [N, \(channels), H, W], got \(input.shape)")
-        if isTraining { batchesTracked += 1 }
+        if isTraining && updatesRunningStatistics { batchesTracked += 1 }
         if backend == .fast { return fastForward(input) }
         precondition(input.format == nil, "the reference path takes plain tensors")
         self.input = input
@@ -66,8 +69,10 @@ public final class BatchNorm2d: Layer {
                 channelMean = Float(meanValue)
                 inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
                 let unbiased = count > 1 ? variance * Double(count) / Double(count - 1) : variance
-                runningMean[c] = (1 - momentum) * runningMean[c] + momentum * channelMean
-                runningVariance[c] = (1 - momentum) * runningVariance[c] + momentum * Float(unbiased)
+                if updatesRunningStatistics {
+                    runningMean[c] = (1 - momentum) * runningMean[c] + momentum * channelMean
+                    runningVariance[c] = (1 - momentum) * runningVariance[c] + momentum * Float(unbiased)
+                }
                 mean[c] = channelMean
                 inverseStandardDeviation[c] = inverse
             } else {
@@ -167,7 +172,7 @@ public final class BatchNorm2d: Layer {
                                     (Argument.mean, mean.data, statistics), (Argument.variance, variance.data, statistics)])
             let count = Float(input.shape[0] * input.shape[2] * input.shape[3])
             let unbiasing = count > 1 ? count / (count - 1) : 1
-            for c in 0..<channels {
+            for c in 0..<channels where updatesRunningStatistics {
                 runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean[c]
                 runningVariance[c] = (1 - momentum) * runningVariance[c] + momentum * variance[c] * unbiasing
             }
