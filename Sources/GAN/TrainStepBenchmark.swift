@@ -57,21 +57,29 @@ public struct TrainStepBenchmark: Codable, Sendable {
         case fractionOfPeak = "fraction_of_peak", peakGflopPerSecond = "peak_gflop_per_s", peakRSSMegabytes = "peak_rss_mb"
     }
 
-    public static func run(configuration: DCGANConfiguration, batch: Int, iterations: Int, warmup: Int = 2,
-                           backend: Backend = .fast, profile: Bool = false) -> TrainStepBenchmark {
-        let trainer = DCGANTrainer(configuration: configuration, options: StepOptions(backend: backend), seed: 1)
+    /// `step`: the loss and remedies to time (GFLOP figures count the plain step's convolutions).
+    public static func run(configuration: DCGANConfiguration, step: StepOptions = StepOptions(), batch: Int, iterations: Int, warmup: Int = 2,
+                           profile: Bool = false) -> TrainStepBenchmark {
+        let backend = step.backend
+        let trainer = DCGANTrainer(configuration: configuration, options: step, seed: 1)
+        trainer.instanceNoiseLevel = step.instanceNoise
+        var iteration = 0
+        func timedStep(_ real: Tensor) {
+            iteration += 1
+            trainer.step(real: real, updateGenerator: iteration % step.discriminatorSteps == 0)
+        }
         let real = Tensor(shape: [batch, configuration.channels, configuration.imageSize, configuration.imageSize], zeros: false)
         var random = SeededRandom(seed: 2)
         for i in 0..<real.count { real[i] = random.nextUniform() * 2 - 1 }  // initialised data: oneDNN runs at half speed on garbage
         let peakGflops = measurePeak()
-        for _ in 0..<warmup { trainer.step(real: real) }
+        for _ in 0..<warmup { timedStep(real) }
         let generatorProfile = LayerProfile(name: "G"), discriminatorProfile = LayerProfile(name: "D")
         if profile {
             trainer.generator.profile = generatorProfile
             trainer.discriminator.profile = discriminatorProfile
         }
         let started = Date()
-        for _ in 0..<iterations { trainer.step(real: real) }
+        for _ in 0..<iterations { timedStep(real) }
         let seconds = Date().timeIntervalSince(started)
         let flops = iterationFlops(trainer, batch: batch)
         let imagesPerSecond = Double(batch * iterations) / seconds

@@ -38,7 +38,7 @@ let stageOptions: [StageName: [String: OptionKind]] = [
     .prepare: ["db": .string, "size": .integer, "channels": .integer, "out": .string, "fit": .string, "drop-near-duplicates": .flag,
                "limit": .integer, "dtype": .string, "jobs": .integer, "background": .string, "min-size": .integer, "decode": .string],
     .train: ["data": .string, "out": .string, "epochs": .integer, "batch": .integer, "nz": .integer, "ngf": .integer, "ndf": .integer,
-             "lr": .number, "lr-d": .number, "lr-g": .number, "noise": .string, "d-steps": .integer, "instance-noise": .number, "gp": .number, "r1": .number, "dragan": .number, "feature-matching": .flag, "replay": .number,
+             "lr": .number, "lr-d": .number, "lr-g": .number, "noise": .string, "d-steps": .integer, "instance-noise": .number, "preset": .string, "gp": .number, "r1": .number, "dragan": .number, "feature-matching": .flag, "replay": .number,
              "unroll": .integer, "minibatch-std": .flag, "generator": .string, "d-norm": .string, "beta1": .number, "seed": .integer, "loss": .string, "diffaugment": .string, "real-label": .number, "dropout": .number, "ema": .number,
              "checkpoint-every": .integer, "sample-every": .integer, "log-every": .integer, "backend": .string, "kimg": .number,
              "snapshot-kimg": .number, "augment": .string, "ema-kimg": .number, "ema-rampup": .number, "eval-every": .number,

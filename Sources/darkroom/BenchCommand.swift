@@ -72,6 +72,7 @@ struct BenchCommand: ParsableCommand {
         var backend = "fast"
         @Flag(help: "Time every layer's forward and backward.")
         var profile = false
+        @OptionGroup var remedies: RemedyOptions
 
         func validate() throws {
             guard DCGANConfiguration.supportedSizes[size] != nil else { throw ValidationError("--size must be 32, 64 or 128") }
@@ -81,9 +82,14 @@ struct BenchCommand: ParsableCommand {
         }
 
         func run() throws {
-            let configuration = DCGANConfiguration(imageSize: size, channels: channels, nz: nz, ngf: ngf, ndf: ndf)
-            print(try Console.json(TrainStepBenchmark.run(configuration: configuration, batch: batch, iterations: iterations,
-                                                          backend: Backend(rawValue: backend)!, profile: profile)))
+            var options = TrainOptions(data: "", out: "")
+            options.step = StepOptions(backend: Backend(rawValue: backend)!)
+            remedies.apply(to: &options)
+            let configuration = DCGANConfiguration(imageSize: size, channels: channels, nz: nz, ngf: ngf, ndf: ndf, latent: options.noise,
+                                                   discriminatorNorm: options.resolvedDiscriminatorNorm, minibatchStd: options.minibatchStd,
+                                                   generatorKind: options.generator)
+            print(try Console.json(TrainStepBenchmark.run(configuration: configuration, step: options.step, batch: batch, iterations: iterations,
+                                                          profile: profile)))
         }
     }
 

@@ -27,40 +27,11 @@ struct TrainCommand: ParsableCommand {
     @Option var ndf = 64
     @Option(help: "Adam's learning rate for both networks.")
     var lr: Float = 2e-4
-    @Option(help: "The discriminator's own learning rate (two time-scale update rule; default --lr).")
-    var lrD: Float?
-    @Option(help: "The generator's own learning rate (default --lr).")
-    var lrG: Float?
-    @Option(help: "The latent prior: normal, or sphere (normal z scaled to radius √nz).")
-    var noise = "normal"
-    @Option(help: "Discriminator updates per generator update.")
-    var dSteps = 1
-    @Option(help: "Gaussian noise of this σ on every image D sees, annealed linearly to 0 over the run.")
-    var instanceNoise: Float = 0
-    @Option(help: "With --loss wgan-gp: the gradient penalty's λ.")
-    var gp: Float = 10
-    @Option(help: "R1 penalty γ on real images (0: off), applied lazily every 16 D steps.")
-    var r1: Float = 0
-    @Option(help: "DRAGAN penalty λ around perturbed real images (0: off).")
-    var dragan: Float = 0
-    @Flag(help: "The generator matches the mean of D's last-block features on real and generated batches instead of fooling D.")
-    var featureMatching = false
-    @Option(help: "The fraction of each fake batch D sees drawn from a buffer of earlier generated images (0: off).")
-    var replay: Float = 0
-    @Option(help: "Unrolled GAN: G's loss is taken against D after this many look-ahead D steps (first-order), then D is restored.")
-    var unroll = 0
-    @Flag(help: "A minibatch standard deviation channel before D's last convolution.")
-    var minibatchStd = false
-    @Option(help: "How G doubles resolution: transposed (4×4 stride-2 transposed convs) or upsample (nearest ×2 + 3×3 conv).")
-    var generator = "transposed"
-    @Option(help: "D's normalisation: batch or none (default: none with --loss wgan-gp, else batch).")
-    var dNorm: String?
+    @OptionGroup var remedies: RemedyOptions
     @Option var beta1: Float = 0.5
     @Option var seed: UInt64 = 1
     @Flag(help: "Continue from RUN/checkpoints/latest.safetensors.")
     var resume = false
-    @Option(help: "bce (non-saturating), hinge, or wgan-gp (Wasserstein critic with gradient penalty --gp).")
-    var loss = "bce"
     @Option(help: "One-sided label smoothing: D's target for real images (e.g. 0.9).")
     var realLabel: Float = 1
     @Option(help: "Augmentation of every image D sees: auto (ada for datasets up to \(TrainOptions.adaptiveAugmentationLimit) images, else off), off, ada (adaptive probability, StyleGAN2-ADA), ada:POLICY, or a fixed POLICY (any of color,translation,cutout).")
@@ -98,16 +69,8 @@ struct TrainCommand: ParsableCommand {
         if ema != nil && emaKimg != nil { throw ValidationError("give --ema or --ema-kimg, not both") }
         guard emaRampup >= 0 else { throw ValidationError("--ema-rampup must be 0 or more") }
         guard batch >= 1, nz >= 1, ngf >= 1, ndf >= 1 else { throw ValidationError("--epochs, --batch, --nz, --ngf and --ndf must be positive") }
-        guard GANLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be bce, hinge or wgan-gp") }
-        guard gp >= 0, r1 >= 0, dragan >= 0 else { throw ValidationError("--gp, --r1 and --dragan must be 0 or more") }
-        guard (0...1).contains(replay), unroll >= 0 else { throw ValidationError("--replay must be in [0, 1], --unroll 0 or more") }
-        guard GeneratorKind(rawValue: generator) != nil else { throw ValidationError("--generator must be transposed or upsample") }
-        if let dNorm, DiscriminatorNorm(rawValue: dNorm) == nil { throw ValidationError("--d-norm must be batch or none") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
         if let ema, !(0..<1).contains(ema) { throw ValidationError("--ema must be in [0, 1)") }
-        guard dSteps >= 1, instanceNoise >= 0 else { throw ValidationError("--d-steps must be at least 1, --instance-noise 0 or more") }
-        guard LatentPrior(rawValue: noise) != nil else { throw ValidationError("--noise must be normal or sphere") }
-        guard lrD.map({ $0 > 0 }) ?? true, lrG.map({ $0 > 0 }) ?? true else { throw ValidationError("--lr-d and --lr-g must be positive") }
         guard lr > 0, (0..<1).contains(beta1), (0...1).contains(realLabel) else { throw ValidationError("--lr must be positive, --beta1 in [0, 1), --real-label in [0, 1]") }
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
         if let evalEvery, !(evalEvery >= 0) { throw ValidationError("--eval-every must be 0 or more") }
@@ -128,25 +91,12 @@ struct TrainCommand: ParsableCommand {
         options.ngf = ngf
         options.ndf = ndf
         options.dropout = dropout
-        options.noise = LatentPrior(rawValue: noise)!
-        options.step = StepOptions(loss: GANLoss(rawValue: loss)!, learningRate: lr, beta1: beta1, realLabel: realLabel, backend: Backend(rawValue: backend)!)
-        options.step.lrD = lrD
-        options.step.lrG = lrG
-        options.step.discriminatorSteps = dSteps
-        options.step.instanceNoise = instanceNoise
-        options.step.gp = gp
-        options.step.r1 = r1
-        options.step.dragan = dragan
-        options.step.featureMatching = featureMatching
-        options.step.replay = replay
-        options.step.unroll = unroll
-        options.minibatchStd = minibatchStd
-        options.generator = GeneratorKind(rawValue: generator)!
-        options.discriminatorNorm = dNorm.flatMap(DiscriminatorNorm.init(rawValue:))
+        options.step = StepOptions(learningRate: lr, beta1: beta1, realLabel: realLabel, backend: Backend(rawValue: backend)!)
         options.augment = diffaugment ?? augment
         options.ema = ema
         options.emaKimg = emaKimg
         options.emaRampup = emaRampup
+        remedies.apply(to: &options)
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery
         options.logEvery = logEvery
@@ -171,6 +121,7 @@ struct TrainCommand: ParsableCommand {
             let position = kimg.map { String(format: "kimg %.1f/%g", line.kimg ?? 0, $0) }
                 ?? String(format: "epoch %d/%d  iter %d/%d", line.epoch, options.epochs, done, totalIterations)
             let augmentation = (line.augmentP.map { String(format: "  p %.3f", $0) } ?? "")
+                + (line.penalty.map { String(format: "  penalty %.3f", $0) } ?? "")
                 + (line.fd.map { String(format: "  fd %.3f  precision %.2f  recall %.2f", $0, line.precision ?? .nan, line.recall ?? .nan) } ?? "")
             let text = String(format: "%@  %.0f img/s  ETA %@  loss_d %.3f  loss_g %.3f  D(x) %.2f  D(G(z)) %.2f%@",
                               position, line.imagesPerSecond, formatDuration(remaining), line.lossD, line.lossG, line.dReal, line.dFake, augmentation)

@@ -98,3 +98,35 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(lines.count, 12, "3 epochs of 4 iterations, each logged once (\(done) before the interrupt)")
     }
 }
+
+final class RemedyCLITests: XCTestCase {
+    /// --preset sets its bundle, an explicit flag overrides the preset's value, config.json records
+    /// both; bench train-step times the same flags; a bad value names the flag and exits non-zero.
+    func testPresetFlagsOverrideAndBenchTimesRemedies() throws {
+        let directory = try TemporaryDirectory("preset")
+        defer { directory.remove() }
+        for index in 0..<16 {
+            try directory.write("photos/\(index).png", try PNG.encode(Pictures.pattern(width: 32, height: 32, channels: 1, seed: index)))
+        }
+        let db = directory.file("c.sqlite").path, data = directory.file("data").path, run = directory.file("run").path
+        XCTAssertEqual(try DarkroomBinary.run(["catalog", directory.file("photos").path, "--db", db]).status, 0)
+        XCTAssertEqual(try DarkroomBinary.run(["prepare", "--db", db, "--size", "32", "--channels", "1", "--out", data]).status, 0)
+        let trained = try DarkroomBinary.run(["train", "--data", data, "--out", run, "--epochs", "1", "--batch", "8", "--nz", "8", "--ngf", "8",
+                                              "--ndf", "8", "--preset", "quality", "--instance-noise", "0.2"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/config.json"))) as! [String: Any]
+        let options = config["options"] as? [String: Any] ?? config
+        XCTAssertEqual(options["preset"] as? String, "quality")
+        XCTAssertEqual((options["step"] as! [String: Any])["instance_noise"] as? Double ?? -1, 0.2, accuracy: 1e-6)
+
+        let bench = try DarkroomBinary.run(["bench", "train-step", "--size", "32", "--channels", "1", "--batch", "8", "--iterations", "1",
+                                            "--loss", "wgan-gp", "--r1", "1", "--minibatch-std", "--replay", "0.5", "--unroll", "1",
+                                            "--feature-matching", "--generator", "upsample"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        XCTAssertTrue(bench.stdout.contains("\"img_per_s\""), bench.stdout)
+
+        let bad = try DarkroomBinary.run(["train", "--data", data, "--out", directory.file("bad").path, "--replay", "2"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--replay"), bad.stderr)
+    }
+}
