@@ -71,12 +71,7 @@ final class TrainCLITests: XCTestCase {
     func testInterruptWritesACheckpointAndResumeContinues() throws {
         let directory = try TemporaryDirectory("interrupt")
         defer { directory.remove() }
-        for index in 0..<32 {
-            try directory.write("photos/\(index).png", try PNG.encode(Pictures.pattern(width: 32, height: 32, channels: 1, seed: index)))
-        }
-        let db = directory.file("c.sqlite").path, data = directory.file("data").path, run = directory.file("run").path
-        XCTAssertEqual(try DarkroomBinary.run(["catalog", directory.file("photos").path, "--db", db]).status, 0)
-        XCTAssertEqual(try DarkroomBinary.run(["prepare", "--db", db, "--size", "32", "--channels", "1", "--out", data]).status, 0)
+        let data = try preparedPatterns(in: directory, count: 32), run = directory.file("run").path
         let arguments = ["train", "--data", data, "--out", run, "--epochs", "200", "--batch", "8", "--nz", "8", "--ngf", "8", "--ndf", "8", "--log-every", "1"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: DarkroomBinary.path)
@@ -105,12 +100,7 @@ final class RemedyCLITests: XCTestCase {
     func testPresetFlagsOverrideAndBenchTimesRemedies() throws {
         let directory = try TemporaryDirectory("preset")
         defer { directory.remove() }
-        for index in 0..<16 {
-            try directory.write("photos/\(index).png", try PNG.encode(Pictures.pattern(width: 32, height: 32, channels: 1, seed: index)))
-        }
-        let db = directory.file("c.sqlite").path, data = directory.file("data").path, run = directory.file("run").path
-        XCTAssertEqual(try DarkroomBinary.run(["catalog", directory.file("photos").path, "--db", db]).status, 0)
-        XCTAssertEqual(try DarkroomBinary.run(["prepare", "--db", db, "--size", "32", "--channels", "1", "--out", data]).status, 0)
+        let data = try preparedPatterns(in: directory, count: 16), run = directory.file("run").path
         let trained = try DarkroomBinary.run(["train", "--data", data, "--out", run, "--epochs", "1", "--batch", "8", "--nz", "8", "--ngf", "8",
                                               "--ndf", "8", "--preset", "quality", "--instance-noise", "0.2"])
         XCTAssertEqual(trained.status, 0, trained.stderr)
@@ -129,4 +119,15 @@ final class RemedyCLITests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("--replay"), bad.stderr)
     }
+}
+
+/// `count` 32 px gray pattern images, catalogued and prepared by the CLI; returns the dataset folder.
+func preparedPatterns(in directory: TemporaryDirectory, count: Int) throws -> String {
+    for index in 0..<count {
+        try directory.write("photos/\(index).png", try PNG.encode(Pictures.pattern(width: 32, height: 32, channels: 1, seed: index)))
+    }
+    let db = directory.file("c.sqlite").path, data = directory.file("data").path
+    XCTAssertEqual(try DarkroomBinary.run(["catalog", directory.file("photos").path, "--db", db]).status, 0)
+    XCTAssertEqual(try DarkroomBinary.run(["prepare", "--db", db, "--size", "32", "--channels", "1", "--out", data]).status, 0)
+    return data
 }

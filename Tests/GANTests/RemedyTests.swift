@@ -223,15 +223,7 @@ final class RemedyTests: XCTestCase {
     /// schedule, the replay buffer, the look-ahead, feature matching, minibatch std, the upsampling
     /// generator. The resumed run equals the straight one.
     func testEveryRemedyResumesExactly() throws {
-        let data = try writeTinyDataset(directory)
-        func options(_ out: String) -> TrainOptions {
-            var options = TrainOptions(data: data, out: out)
-            options.epochs = 2
-            options.batch = 8
-            options.nz = 16
-            options.ngf = 8
-            options.ndf = 8
-            options.logEvery = 1
+        let (straight, resumed) = try TinyRuns.straightAndResumed(in: directory, stopAfter: 5) { options in
             options.minibatchStd = true
             options.generator = .upsample
             options.step.loss = .wganGP
@@ -241,29 +233,14 @@ final class RemedyTests: XCTestCase {
             options.step.replay = 0.5
             options.step.unroll = 2
             options.step.featureMatching = true
-            return options
         }
-        let straight = directory.file("straight").path, resumed = directory.file("resumed").path
-        XCTAssertEqual(try TrainingRun(options: options(straight)).train(), .finished)
-        var steps = 0
-        XCTAssertEqual(try TrainingRun(options: options(resumed)).train(stopRequested: { steps += 1; return steps == 5 }), .stopped)
-        let stopped = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors")
-        XCTAssertEqual(stopped.tensors["replay.images"]?.shape, [40, 1, 32, 32], "five batches of 8 in the buffer")
-        var resuming = options(resumed)
-        resuming.resume = true
-        XCTAssertEqual(try TrainingRun(options: resuming).train(), .finished)
-        func figures(_ run: String) throws -> [[Float]] {
-            try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
-                let line = try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8))
-                return [line.lossD, line.lossG, line.dReal, line.dFake]
-            }
-        }
-        XCTAssertEqual(try figures(resumed), try figures(straight))
+        XCTAssertEqual(try TinyRuns.loggedFigures(resumed), try TinyRuns.loggedFigures(straight))
         let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors").tensors
         let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors").tensors
         XCTAssertNotNil(a["main.4.weight"], "the first upsampling block's conv")
         XCTAssertEqual(a["main.4.weight"], b["main.4.weight"])
         XCTAssertEqual(a["discriminator.main.0.weight"], b["discriminator.main.0.weight"])
+        XCTAssertEqual(a["replay.images"]?.shape, [96, 1, 32, 32], "two epochs of 6 batches of 8 in the buffer")
         XCTAssertEqual(a["replay.images"], b["replay.images"])
         let (configuration, _, _, _) = try Checkpoint.configuration(at: straight + "/checkpoints/latest.safetensors")
         XCTAssertEqual(configuration.discriminatorNorm, .none, "the WGAN-GP critic has no BatchNorm by default")

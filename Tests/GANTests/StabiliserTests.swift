@@ -12,43 +12,11 @@ final class StabiliserTests: XCTestCase {
     override func setUpWithError() throws { directory = try TemporaryDirectory() }
     override func tearDown() { directory = nil }
 
-    private func options(out: String, data: String) -> TrainOptions {
-        var options = TrainOptions(data: data, out: out)
-        options.epochs = 2
-        options.batch = 8
-        options.nz = 16
-        options.ngf = 8
-        options.ndf = 8
-        options.logEvery = 1
-        return options
-    }
-
-    /// Trains `configure`d runs twice, once straight and once stopped after 4 iterations and
-    /// resumed; returns both run folders.
     private func straightAndResumed(_ configure: (inout TrainOptions) -> Void) throws -> (straight: String, resumed: String) {
-        let data = try writeTinyDataset(directory)
-        let straight = directory.file("straight").path, resumed = directory.file("resumed").path
-        func configured(_ out: String) -> TrainOptions {
-            var options = options(out: out, data: data)
-            configure(&options)
-            return options
-        }
-        XCTAssertEqual(try TrainingRun(options: configured(straight)).train(), .finished)
-        var steps = 0
-        XCTAssertEqual(try TrainingRun(options: configured(resumed)).train(stopRequested: { steps += 1; return steps == 4 }), .stopped)
-        var resuming = configured(resumed)
-        resuming.resume = true
-        XCTAssertEqual(try TrainingRun(options: resuming).train(), .finished)
-        return (straight, resumed)
+        try TinyRuns.straightAndResumed(in: directory, configure)
     }
 
-    /// Each logged line's losses and mean D probabilities.
-    private func loggedFigures(_ run: String) throws -> [[Float]] {
-        try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
-            let line = try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8))
-            return [line.lossD, line.lossG, line.dReal, line.dFake]
-        }
-    }
+    private func loggedFigures(_ run: String) throws -> [[Float]] { try TinyRuns.loggedFigures(run) }
 
     func testSpherePriorPutsEveryLatentAtRadiusRootNz() {
         let sphere = DCGANConfiguration(imageSize: 32, channels: 1, nz: 64, latent: .sphere)
@@ -159,7 +127,7 @@ final class StabiliserTests: XCTestCase {
         XCTAssertEqual(std, 0.3, accuracy: 0.01)
 
         let data = try writeTinyDataset(directory)
-        var options = options(out: directory.file("run").path, data: data)
+        var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
         options.step.instanceNoise = 0.4
         let run = try TrainingRun(options: options)
         XCTAssertEqual(run.plannedIterations, 12)
