@@ -102,12 +102,15 @@ final class RemedyCLITests: XCTestCase {
         defer { directory.remove() }
         let data = try preparedPatterns(in: directory, count: 16), run = directory.file("run").path
         let trained = try DarkroomBinary.run(["train", "--data", data, "--out", run, "--epochs", "1", "--batch", "8", "--nz", "8", "--ngf", "8",
-                                              "--ndf", "8", "--preset", "quality", "--instance-noise", "0.2"])
+                                              "--ndf", "8", "--preset", "quality", "--r1", "0.5", "--instance-noise", "0.2"])
         XCTAssertEqual(trained.status, 0, trained.stderr)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/config.json"))) as! [String: Any]
         let options = config["options"] as? [String: Any] ?? config
         XCTAssertEqual(options["preset"] as? String, "quality")
-        XCTAssertEqual((options["step"] as! [String: Any])["instance_noise"] as? Double ?? -1, 0.2, accuracy: 1e-6)
+        let step = options["step"] as! [String: Any]
+        XCTAssertEqual(step["instance_noise"] as? Double ?? -1, 0.2, accuracy: 1e-6, "a flag the preset leaves alone")
+        XCTAssertEqual(step["r1"] as? Double ?? -1, 0.5, accuracy: 1e-6, "an explicit flag overrides the preset's R1")
+        XCTAssertEqual(options["ema_kimg"] as? Double, 10, "the preset's generator average")
 
         let bench = try DarkroomBinary.run(["bench", "train-step", "--size", "32", "--channels", "1", "--batch", "8", "--iterations", "1",
                                             "--loss", "wgan-gp", "--r1", "1", "--minibatch-std", "--replay", "0.5", "--unroll", "1",

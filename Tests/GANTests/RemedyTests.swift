@@ -248,6 +248,19 @@ final class RemedyTests: XCTestCase {
         XCTAssertEqual(configuration.generatorKind, .upsample)
     }
 
+    func testQualityPresetSetsItsBundleAndKeepsARunsOwnAverage() {
+        var options = TrainOptions.tiny(data: "d", out: "o")
+        TrainPreset.quality.apply(to: &options)
+        XCTAssertEqual(options.step.r1, 0.01)
+        XCTAssertEqual(options.emaKimg, 10)
+        XCTAssertEqual(options.preset, .quality)
+        var own = TrainOptions.tiny(data: "d", out: "o")
+        own.ema = 0.99
+        TrainPreset.quality.apply(to: &own)
+        XCTAssertNil(own.emaKimg)
+        XCTAssertEqual(own.ema, 0.99)
+    }
+
     /// Feature matching trains G on D's features: its loss is the matching distance, not an adversarial one.
     func testFeatureMatchingReportsTheMatchingDistance() {
         var options = StepOptions(backend: .fast)
