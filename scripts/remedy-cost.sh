@@ -3,7 +3,7 @@
 # side, three alternating pairs each, 32 px gray, batch 64. Prints: name plain_img_s remedy_img_s.
 set -euo pipefail
 B=${B:-.build/release/darkroom}
-bench() { "$B" bench train-step --size 32 --channels 1 --batch 64 --iterations 40 "$@" | python3 -c "import json,sys;print(round(json.load(sys.stdin)['img_per_s'],1))"; }
+bench() { "$B" bench train-step --size 32 --channels 1 --batch 64 --iterations 20 "$@" | python3 -c "import json,sys;print(round(json.load(sys.stdin)['img_per_s'],1))"; }
 while IFS='|' read -r name args; do
   for _ in 1 2 3; do
     # shellcheck disable=SC2086
