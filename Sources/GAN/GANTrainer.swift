@@ -175,6 +175,8 @@ public final class DCGANTrainer {
     private var noisyFake: Tensor?
     private var penaltyPoints: Tensor?
     private var plainFeatures: Tensor?
+    /// The mean of D's features on the last real batch (feature matching's target).
+    private var realFeatureMean: [Float] = []
     private let penaltyScratch = PenaltyScratch()
 
     /// Weights N(0, 0.02), BatchNorm scale N(1, 0.02), from `seed`.
@@ -327,9 +329,6 @@ public final class DCGANTrainer {
         _ = discriminator.backward(fakeLoss.gradient)
         return (realLoss.value + fakeLoss.value, dReal, dFake, realInput, fakeInput)
     }
-
-    /// The mean of D's features on the last real batch (feature matching's target).
-    private var realFeatureMean: [Float] = []
 
     /// Dreg: each gradient penalty's weight gradients added to D's; returns their sum (nil: none ran).
     /// R1 at the real images D saw, every `r1Interval` D steps with γ·interval (StyleGAN2's lazy
