@@ -23,13 +23,15 @@ public final class FeatureExtractor {
     let blockEnds: [Int]
     private lazy var pools: [MaxPoolToGrid] = blockEnds.map { _ in MaxPoolToGrid() }
 
-    public init(run: String, checkpoint: String = "latest", layers: FeatureLayers = .all, backend: Backend = .fast) throws {
+    public init(run: String, checkpoint: String = "latest", layers: FeatureLayers = .all, backend: Backend = .fast,
+                precision: Precision = .fp32) throws {
         let path = TrainedGenerator.resolve(run: run, checkpoint: checkpoint)
         guard FileManager.default.fileExists(atPath: path) else { throw GenerationError.noCheckpoint(path: path) }
         let (configuration, _, tensors, _) = try Checkpoint.configuration(at: path)
         self.configuration = configuration
         self.layers = layers
         let network = DCGAN.discriminator(configuration, backend: backend)
+        network.setPrecision(precision)
         try Checkpoint.load(tensors, into: network, prefix: "discriminator.", path: path)
         network.isTraining = false
         discriminator = network
@@ -38,10 +40,12 @@ public final class FeatureExtractor {
     }
 
     /// A freshly initialised discriminator (benchmarks).
-    public init(configuration: DCGANConfiguration, layers: FeatureLayers = .all, seed: UInt64 = 1, backend: Backend = .fast) {
+    public init(configuration: DCGANConfiguration, layers: FeatureLayers = .all, seed: UInt64 = 1, backend: Backend = .fast,
+                precision: Precision = .fp32) {
         self.configuration = configuration
         self.layers = layers
         let network = DCGAN.discriminator(configuration, backend: backend)
+        network.setPrecision(precision)
         var random = SeededRandom(seed: seed)
         Initialization.dcgan(network.layers, random: &random)
         network.isTraining = false

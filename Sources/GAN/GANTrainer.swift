@@ -17,6 +17,8 @@ public struct StepOptions: Codable, Equatable, Sendable {
     /// One-sided label smoothing: the real target for D (1 = none; 0.9 is the usual choice).
     public var realLabel: Float = 1
     public var backend: Backend = .fast
+    /// The convolutions' arithmetic (bf16: mixed precision, master weights fp32).
+    public var precision: Precision = .fp32
     /// Differentiable augmentation of every image D sees (empty: none).
     public var diffAugment = DiffAugmentPolicy()
     /// Adaptive augmentation (StyleGAN2-ADA): the probability of each augmentation starts at 0 and
@@ -58,6 +60,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         case loss, learningRate = "lr", lrD = "lr_d", lrG = "lr_g", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
         case discriminatorSteps = "d_steps", instanceNoise = "instance_noise"
         case gp, r1, r1Interval = "r1_interval", dragan, featureMatching = "feature_matching", replay, unroll
+        case precision
     }
 
     public init(from decoder: Decoder) throws {
@@ -81,6 +84,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         featureMatching = try container.decodeIfPresent(Bool.self, forKey: .featureMatching) ?? false
         replay = try container.decodeIfPresent(Float.self, forKey: .replay) ?? 0
         unroll = try container.decodeIfPresent(Int.self, forKey: .unroll) ?? 0
+        precision = try container.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
     }
 }
 
@@ -185,6 +189,8 @@ public final class DCGANTrainer {
         self.options = options
         generator = DCGAN.generator(configuration, backend: options.backend)
         discriminator = Discriminator(configuration, backend: options.backend, seed: seed &+ 17)
+        generator.setPrecision(options.precision)
+        discriminator.network.setPrecision(options.precision)
         var random = SeededRandom(seed: seed)
         Initialization.dcgan(generator.layers, random: &random)
         Initialization.dcgan(discriminator.layers, random: &random)

@@ -32,12 +32,13 @@ public final class TrainedGenerator {
     public let usesAverage: Bool
 
     /// `checkpoint`: "latest", "epoch-N", or a path. `average`: use the EMA weights when present.
-    public init(run: String, checkpoint: String = "latest", average: Bool = true, backend: Backend = .fast) throws {
+    public init(run: String, checkpoint: String = "latest", average: Bool = true, backend: Backend = .fast, precision: Precision = .fp32) throws {
         let path = TrainedGenerator.resolve(run: run, checkpoint: checkpoint)
         guard FileManager.default.fileExists(atPath: path) else { throw GenerationError.noCheckpoint(path: path) }
         let (configuration, _, tensors, _) = try Checkpoint.configuration(at: path)
         self.configuration = configuration
         network = DCGAN.generator(configuration, backend: backend)
+        network.setPrecision(precision)
         usesAverage = average && tensors.keys.contains { $0.hasPrefix("ema.") }
         try Checkpoint.load(tensors, into: network, prefix: usesAverage ? "ema." : "", path: path)
         network.isTraining = false

@@ -21,6 +21,7 @@ public struct TrainStepBenchmark: Codable, Sendable {
     public var channels: Int
     public var batch: Int
     public var backend: String
+    public var precision: Precision
     public var iterations: Int
     public var seconds: Double
     public var imagesPerSecond: Double
@@ -52,7 +53,7 @@ public struct TrainStepBenchmark: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case size, channels, batch, backend, iterations, seconds, layers
+        case size, channels, batch, backend, precision, iterations, seconds, layers
         case imagesPerSecond = "img_per_s", gflopPerImage = "gflop_per_image", gflopPerSecond = "gflop_per_s"
         case fractionOfPeak = "fraction_of_peak", peakGflopPerSecond = "peak_gflop_per_s", peakRSSMegabytes = "peak_rss_mb"
     }
@@ -95,7 +96,7 @@ public struct TrainStepBenchmark: Codable, Sendable {
             }.sorted { $0.millisecondsPerIteration > $1.millisecondsPerIteration }
         }
         let gflopPerSecond = flops * Double(iterations) / seconds / 1e9
-        return TrainStepBenchmark(size: configuration.imageSize, channels: configuration.channels, batch: batch, backend: backend.rawValue,
+        return TrainStepBenchmark(size: configuration.imageSize, channels: configuration.channels, batch: batch, backend: backend.rawValue, precision: step.precision,
                                   iterations: iterations, seconds: seconds, imagesPerSecond: imagesPerSecond,
                                   gflopPerImage: flops / Double(batch) / 1e9, gflopPerSecond: gflopPerSecond,
                                   fractionOfPeak: gflopPerSecond / peakGflops, peakGflopPerSecond: peakGflops,

@@ -205,6 +205,7 @@ public final class TrainingRun {
         trainer = DCGANTrainer(configuration: configuration, options: try options.resolvedStep(datasetCount: manifest.count), seed: options.seed)
         if options.emaHalfLifeImages != nil {
             let average = DCGAN.generator(configuration, backend: trainer.options.backend)
+            average.setPrecision(trainer.options.precision)
             for (target, source) in zip(average.parameters, trainer.generator.parameters) { target.value.copy(from: source.value) }
             averageGenerator = average
         } else {

@@ -38,27 +38,34 @@ struct KernelCache {
     private(set) var current: ConvolutionKernels?
     private var geometry: ConvolutionGeometry?
 
-    mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend) -> ConvolutionKernels {
-        if let current, self.geometry == geometry { return current }
+    private var precision = Precision.fp32
+
+    /// bf16 applies to the fast path's direct convolutions; the dense edge layers (GEMMs, a few
+    /// percent of the work) and the reference stay fp32.
+    mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend, precision: Precision) -> ConvolutionKernels {
+        if let current, self.geometry == geometry, self.precision == precision { return current }
         let made: ConvolutionKernels
         switch backend {
         case .reference: made = ReferenceConvolutionKernels(geometry)
         case .fast:
-            made = DenseConvolutionKernels.applies(to: geometry) ? DenseConvolutionKernels(geometry) : DNNLConvolutionKernels(geometry)
+            made = DenseConvolutionKernels.applies(to: geometry)
+                ? DenseConvolutionKernels(geometry) : DNNLConvolutionKernels(geometry, precision: precision)
         }
         current = made
         self.geometry = geometry
+        self.precision = precision
         return made
     }
 }
 
 /// Conv2d, as PyTorch: weight [out, in, k, k], optional bias [out].
 ///   input [N, in, H, W] → output [N, out, (H + 2p − k)/s + 1, (W + 2p − k)/s + 1]
-public final class Conv2d: Layer {
+public final class Conv2d: Layer, PrecisionSelectable {
     public let weight: Parameter
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public var backend: Backend
+    public var precision = Precision.fp32
     public var isTraining = true
     public var needsInputGradient = true
     public var computesParameterGradients = true
@@ -86,7 +93,7 @@ public final class Conv2d: Layer {
         precondition(input.shape.count == 4 && input.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: inChannels, inHeight: input.shape[2], inWidth: input.shape[3],
                                            outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
-        return (geometry, kernels.kernels(for: geometry, backend: backend))
+        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision))
     }
 
     public func forward(_ input: Tensor) -> Tensor {
@@ -117,11 +124,12 @@ public final class Conv2d: Layer {
 ///   input [N, in, H, W] → output [N, out, (H − 1)·s − 2p + k, (W − 1)·s − 2p + k]
 /// It is the transpose of the convolution out → in with the same weight: its forward is that
 /// convolution's backward-data, its backward-data that convolution's forward.
-public final class ConvTranspose2d: Layer {
+public final class ConvTranspose2d: Layer, PrecisionSelectable {
     public let weight: Parameter
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public var backend: Backend
+    public var precision = Precision.fp32
     public var isTraining = true
     public var needsInputGradient = true
     public var computesParameterGradients = true
@@ -153,7 +161,7 @@ public final class ConvTranspose2d: Layer {
         let outWidth = (input.shape[3] - 1) * stride - 2 * padding + kernel
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: outChannels, inHeight: outHeight, inWidth: outWidth,
                                            outChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
-        return (geometry, kernels.kernels(for: geometry, backend: backend))
+        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision))
     }
 
     public func forward(_ input: Tensor) -> Tensor {

@@ -46,20 +46,24 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
     static func channelsLast(_ dims: [Int]) -> MemoryFormat { tagged(dims, dnnl_acdb) }
 
     /// Let the primitive choose (blocked layouts for convolutions).
-    static func any(_ dims: [Int]) -> MemoryFormat { tagged(dims, dnnl_format_tag_any) }
+    static func any(_ dims: [Int], _ type: Precision = .fp32) -> MemoryFormat { tagged(dims, dnnl_format_tag_any, type) }
 
-    static func tagged(_ dims: [Int], _ tag: dnnl_format_tag_t) -> MemoryFormat {
+    static func tagged(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: Precision = .fp32) -> MemoryFormat {
         var descriptor = dnnl_memory_desc_t()
         var values = DNNL.dims(dims)
-        DNNL.check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), &values.0, dnnl_f32, tag), "memory_desc_init_by_tag \(dims)")
+        DNNL.check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), &values.0, type.dataType, tag), "memory_desc_init_by_tag \(dims)")
         return MemoryFormat(descriptor)
     }
 
-    /// Floats of storage, including any channel padding of blocked layouts.
+    /// Float-sized slots of storage, including any channel padding of blocked layouts (a bf16
+    /// layout of n values takes n/2 of them: a Tensor holds it in its Float storage as raw bytes).
     public var elementCount: Int {
         var copy = descriptor
-        return dnnl_memory_desc_get_size(&copy) / MemoryLayout<Float>.stride
+        return (dnnl_memory_desc_get_size(&copy) + MemoryLayout<Float>.stride - 1) / MemoryLayout<Float>.stride
     }
+
+    /// The element type of this layout.
+    public var precision: Precision { descriptor.data_type == dnnl_bf16 ? .bf16 : .fp32 }
 
     public var dims: [Int] {
         withUnsafeBytes(of: descriptor.dims) { raw in Array(raw.bindMemory(to: dnnl_dim_t.self).prefix(Int(descriptor.ndims)).map(Int.init)) }
@@ -144,6 +148,11 @@ final class Primitive {
 
     /// Runs with (slot, buffer, format) arguments and waits for the result.
     func execute(_ arguments: [(Int32, UnsafeMutablePointer<Float>, MemoryFormat)]) {
+        execute(raw: arguments.map { ($0.0, UnsafeMutableRawPointer($0.1), $0.2) })
+    }
+
+    /// The same with untyped buffers (a bf16 operand is not Floats).
+    func execute(raw arguments: [(Int32, UnsafeMutableRawPointer, MemoryFormat)]) {
         var execArguments: [dnnl_exec_arg_t] = []
         execArguments.reserveCapacity(arguments.count)
         for (slot, buffer, format) in arguments {

@@ -4,17 +4,23 @@
 /// primitive writes is the one the next prefers. Weights stay plain (PyTorch's layout) for the
 /// optimiser and checkpoints; each pass keeps its reordered copy until the weight changes (one
 /// optimiser step serves the real, fake and generator passes).
+///
+/// In bf16 the operands each pass reads (source, weights, destination gradient) are bf16: the
+/// reorder into the primitive's layout rounds them on the way, and the weights once per optimiser
+/// step. What each pass writes (destination, source and weight gradients) stays fp32, so the
+/// layers around a convolution, the optimiser and the checkpoints never see bf16.
 final class DNNLConvolutionKernels: ConvolutionKernels {
     let geometry: ConvolutionGeometry
+    let precision: Precision
     private lazy var forwardPrimitive = Primitive.convolutionForward(
-        source: .any(geometry.inputShape), weights: .any(geometry.weightShape), destination: .any(geometry.outputShape),
+        source: .any(geometry.inputShape, precision), weights: .any(geometry.weightShape, precision), destination: .any(geometry.outputShape),
         stride: geometry.stride, padding: geometry.padding)
     private lazy var dataPrimitive = Primitive.convolutionBackwardData(
-        sourceGradient: .any(geometry.inputShape), weights: .any(geometry.weightShape), destinationGradient: .any(geometry.outputShape),
-        stride: geometry.stride, padding: geometry.padding, hint: forwardPrimitive)
+        sourceGradient: .any(geometry.inputShape), weights: .any(geometry.weightShape, precision),
+        destinationGradient: .any(geometry.outputShape, precision), stride: geometry.stride, padding: geometry.padding, hint: forwardPrimitive)
     private lazy var weightsPrimitive = Primitive.convolutionBackwardWeights(
-        source: .any(geometry.inputShape), weightsGradient: .any(geometry.weightShape), destinationGradient: .any(geometry.outputShape),
-        stride: geometry.stride, padding: geometry.padding, hint: forwardPrimitive)
+        source: .any(geometry.inputShape, precision), weightsGradient: .any(geometry.weightShape),
+        destinationGradient: .any(geometry.outputShape, precision), stride: geometry.stride, padding: geometry.padding, hint: forwardPrimitive)
 
     // Operands reordered to the layouts a primitive wants, kept between calls.
     private var inputScratch: Tensor?
@@ -26,7 +32,10 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
 
     private lazy var columnBackwardData = ColumnBackwardData(geometry)
 
-    init(_ geometry: ConvolutionGeometry) { self.geometry = geometry }
+    init(_ geometry: ConvolutionGeometry, precision: Precision = .fp32) {
+        self.geometry = geometry
+        self.precision = precision
+    }
 
     /// The layout oneDNN's forward convolution wants its input in.
     var preferredSourceFormat: MemoryFormat { forwardPrimitive.format(.source) }

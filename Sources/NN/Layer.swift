@@ -19,6 +19,11 @@ public protocol Layer: AnyObject {
     var computesParameterGradients: Bool { get set }
 }
 
+/// Layers whose arithmetic can run in bf16 (the convolutions).
+public protocol PrecisionSelectable: AnyObject {
+    var precision: Precision { get set }
+}
+
 /// Layers that hold no parameters get the flags for free.
 open class StatelessLayer {
     public var isTraining = true
@@ -88,6 +93,11 @@ public final class Sequential: Layer {
     }
 
     public func zeroGradients() { for parameter in parameters { parameter.zeroGradient() } }
+
+    /// Sets the arithmetic of every layer that has a choice (the convolutions).
+    public func setPrecision(_ precision: Precision) {
+        for case let layer as PrecisionSelectable in layers { layer.precision = precision }
+    }
 }
 
 /// Accumulated time per (layer, pass), for finding the slowest layer.

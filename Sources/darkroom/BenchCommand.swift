@@ -73,6 +73,7 @@ struct BenchCommand: ParsableCommand {
         @Flag(help: "Time every layer's forward and backward.")
         var profile = false
         @OptionGroup var remedies: RemedyOptions
+        @OptionGroup var precision: PrecisionOption
 
         func validate() throws {
             guard DCGANConfiguration.supportedSizes[size] != nil else { throw ValidationError("--size must be 32, 64 or 128") }
@@ -85,6 +86,7 @@ struct BenchCommand: ParsableCommand {
             var options = TrainOptions(data: "", out: "")
             options.step = StepOptions(backend: Backend(rawValue: backend)!)
             remedies.apply(to: &options)
+            options.step.precision = precision.resolved
             let configuration = DCGANConfiguration(imageSize: size, channels: channels, nz: nz, ngf: ngf, ndf: ndf, latent: options.noise,
                                                    discriminatorNorm: options.resolvedDiscriminatorNorm, minibatchStd: options.minibatchStd,
                                                    generatorKind: options.generator)
@@ -113,16 +115,20 @@ struct BenchCommand: ParsableCommand {
     struct GenerateBench: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generator forward passes (evaluation mode); img/s.")
         @OptionGroup var options: ForwardOptions
+        @OptionGroup var precision: PrecisionOption
         func run() throws {
-            print(try Console.json(ForwardBenchmark.generator(options.configuration, batch: options.batch, iterations: options.iterations)))
+            print(try Console.json(ForwardBenchmark.generator(options.configuration, batch: options.batch, iterations: options.iterations,
+                                                            precision: precision.resolved)))
         }
     }
 
     struct EmbedBench: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "embed", abstract: "Discriminator feature extraction (evaluation mode); img/s.")
         @OptionGroup var options: ForwardOptions
+        @OptionGroup var precision: PrecisionOption
         func run() throws {
-            print(try Console.json(ForwardBenchmark.embedding(options.configuration, batch: options.batch, iterations: options.iterations)))
+            print(try Console.json(ForwardBenchmark.embedding(options.configuration, batch: options.batch, iterations: options.iterations,
+                                                            precision: precision.resolved)))
         }
     }
 }

@@ -25,6 +25,7 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "all (every conv block) or last.")
     var layers = "all"
     @Option var batch = 256
+    @OptionGroup var precision: PrecisionOption
     @Option(help: "JPEG decoding for --db and --images: fast or full (default: as the model's dataset was prepared).")
     var decode: String?
 
@@ -36,7 +37,8 @@ struct EmbedCommand: ParsableCommand {
     }
 
     func run() throws {
-        let extractor = try FeatureExtractor(run: model, checkpoint: checkpoint, layers: FeatureLayers(rawValue: layers)!)
+        let extractor = try FeatureExtractor(run: model, checkpoint: checkpoint, layers: FeatureLayers(rawValue: layers)!,
+                                             precision: precision.resolved)
         let source: EmbeddingSource
         if let data {
             source = .dataset(data)

@@ -22,6 +22,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "JPEG quality.")
     var quality = 95
     @Option var seed: UInt64 = 0
+    @OptionGroup var precision: PrecisionOption
     @Option var batch = 256
     @Flag(help: "Use the trained generator even when the run kept a moving average.")
     var noEma = false
@@ -50,7 +51,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let generator = try TrainedGenerator(run: model, checkpoint: checkpoint, average: !noEma)
+        let generator = try TrainedGenerator(run: model, checkpoint: checkpoint, average: !noEma, precision: precision.resolved)
         if let interpolate {
             let grid = Generation.interpolationGrid(generator, walks: interpolate, seed: seed)
             try Data(try PNG.encode(grid)).write(to: URL(fileURLWithPath: out), options: .atomic)

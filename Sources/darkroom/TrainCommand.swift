@@ -59,6 +59,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Real and synthetic images per evaluation during training.")
     var evalCount = 1000
 
+    @OptionGroup var precision: PrecisionOption
+
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be positive") }
         if let kimg, !(kimg > 0) { throw ValidationError("--kimg must be positive") }
@@ -97,6 +99,7 @@ struct TrainCommand: ParsableCommand {
         options.emaKimg = emaKimg
         options.emaRampup = emaRampup
         remedies.apply(to: &options)
+        options.step.precision = Precision(rawValue: precision.precision)!
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery
         options.logEvery = logEvery
@@ -107,7 +110,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = options(data: data, out: out)
+        var options = options(data: data, out: out)
+        options.step.precision = precision.resolved
         let training = try TrainingRun(options: options)
         signal(SIGINT) { _ in interruptRequested = true }
         let step = training.trainer.options

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import NN
 import TestSupport
 import XCTest
 
@@ -133,4 +134,33 @@ func preparedPatterns(in directory: TemporaryDirectory, count: Int) throws -> St
     XCTAssertEqual(try DarkroomBinary.run(["catalog", directory.file("photos").path, "--db", db]).status, 0)
     XCTAssertEqual(try DarkroomBinary.run(["prepare", "--db", db, "--size", "32", "--channels", "1", "--out", data]).status, 0)
     return data
+}
+
+final class PrecisionCLITests: XCTestCase {
+    /// `--precision bf16` reaches the benchmark (its JSON says which ran); where oneDNN may not use
+    /// AVX512-BF16 (capped here with ONEDNN_MAX_CPU_ISA, as on a CPU without it) it runs in fp32
+    /// with one note; a bad value names the flag and exits non-zero.
+    func testPrecisionFlagFallsBackWithANoteAndRejectsBadValues() throws {
+        let arguments = ["bench", "train-step", "--size", "32", "--channels", "1", "--batch", "8", "--iterations", "1", "--ngf", "8", "--ndf", "8",
+                         "--precision", "bf16"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["ONEDNN_MAX_CPU_ISA"] = "AVX512_CORE"
+        let capped = try Process.runCapturing(DarkroomBinary.path, arguments, environment: environment)
+        XCTAssertEqual(capped.status, 0, capped.stderr)
+        XCTAssertEqual(try precision(capped.stdout), "fp32")
+        XCTAssertEqual(capped.stderr.components(separatedBy: "AVX512-BF16").count - 1, 1, capped.stderr)
+
+        let native = try DarkroomBinary.run(arguments)
+        XCTAssertEqual(native.status, 0, native.stderr)
+        let expected = Precision.bf16Supported ? "bf16" : "fp32"
+        XCTAssertEqual(try precision(native.stdout), expected)
+
+        let bad = try DarkroomBinary.run(["bench", "generate", "--size", "32", "--channels", "1", "--precision", "fp16"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--precision"), bad.stderr)
+    }
+
+    private func precision(_ json: String) throws -> String? {
+        (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["precision"] as? String
+    }
 }

@@ -271,3 +271,37 @@ final class RemedyTests: XCTestCase {
         XCTAssertLessThan(metrics.lossG, 1, "a squared distance of mean features, not a BCE near ln 2")
     }
 }
+
+final class PrecisionRunTests: XCTestCase {
+    private var directory: TemporaryDirectory!
+    override func setUpWithError() throws { directory = try TemporaryDirectory("precision") }
+    override func tearDown() { directory.remove() }
+
+    /// A bf16 run stopped and resumed equals itself run straight; its checkpoint is fp32 in the
+    /// usual format, config.json records the precision, and its losses are not the fp32 run's.
+    func testBF16RunResumesExactlyWithFP32Checkpoints() throws {
+        try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
+        let (straight, resumed) = try TinyRuns.straightAndResumed(in: directory, stopAfter: 5) { options in
+            options.ngf = 16
+            options.ndf = 16
+            options.step.precision = .bf16
+        }
+        XCTAssertEqual(try TinyRuns.loggedFigures(resumed), try TinyRuns.loggedFigures(straight))
+        let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors").tensors
+        let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors").tensors
+        XCTAssertEqual(a["main.3.weight"], b["main.3.weight"])
+        XCTAssertEqual(a["discriminator.main.2.weight"], b["discriminator.main.2.weight"])
+        let header = try String(decoding: Data(contentsOf: URL(fileURLWithPath: straight + "/checkpoints/latest.safetensors")).prefix(4096), as: UTF8.self)
+        XCTAssertFalse(header.contains("BF16"), "checkpoints stay fp32")
+        let config = try String(contentsOfFile: straight + "/config.json", encoding: .utf8)
+        XCTAssertTrue(config.contains("\"precision\" : \"bf16\"") || config.contains("\"precision\":\"bf16\""), config)
+
+        var fp32 = TrainOptions.tiny(data: directory.file("dataset").path, out: directory.file("fp32").path)
+        fp32.ngf = 16
+        fp32.ndf = 16
+        XCTAssertEqual(try TrainingRun(options: fp32).train(), .finished)
+        let bf16Losses = try TinyRuns.loggedFigures(straight), fp32Losses = try TinyRuns.loggedFigures(fp32.out)
+        XCTAssertNotEqual(bf16Losses[0], fp32Losses[0], "the first step already rounds to bf16")
+        XCTAssertEqual(bf16Losses[0][0], fp32Losses[0][0], accuracy: 0.05 * abs(fp32Losses[0][0]), "but stays close to fp32")
+    }
+}

@@ -1,0 +1,33 @@
+import CDNNL
+
+/// The arithmetic of the convolutions. bf16: operands (activations, weights, gradients) rounded
+/// to bfloat16 on their way into a convolution, products accumulated in fp32, results written in
+/// fp32; master weights, optimiser moments, normalisation statistics and losses stay fp32, as in
+/// PyTorch's autocast. Needs AVX512-BF16 (oneDNN's `avx512_core_bf16` kernels).
+public enum Precision: String, Codable, Sendable, CaseIterable {
+    case fp32, bf16
+
+    var dataType: dnnl_data_type_t { self == .bf16 ? dnnl_bf16 : dnnl_f32 }
+
+    /// Whether this CPU runs bf16 convolutions natively (oneDNN's own dispatch decides).
+    public static var bf16Supported: Bool {
+        dnnl_get_effective_cpu_isa().rawValue & dnnl_cpu_isa_avx512_core_bf16.rawValue == dnnl_cpu_isa_avx512_core_bf16.rawValue
+    }
+
+    /// The precision a run can use on this CPU, and a note when the request cannot be met
+    /// (bf16 without AVX512-BF16 runs in fp32).
+    public static func resolve(_ requested: Precision, bf16Supported: Bool = Precision.bf16Supported) -> (precision: Precision, note: String?) {
+        guard requested == .bf16, !bf16Supported else { return (requested, nil) }
+        return (.fp32, "note: this CPU lacks AVX512-BF16 (oneDNN's effective ISA is \(isaName)); running in fp32")
+    }
+
+    static var isaName: String {
+        switch dnnl_get_effective_cpu_isa() {
+        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16"
+        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni"
+        case dnnl_cpu_isa_avx512_core: return "avx512_core"
+        case dnnl_cpu_isa_avx2: return "avx2"
+        default: return "isa 0x\(String(dnnl_get_effective_cpu_isa().rawValue, radix: 16))"
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Formats
+@testable import NN
+import XCTest
+
+/// bf16 convolutions against the fp32 fast path on the DCGAN's shapes: operands rounded to bf16
+/// (8 significant bits) with fp32 accumulation keep each result within a few tenths of a percent
+/// of the fp32 one, and never equal to it.
+final class PrecisionTests: XCTestCase {
+    private func randomize(_ tensor: Tensor, seed: UInt64, scale: Float = 1) {
+        var random = SeededRandom(seed: seed)
+        for i in 0..<tensor.count { tensor[i] = (random.nextUniform() * 2 - 1) * scale }
+    }
+
+    /// Root-mean-square difference over the reference's root-mean-square.
+    private func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
+        let x = a.values, y = b.values
+        let difference = zip(x, y).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }, norm = y.reduce(0) { $0 + $1 * $1 }
+        return (difference / max(norm, 1e-30)).squareRoot()
+    }
+
+    private func assertBF16Close(_ bf16: Tensor, _ fp32: Tensor, _ label: String, mustDiffer: Bool = true,
+                                 file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(bf16.shape, fp32.shape, label, file: file, line: line)
+        let error = relativeError(bf16, fp32)
+        XCTAssertLessThan(error, 1e-2, "\(label): relative error \(error)", file: file, line: line)
+        if mustDiffer { XCTAssertGreaterThan(error, 1e-5, "\(label): bf16 gave the fp32 result, so it did not run", file: file, line: line) }
+    }
+
+    /// Forward, input gradient and weight gradient of a bf16 layer against the same layer in fp32.
+    private func compare(_ make: () -> Layer & PrecisionSelectable, inputShape: [Int], label: String,
+                         forwardInBF16: Bool = true, inputGradientInBF16: Bool = true) {
+        let fp32 = make(), bf16 = make()
+        bf16.precision = .bf16
+        randomize(fp32.parameters[0].value, seed: 3, scale: 0.05)
+        bf16.parameters[0].value.copy(from: fp32.parameters[0].value)
+        let input = Tensor(shape: inputShape)
+        randomize(input, seed: 4)
+        assertBF16Close(bf16.forward(input), fp32.forward(input), "\(label) forward", mustDiffer: forwardInBF16)
+        let gradient = Tensor(shape: fp32.forward(input).shape)
+        _ = bf16.forward(input)
+        randomize(gradient, seed: 5)
+        assertBF16Close(bf16.backward(gradient)!, fp32.backward(gradient)!, "\(label) input gradient", mustDiffer: inputGradientInBF16)
+        assertBF16Close(bf16.parameters[0].gradient, fp32.parameters[0].gradient, "\(label) weight gradient")
+
+        // The bf16 copy of the weights follows a change of the fp32 master weights.
+        for parameter in [fp32.parameters[0].value, bf16.parameters[0].value] {
+            for i in 0..<parameter.count { parameter[i] *= -2 }
+        }
+        assertBF16Close(bf16.forward(input), fp32.forward(input), "\(label) forward after a weight change", mustDiffer: forwardInBF16)
+    }
+
+    func testBF16ConvolutionsAgreeWithFP32OnTheDCGANShapes() throws {
+        try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
+        // The discriminator's stride-2 convolutions at 64 px RGB and 32 px gray, and the generator's
+        // transposed ones. The pass that writes a few-channel image gradient or image (D's first
+        // layer's input gradient, G's last layer's forward) stays an fp32 GEMM.
+        let convolutions: [(inC: Int, outC: Int, size: Int)] = [(3, 64, 64), (1, 64, 32), (64, 128, 32), (128, 256, 16), (256, 512, 8)]
+        for c in convolutions {
+            compare({ Conv2d(c.inC, c.outC, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast) },
+                    inputShape: [4, c.inC, c.size, c.size], label: "conv \(c)", inputGradientInBF16: c.inC > 4)
+        }
+        let transposed: [(inC: Int, outC: Int, size: Int)] = [(512, 256, 4), (256, 128, 8), (128, 64, 16), (64, 3, 32), (64, 1, 16)]
+        for c in transposed {
+            compare({ ConvTranspose2d(c.inC, c.outC, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast) },
+                    inputShape: [4, c.inC, c.size, c.size], label: "deconv \(c)", forwardInBF16: c.outC > 4)
+        }
+    }
+
+    func testBF16WithoutAVX512BF16FallsBackToFP32WithANote() {
+        let fallback = Precision.resolve(.bf16, bf16Supported: false)
+        XCTAssertEqual(fallback.precision, .fp32)
+        XCTAssertTrue(fallback.note?.contains("AVX512-BF16") ?? false, fallback.note ?? "no note")
+        XCTAssertEqual(Precision.resolve(.bf16, bf16Supported: true).precision, .bf16)
+        XCTAssertNil(Precision.resolve(.bf16, bf16Supported: true).note)
+        XCTAssertNil(Precision.resolve(.fp32, bf16Supported: false).note)
+    }
+}
