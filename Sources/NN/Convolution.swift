@@ -42,14 +42,14 @@ struct KernelCache {
 
     /// bf16 applies to the fast path's direct convolutions; the dense edge layers (GEMMs, a few
     /// percent of the work) and the reference stay fp32.
-    mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend, precision: Precision) -> ConvolutionKernels {
+    mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend, precision: Precision, transposed: Bool) -> ConvolutionKernels {
         if let current, self.geometry == geometry, self.precision == precision { return current }
         let made: ConvolutionKernels
         switch backend {
         case .reference: made = ReferenceConvolutionKernels(geometry)
         case .fast:
             made = DenseConvolutionKernels.applies(to: geometry)
-                ? DenseConvolutionKernels(geometry) : DNNLConvolutionKernels(geometry, precision: precision)
+                ? DenseConvolutionKernels(geometry) : DNNLConvolutionKernels(geometry, precision: precision, transposed: transposed)
         }
         current = made
         self.geometry = geometry
@@ -93,7 +93,7 @@ public final class Conv2d: Layer, PrecisionSelectable {
         precondition(input.shape.count == 4 && input.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: inChannels, inHeight: input.shape[2], inWidth: input.shape[3],
                                            outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
-        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision))
+        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, transposed: false))
     }
 
     public func forward(_ input: Tensor) -> Tensor {
@@ -161,7 +161,7 @@ public final class ConvTranspose2d: Layer, PrecisionSelectable {
         let outWidth = (input.shape[3] - 1) * stride - 2 * padding + kernel
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: outChannels, inHeight: outHeight, inWidth: outWidth,
                                            outChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
-        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision))
+        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, transposed: true))
     }
 
     public func forward(_ input: Tensor) -> Tensor {

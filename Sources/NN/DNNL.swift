@@ -114,10 +114,21 @@ final class Primitive {
         self.primitive = primitive!
     }
 
-    init(reorderFrom source: MemoryFormat, to destination: MemoryFormat) {
+    /// `accumulate`: destination += source (a sum post-op) instead of destination = source.
+    init(reorderFrom source: MemoryFormat, to destination: MemoryFormat, accumulate: Bool = false) {
         var descriptor: dnnl_primitive_desc_t?
         var from = source.descriptor, to = destination.descriptor
-        DNNL.check(dnnl_reorder_primitive_desc_create(&descriptor, &from, DNNL.engine, &to, DNNL.engine, nil), "reorder_primitive_desc_create")
+        var attributes: dnnl_primitive_attr_t?
+        if accumulate {
+            var postOps: dnnl_post_ops_t?
+            DNNL.check(dnnl_post_ops_create(&postOps), "post_ops_create")
+            DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "post_ops_append_sum")
+            DNNL.check(dnnl_primitive_attr_create(&attributes), "primitive_attr_create")
+            DNNL.check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "primitive_attr_set_post_ops")
+            dnnl_post_ops_destroy(postOps)
+        }
+        defer { if let attributes { dnnl_primitive_attr_destroy(attributes) } }
+        DNNL.check(dnnl_reorder_primitive_desc_create(&descriptor, &from, DNNL.engine, &to, DNNL.engine, attributes), "reorder_primitive_desc_create")
         self.descriptor = descriptor!
         var primitive: dnnl_primitive_t?
         DNNL.check(dnnl_primitive_create(&primitive, descriptor), "primitive_create")
@@ -282,17 +293,19 @@ extension Primitive {
 
 /// Cached reorders between layouts. A handful of pairs occur in a network, so a linear search is fine.
 enum Reorders {
-    nonisolated(unsafe) private static var cache: [(from: MemoryFormat, to: MemoryFormat, primitive: Primitive)] = []
+    nonisolated(unsafe) private static var cache: [(from: MemoryFormat, to: MemoryFormat, accumulate: Bool, primitive: Primitive)] = []
     private static let lock = NSLock()
 
-    static func run(from source: MemoryFormat, _ input: UnsafeMutablePointer<Float>, to destination: MemoryFormat, _ output: UnsafeMutablePointer<Float>) {
+    /// output = input in another layout, or output += input with `accumulate`.
+    static func run(from source: MemoryFormat, _ input: UnsafeMutablePointer<Float>, to destination: MemoryFormat, _ output: UnsafeMutablePointer<Float>,
+                    accumulate: Bool = false) {
         lock.lock()
         let primitive: Primitive
-        if let found = cache.first(where: { $0.from == source && $0.to == destination }) {
+        if let found = cache.first(where: { $0.from == source && $0.to == destination && $0.accumulate == accumulate }) {
             primitive = found.primitive
         } else {
-            primitive = Primitive(reorderFrom: source, to: destination)
-            cache.append((source, destination, primitive))
+            primitive = Primitive(reorderFrom: source, to: destination, accumulate: accumulate)
+            cache.append((source, destination, accumulate, primitive))
         }
         primitive.execute([(Argument.source, input, source), (Argument.destination, output, destination)])
         lock.unlock()

@@ -22,27 +22,44 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
         source: .any(geometry.inputShape, precision), weightsGradient: .any(geometry.weightShape),
         destinationGradient: .any(geometry.outputShape, precision), stride: geometry.stride, padding: geometry.padding, hint: forwardPrimitive)
 
-    // Operands reordered to the layouts a primitive wants, kept between calls.
+    // Operands reordered to the layouts a primitive wants, kept between calls: the source role
+    // (forward, backward-weights) and the destination-gradient role (backward-data and -weights).
     private var inputScratch: Tensor?
     private var gradientScratch: Tensor?
+    private var sourceCopy = ConvertedOperand()
+    private var gradientCopy = ConvertedOperand()
+    /// The layer is a transposed convolution: its forward is this kernel's backward-data.
+    private let transposed: Bool
+    /// Off only in the test that checks reuse changes no result.
+    nonisolated(unsafe) static var reusesOperands = true
     private var forwardWeights = ReorderedWeight()
     private var dataWeights = ReorderedWeight()
     private var blockedWeightGradient: Tensor?
-    private var plainWeightGradient: Tensor?
 
     private lazy var columnBackwardData = ColumnBackwardData(geometry)
 
-    init(_ geometry: ConvolutionGeometry, precision: Precision = .fp32) {
+    init(_ geometry: ConvolutionGeometry, precision: Precision = .fp32, transposed: Bool = false) {
         self.geometry = geometry
         self.precision = precision
+        self.transposed = transposed
+    }
+
+    /// A layer's forward starts a cycle: its backward then reads the same tensors (the layer
+    /// contract), so an operand already reordered in this cycle is reused (in bf16 every operand
+    /// is a conversion; a Conv2d's input is read by forward and backward-weights, its output
+    /// gradient by backward-weights and -data). A new forward reorders afresh.
+    private func startCycle() {
+        sourceCopy = ConvertedOperand()
+        gradientCopy = ConvertedOperand()
     }
 
     /// The layout oneDNN's forward convolution wants its input in.
     var preferredSourceFormat: MemoryFormat { forwardPrimitive.format(.source) }
 
     func forward(input: Tensor, weight: Tensor, output: Tensor) {
+        if !transposed { startCycle() }
         let primitive = forwardPrimitive
-        let source = input.converted(to: primitive.format(.source), scratch: &inputScratch)
+        let source = sourceCopy.of(input, in: primitive.format(.source), scratch: &inputScratch)
         let weights = forwardWeights.of(weight, in: primitive.format(.weights))
         output.adopt(shape: geometry.outputShape, format: primitive.format(.destination))
         primitive.execute([(Argument.source, source.data, primitive.format(.source)),
@@ -51,12 +68,13 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     }
 
     func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor) {
+        if transposed { startCycle() }
         if geometry.inChannels <= ColumnBackwardData.maximumInputChannels {
             columnBackwardData.run(outputGradient: outputGradient, weight: weight, inputGradient: inputGradient)
             return
         }
         let primitive = dataPrimitive
-        let gradient = outputGradient.converted(to: primitive.format(.destinationGradient), scratch: &gradientScratch)
+        let gradient = gradientCopy.of(outputGradient, in: primitive.format(.destinationGradient), scratch: &gradientScratch)
         let weights = dataWeights.of(weight, in: primitive.format(.weights))
         inputGradient.adopt(shape: geometry.inputShape, format: primitive.format(.sourceGradient))
         primitive.execute([(Argument.destinationGradient, gradient.data, primitive.format(.destinationGradient)),
@@ -66,15 +84,15 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
 
     func backwardWeights(input: Tensor, outputGradient: Tensor, weightGradient: Tensor) {
         let primitive = weightsPrimitive
-        let source = input.converted(to: primitive.format(.source), scratch: &inputScratch)
-        let gradient = outputGradient.converted(to: primitive.format(.destinationGradient), scratch: &gradientScratch)
+        let source = sourceCopy.of(input, in: primitive.format(.source), scratch: &inputScratch)
+        let gradient = gradientCopy.of(outputGradient, in: primitive.format(.destinationGradient), scratch: &gradientScratch)
         let format = primitive.format(.weightsGradient)
         let blocked = Tensor.reuse(blockedWeightGradient, shape: geometry.weightShape, format: format)
         blockedWeightGradient = blocked
         primitive.execute([(Argument.source, source.data, primitive.format(.source)),
                            (Argument.destinationGradient, gradient.data, primitive.format(.destinationGradient)),
                            (Argument.weightsGradient, blocked.data, format)])
-        accumulate(blocked, into: weightGradient, scratch: &plainWeightGradient)
+        accumulate(blocked, into: weightGradient)
     }
 }
 
@@ -94,7 +112,6 @@ final class DenseConvolutionKernels: ConvolutionKernels {
     private var gradientScratch: Tensor?
     private var reorderedWeights = ReorderedWeight()
     private var blockedWeightGradient: Tensor?
-    private var plainWeightGradient: Tensor?
 
     static func applies(to geometry: ConvolutionGeometry) -> Bool {
         geometry.padding == 0 && geometry.inHeight == geometry.kernel && geometry.inWidth == geometry.kernel
@@ -150,16 +167,32 @@ final class DenseConvolutionKernels: ConvolutionKernels {
         blockedWeightGradient = blocked
         sgemm(transposeA: true, transposeB: false, m: outputs, n: width, k: rows, alpha: 1, a: gradient.data, lda: outputs,
               b: source.data, ldb: width, beta: 0, c: blocked.data, ldc: width)
-        accumulate(blocked, into: weightGradient, scratch: &plainWeightGradient)
+        accumulate(blocked, into: weightGradient)
     }
 }
 
 /// weightGradient (plain) += a weight gradient computed in a blocked layout: accumulate, as every
-/// backward does.
-func accumulate(_ blocked: Tensor, into weightGradient: Tensor, scratch: inout Tensor?) {
-    let plain = blocked.converted(to: nil, scratch: &scratch)
-    let target = weightGradient.data, values = plain.data
-    for index in 0..<weightGradient.count { target[index] += values[index] }
+/// backward does. One reorder with a sum post-op: no plain copy, no second pass.
+func accumulate(_ blocked: Tensor, into weightGradient: Tensor) {
+    Reorders.run(from: blocked.format ?? .plain(blocked.shape), blocked.data, to: .plain(weightGradient.shape), weightGradient.data, accumulate: true)
+    weightGradient.markModified()
+}
+
+/// An operand in the layout (and element type) a primitive wants, kept for the other passes of
+/// the same cycle: valid while it is the same tensor, unchanged, wanted in the same layout.
+struct ConvertedOperand {
+    private var original: Tensor?
+    private var version: UInt64 = 0
+    private var copy: Tensor?
+
+    mutating func of(_ tensor: Tensor, in format: MemoryFormat, scratch: inout Tensor?) -> Tensor {
+        if DNNLConvolutionKernels.reusesOperands, let copy, original === tensor, version == tensor.version, (copy.format ?? .plain(copy.shape)) == format { return copy }
+        let converted = tensor.converted(to: format, scratch: &scratch)
+        original = tensor
+        version = tensor.version
+        copy = converted
+        return converted
+    }
 }
 
 /// A weight in the layout one primitive wants (one per primitive, so the layout is fixed),

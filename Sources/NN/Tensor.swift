@@ -131,9 +131,10 @@ public final class Tensor: @unchecked Sendable {
 
     /// Returns `tensor` reshaped to `shape` if given, else a new tensor: the pattern layers use for
     /// their output buffers.
+    /// The version moves: the caller is about to write new contents.
     static func reuse(_ tensor: Tensor?, shape: [Int], format: MemoryFormat? = nil) -> Tensor {
         let tensor = tensor ?? Tensor(shape: shape, zeros: false)
-        if tensor.shape != shape || tensor.format != format { tensor.adopt(shape: shape, format: format) }
+        if tensor.shape != shape || tensor.format != format { tensor.adopt(shape: shape, format: format) } else { tensor.markModified() }
         return tensor
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Formats
 @testable import GAN
-import NN
+@testable import NN
 import TestSupport
 import XCTest
 
@@ -303,5 +303,40 @@ final class PrecisionRunTests: XCTestCase {
         let bf16Losses = try TinyRuns.loggedFigures(straight), fp32Losses = try TinyRuns.loggedFigures(fp32.out)
         XCTAssertNotEqual(bf16Losses[0], fp32Losses[0], "the first step already rounds to bf16")
         XCTAssertEqual(bf16Losses[0][0], fp32Losses[0][0], accuracy: 0.05 * abs(fp32Losses[0][0]), "but stays close to fp32")
+    }
+}
+
+extension PrecisionRunTests {
+    /// Reusing an operand's bf16 copy within a layer's forward/backward cycle changes no bit of a
+    /// run that exercises every pass (penalties, look-ahead, feature matching, the generator's
+    /// upsampling convolutions): the same run with every operand converted afresh gives the same
+    /// losses and weights.
+    func testReusedBF16OperandsChangeNothing() throws {
+        try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
+        let data = try writeTinyDataset(directory, count: 24)
+        func train(_ out: String) throws -> [String: Safetensors.Entry] {
+            var options = TrainOptions.tiny(data: data, out: directory.file(out).path)
+            options.epochs = 1
+            options.ngf = 16
+            options.ndf = 16
+            options.step.precision = .bf16
+            options.step.r1 = 1
+            options.step.r1Interval = 2
+            options.step.dragan = 5
+            options.step.unroll = 1
+            options.step.featureMatching = true
+            options.generator = .upsample
+            XCTAssertEqual(try TrainingRun(options: options).train(), .finished)
+            return try Safetensors.read(path: options.out + "/checkpoints/latest.safetensors").tensors
+        }
+        let reused = try train("reused")
+        DNNLConvolutionKernels.reusesOperands = false
+        defer { DNNLConvolutionKernels.reusesOperands = true }
+        let fresh = try train("fresh")
+        XCTAssertEqual(try TinyRuns.loggedFigures(directory.file("reused").path), try TinyRuns.loggedFigures(directory.file("fresh").path))
+        for name in ["main.0.weight", "main.4.weight", "discriminator.main.0.weight", "discriminator.main.2.weight"] {
+            XCTAssertNotNil(reused[name], name)
+            XCTAssertEqual(reused[name], fresh[name], name)
+        }
     }
 }
