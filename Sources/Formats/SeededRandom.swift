@@ -16,6 +16,9 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable, Equatable 
     }
 
     /// Uniform in [0, 1) with 24 random bits.
+    /// A uniform integer of `range`.
+    public mutating func nextInt(in range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
+
     public mutating func nextUniform() -> Float { Float(next() >> 40) * 0x1p-24 }
 
     /// A standard normal sample (Box–Muller, the cosine branch).

@@ -92,6 +92,9 @@ public enum Checkpoint {
     public static func save(_ trainer: DCGANTrainer, progress: TrainingProgress, ema: Sequential?, extra: [String: String], to path: String) throws {
         var all = tensors(of: trainer.generator, prefix: "")
         all.merge(Self.tensors(of: trainer.discriminator.network, prefix: "discriminator."), uniquingKeysWith: { a, _ in a })
+        if let classifier = trainer.discriminator.classifier {
+            all.merge(Self.tensors(of: classifier, prefix: "discriminator."), uniquingKeysWith: { a, _ in a })
+        }
         all.merge(Self.tensors(of: trainer.generatorOptimizer, prefix: "adam.generator."), uniquingKeysWith: { a, _ in a })
         all.merge(Self.tensors(of: trainer.discriminatorOptimizer, prefix: "adam.discriminator."), uniquingKeysWith: { a, _ in a })
         if let ema { all.merge(Self.tensors(of: ema, prefix: "ema."), uniquingKeysWith: { a, _ in a }) }
@@ -138,6 +141,7 @@ public enum Checkpoint {
         }
         try load(tensors, into: trainer.generator, prefix: "", path: path)
         try load(tensors, into: trainer.discriminator.network, prefix: "discriminator.", path: path)
+        if let classifier = trainer.discriminator.classifier { try load(tensors, into: classifier, prefix: "discriminator.", path: path) }
         try load(tensors, into: trainer.generatorOptimizer, prefix: "adam.generator.", path: path)
         try load(tensors, into: trainer.discriminatorOptimizer, prefix: "adam.discriminator.", path: path)
         if let ema { try load(tensors, into: ema, prefix: tensors.keys.contains { $0.hasPrefix("ema.") } ? "ema." : "", path: path) }

@@ -67,6 +67,31 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
     /// A minibatch standard deviation channel before D's last convolution.
     public var minibatchStd = false
     public var generatorKind: GeneratorKind = .transposed
+    /// Class names of a class-conditional model (`train --labels`), in index order; empty: an
+    /// unconditional one. G takes each latent with its class as a one-hot row, D has a classifier head.
+    public var classes: [String] = []
+
+    public var isConditional: Bool { !classes.isEmpty }
+    /// G's input channels: the latent, then the class's one-hot row. (The one-hot row through G's
+    /// first, linear, layer is a learned class embedding added to the first block: concatenating
+    /// and projecting are the same model.)
+    public var generatorInputWidth: Int { nz + classes.count }
+
+    /// G's input [N, nz + K, 1, 1]: each latent (nz values) followed by its class's one-hot row.
+    /// `classes` nil: balanced, image i of class i mod K. An unconditional model takes the latents.
+    public func generatorInput(latents: [Float], classes: [Int]? = nil) -> Tensor {
+        let count = latents.count / nz, width = generatorInputWidth
+        guard isConditional else { return Tensor(shape: [count, nz, 1, 1], values: latents) }
+        let input = Tensor(shape: [count, width, 1, 1])
+        for n in 0..<count {
+            for j in 0..<nz { input.data[n * width + j] = latents[n * nz + j] }
+            let label = classes?[n] ?? n % self.classes.count
+            precondition((0..<self.classes.count).contains(label), "class \(label) of \(self.classes.count)")
+            input.data[n * width + nz + label] = 1
+        }
+        input.markModified()
+        return input
+    }
 
     public init(imageSize: Int, channels: Int, nz: Int = 100, ngf: Int = 64, ndf: Int = 64, dropout: Float = 0, latent: LatentPrior = .normal,
                 discriminatorNorm: DiscriminatorNorm = .batch, minibatchStd: Bool = false, generatorKind: GeneratorKind = .transposed) {
@@ -96,7 +121,7 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case imageSize = "image_size", channels, nz, ngf, ndf, dropout, latent = "noise"
-        case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std", generatorKind = "generator"
+        case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std", generatorKind = "generator", classes
     }
 
     public init(from decoder: Decoder) throws {
@@ -112,6 +137,7 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
         discriminatorNorm = try container.decodeIfPresent(DiscriminatorNorm.self, forKey: .discriminatorNorm) ?? .batch
         minibatchStd = try container.decodeIfPresent(Bool.self, forKey: .minibatchStd) ?? false
         generatorKind = try container.decodeIfPresent(GeneratorKind.self, forKey: .generatorKind) ?? .transposed
+        classes = try container.decodeIfPresent([String].self, forKey: .classes) ?? []
     }
 }
 
@@ -132,7 +158,7 @@ public enum DCGAN {
             }
         }
         var width = configuration.ngf << (configuration.blocks - 1)
-        layers.append(ConvTranspose2d(configuration.nz, width, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: name()))
+        layers.append(ConvTranspose2d(configuration.generatorInputWidth, width, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: name()))
         layers.append(BatchNorm2d(width, backend: backend, name: name()))
         layers.append(ReLU(backend: backend))
         for _ in 0..<(configuration.blocks - 1) {
@@ -166,6 +192,10 @@ public final class Discriminator {
     /// network.layers[trunk] make the features, network.layers[head] the logits.
     public let trunk: Range<Int>
     public let head: Range<Int>
+    /// A class-conditional model's auxiliary classifier (AC-GAN, Odena et al. 2017): features →
+    /// Conv 4×4 to K class logits [N, K, 1, 1]; tensor `classifier.weight`.
+    public let classifier: Sequential?
+    private var classifierGradient: Tensor?
     /// The last forward's features (owned by the trunk's last layer, overwritten by the next forward).
     public private(set) var features: Tensor?
     private var plainGradient: Tensor?
@@ -190,6 +220,15 @@ public final class Discriminator {
         network = Sequential(layers)
         trunk = 0..<trunkEnd
         head = trunkEnd..<layers.count
+        classifier = configuration.isConditional
+            ? Sequential([Conv2d(width, configuration.classes.count, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: "classifier")])
+            : nil
+    }
+
+    /// The class logits [N, K, 1, 1] (plain) of the last forward's features.
+    public func classify() -> Tensor {
+        guard let classifier, let features else { preconditionFailure("classify needs a conditional model and a forward pass") }
+        return classifier.forward(features).plain()
     }
 
     /// images → logits, keeping `features`.
@@ -209,7 +248,17 @@ public final class Discriminator {
     /// Back through the last forward: from the logits' gradient, plus a gradient on the features
     /// (plain, the features' shape) when given; either may be absent, not both. Returns the images'
     /// gradient, or nil when `needsInputGradient` is false.
-    public func backward(_ logitGradient: Tensor?, featureGradient: Tensor? = nil) -> Tensor? {
+    public func backward(_ logitGradient: Tensor?, featureGradient: Tensor? = nil, classGradient: Tensor? = nil) -> Tensor? {
+        var featureGradient = featureGradient
+        if let classGradient, let classifier {
+            // The classifier's input gradient is ours until its next backward: add in place.
+            let fromClassifier = classifier.backward(classGradient)!.converted(toPlainInto: &classifierGradient)
+            if let featureGradient {
+                for i in 0..<fromClassifier.count { fromClassifier.data[i] += featureGradient.data[i] }
+                fromClassifier.markModified()
+            }
+            featureGradient = fromClassifier
+        }
         var gradient: Tensor
         if let logitGradient {
             gradient = network.backward(logitGradient, layers: head)!
@@ -227,15 +276,26 @@ public final class Discriminator {
     }
 
     public var layers: [Layer] { network.layers }
-    public var parameters: [Parameter] { network.parameters }
-    public func zeroGradients() { network.zeroGradients() }
+    public var parameters: [Parameter] { network.parameters + (classifier?.parameters ?? []) }
+    public func zeroGradients() {
+        network.zeroGradients()
+        classifier?.zeroGradients()
+    }
+    /// Sets the arithmetic of every convolution, the classifier's included.
+    public func setPrecision(_ precision: Precision) {
+        network.setPrecision(precision)
+        classifier?.setPrecision(precision)
+    }
     public var profile: LayerProfile? {
         get { network.profile }
         set { network.profile = newValue }
     }
     public var isTraining: Bool {
         get { network.isTraining }
-        set { network.isTraining = newValue }
+        set {
+            network.isTraining = newValue
+            classifier?.isTraining = newValue
+        }
     }
     public var needsInputGradient: Bool {
         get { network.needsInputGradient }
@@ -243,7 +303,10 @@ public final class Discriminator {
     }
     public var computesParameterGradients: Bool {
         get { network.computesParameterGradients }
-        set { network.computesParameterGradients = newValue }
+        set {
+            network.computesParameterGradients = newValue
+            classifier?.computesParameterGradients = newValue
+        }
     }
 
     /// While set, forward passes see the batch again as they saw it: BatchNorm leaves its running

@@ -25,7 +25,7 @@ public struct ForwardBenchmark: Codable, Sendable {
         var random = SeededRandom(seed: 1)
         Initialization.dcgan(network.layers, random: &random)
         network.isTraining = false
-        let z = Tensor(shape: [batch, configuration.nz, 1, 1], values: (0..<batch * configuration.nz).map { _ in random.nextNormal() })
+        let z = configuration.generatorInput(latents: (0..<batch * configuration.nz).map { _ in random.nextNormal() })
         // Images as `generate` needs them: plain NCHW.
         return time("generate", precision, configuration, batch: batch, iterations: iterations) { _ = network.forward(z).plain() }
     }

@@ -43,6 +43,8 @@ public struct StepOptions: Codable, Equatable, Sendable {
     public var replay: Float = 0
     /// Look-ahead D steps for G's loss (unrolled GAN, first order; 0: none).
     public var unroll = 0
+    /// A class-conditional model's auxiliary classification loss weight (AC-GAN's is 1).
+    public var classWeight: Float = 1
 
     public init(loss: GANLoss = .bce, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, realLabel: Float = 1,
                 backend: Backend = .fast, diffAugment: DiffAugmentPolicy = DiffAugmentPolicy(), adaTarget: Float? = nil) {
@@ -60,7 +62,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         case loss, learningRate = "lr", lrD = "lr_d", lrG = "lr_g", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
         case discriminatorSteps = "d_steps", instanceNoise = "instance_noise"
         case gp, r1, r1Interval = "r1_interval", dragan, featureMatching = "feature_matching", replay, unroll
-        case precision
+        case precision, classWeight = "class_weight"
     }
 
     public init(from decoder: Decoder) throws {
@@ -85,6 +87,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         replay = try container.decodeIfPresent(Float.self, forKey: .replay) ?? 0
         unroll = try container.decodeIfPresent(Int.self, forKey: .unroll) ?? 0
         precision = try container.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+        classWeight = try container.decodeIfPresent(Float.self, forKey: .classWeight) ?? 1
     }
 }
 
@@ -134,9 +137,13 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     public var dFakeAfter: Float
     /// The gradient penalties' value this step (included in lossD; nil when none ran).
     public var penalty: Float?
+    /// A conditional model's auxiliary classification loss in D's step, real and fake terms
+    /// (included in lossD).
+    public var classLoss: Float?
 
     enum CodingKeys: String, CodingKey {
         case lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake", dFakeAfter = "d_fake_after", penalty
+        case classLoss = "class_loss"
     }
 }
 
@@ -173,6 +180,9 @@ public final class DCGANTrainer {
     private let fakeAugment: DiffAugment
     private var z: Tensor?
     private var fakeImages: Tensor?
+    /// A conditional model's classes of this step's fakes.
+    private var fakeClasses: [Int] = []
+    private var classGradient: Tensor?
     private var replayedFakes: Tensor?
     private var lossGradient: Tensor?
     private var noisyReal: Tensor?
@@ -190,7 +200,7 @@ public final class DCGANTrainer {
         generator = DCGAN.generator(configuration, backend: options.backend)
         discriminator = Discriminator(configuration, backend: options.backend, seed: seed &+ 17)
         generator.setPrecision(options.precision)
-        discriminator.network.setPrecision(options.precision)
+        discriminator.setPrecision(options.precision)
         var random = SeededRandom(seed: seed)
         Initialization.dcgan(generator.layers, random: &random)
         Initialization.dcgan(discriminator.layers, random: &random)
@@ -212,9 +222,10 @@ public final class DCGANTrainer {
     /// Whether D sees augmented images this step (an adaptive p of 0 is no augmentation at all).
     private var augments: Bool { !options.diffAugment.isEmpty && augmentProbability > 0 }
 
-    /// z from the configuration's prior, [batch, nz, 1, 1].
-    public func sampleNoise(batch: Int, random: inout SeededRandom) -> Tensor {
-        Tensor(shape: [batch, configuration.nz, 1, 1], values: configuration.latents(count: batch, random: &random))
+    /// G's input for z from the configuration's prior, [batch, nz (+ K), 1, 1]; a conditional
+    /// model's classes are `classes`, or balanced (image i of class i mod K).
+    public func sampleNoise(batch: Int, classes: [Int]? = nil, random: inout SeededRandom) -> Tensor {
+        configuration.generatorInput(latents: configuration.latents(count: batch, random: &random), classes: classes)
     }
 
     /// Each loss's gradient is consumed by the backward pass before the next loss is computed, so
@@ -264,38 +275,48 @@ public final class DCGANTrainer {
     /// D steps, and the last G step's figures are reported.
     /// `real`: [batch, C, S, S] in [-1, 1].
     @discardableResult
-    public func step(real: Tensor, updateGenerator: Bool = true) -> StepMetrics {
+    /// `classes`: each real image's class index, −1 where unlabelled (conditional models).
+    public func step(real: Tensor, classes: [Int]? = nil, updateGenerator: Bool = true) -> StepMetrics {
         // Fixed for the whole step: p moves only after it.
         let augments = self.augments, probability = augmentProbability
         let fake = generateFakes(batch: real.shape[0])
         let seenFake = replayMix(fake)
 
         discriminator.zeroGradients()
-        let main = discriminatorMain(real: real, fake: seenFake, augments: augments, probability: probability, observe: true)
+        let main = discriminatorMain(real: real, classes: classes, fake: seenFake, augments: augments, probability: probability, observe: true)
         let penalty = discriminatorRegularization(real: main.realInput, fake: main.fakeInput)
         discriminatorOptimizer.step()
         if replayBuffer != nil { replayBuffer!.store(fake) }
         let lossD = main.loss + (penalty ?? 0)
         guard updateGenerator else {
             return StepMetrics(lossD: lossD, lossG: lastGeneratorStep.loss, dReal: main.dReal, dFake: main.dFake,
-                               dFakeAfter: lastGeneratorStep.dFake, penalty: penalty)
+                               dFakeAfter: lastGeneratorStep.dFake, penalty: penalty, classLoss: main.classLoss)
         }
 
-        let saved = options.unroll > 0 ? unrollDiscriminator(real: real, fake: seenFake, augments: augments, probability: probability) : nil
+        let saved = options.unroll > 0
+            ? unrollDiscriminator(real: real, classes: classes, fake: seenFake, augments: augments, probability: probability) : nil
         let generatorStep = generatorMain(fake: fake, augments: augments, probability: probability)
         if let saved { saved.restore(into: self) }
         generatorOptimizer.step()
         lastGeneratorStep = generatorStep
         return StepMetrics(lossD: lossD, lossG: generatorStep.loss, dReal: main.dReal, dFake: main.dFake,
-                           dFakeAfter: generatorStep.dFake, penalty: penalty)
+                           dFakeAfter: generatorStep.dFake, penalty: penalty, classLoss: main.classLoss)
     }
 
     /// G(z) for a fresh z, in plain layout (as the real batch is); G keeps what its backward needs.
+    /// A conditional model's fakes are class-balanced: consecutive classes from a random first one.
     private func generateFakes(batch: Int) -> Tensor {
         var z = self.z ?? Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false)
-        if z.shape[0] != batch { z = Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false) }
-        configuration.latent.fill(z.buffer, dimension: configuration.nz, random: &noise)
-        z.markModified()
+        if configuration.isConditional {
+            let count = configuration.classes.count
+            let first = min(Int(noise.nextUniform() * Float(count)), count - 1)
+            fakeClasses = (0..<batch).map { (first + $0) % count }
+            z = configuration.generatorInput(latents: configuration.latents(count: batch, random: &noise), classes: fakeClasses)
+        } else {
+            if z.shape[0] != batch { z = Tensor(shape: [batch, configuration.nz, 1, 1], zeros: false) }
+            configuration.latent.fill(z.buffer, dimension: configuration.nz, random: &noise)
+            z.markModified()
+        }
         self.z = z
         let generated = generator.forward(z)
         var scratch = fakeImages
@@ -316,8 +337,10 @@ public final class DCGANTrainer {
     /// Dmain: D's adversarial loss on the real batch and on the fakes, weight gradients accumulated
     /// (not stepped). Returns what D saw (for Dreg) and the figures the log shows. With `observe`,
     /// the adaptive augmentation hears D's real logits (not during a look-ahead).
-    private func discriminatorMain(real: Tensor, fake: Tensor, augments: Bool, probability: Float, observe: Bool)
-        -> (loss: Float, dReal: Float, dFake: Float, realInput: Tensor, fakeInput: Tensor) {
+    /// A conditional model's D also learns the classes (AC-GAN): of the labelled real images and of
+    /// the fakes, the class G was asked for.
+    private func discriminatorMain(real: Tensor, classes: [Int]?, fake: Tensor, augments: Bool, probability: Float, observe: Bool)
+        -> (loss: Float, dReal: Float, dFake: Float, classLoss: Float?, realInput: Tensor, fakeInput: Tensor) {
         discriminator.computesParameterGradients = true
         discriminator.needsInputGradient = false
         let realInput = discriminatorInput(real, augment: realAugment, augments: augments, probability: probability, noisy: &noisyReal)
@@ -326,14 +349,26 @@ public final class DCGANTrainer {
         let dReal = Loss.meanProbability(realLogits)
         if observe { adaptive?.observe(realLogits: realLogits, batch: real.shape[0]) }  // before D's output buffer is reused
         if options.featureMatching { realFeatureMean = Loss.meanRow(discriminator.features!.converted(toPlainInto: &plainFeatures)) }
-        _ = discriminator.backward(realLoss.gradient)
+        let realClassLoss = classification(classes ?? [Int](repeating: -1, count: real.shape[0]))
+        _ = discriminator.backward(realLoss.gradient, classGradient: realClassLoss?.gradient)
 
         let fakeInput = discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability, noisy: &noisyFake)
         let fakeLogits = discriminator.forward(fakeInput).plain()
         let fakeLoss = discriminatorLoss(fakeLogits, real: false)
         let dFake = Loss.meanProbability(fakeLogits)
-        _ = discriminator.backward(fakeLoss.gradient)
-        return (realLoss.value + fakeLoss.value, dReal, dFake, realInput, fakeInput)
+        let fakeClassLoss = classification(fakeClasses)
+        _ = discriminator.backward(fakeLoss.gradient, classGradient: fakeClassLoss?.gradient)
+        let classLoss = realClassLoss.map { $0.value + (fakeClassLoss?.value ?? 0) }
+        return (realLoss.value + fakeLoss.value + (classLoss ?? 0), dReal, dFake, classLoss, realInput, fakeInput)
+    }
+
+    /// A conditional model's auxiliary loss on D's last forward: cross-entropy of its class logits
+    /// against `labels` (−1: unlabelled), times `classWeight`. nil for an unconditional model.
+    private func classification(_ labels: [Int]) -> LossResult? {
+        guard configuration.isConditional else { return nil }
+        let result = Loss.softmaxCrossEntropy(discriminator.classify(), labels: labels, weight: options.classWeight, into: classGradient)
+        classGradient = result.gradient
+        return result
     }
 
     /// Dreg: each gradient penalty's weight gradients added to D's; returns their sum (nil: none ran).
@@ -402,12 +437,14 @@ public final class DCGANTrainer {
             let features = discriminator.features!.converted(toPlainInto: &plainFeatures)
             let matching = Loss.featureMatching(features, realMean: realFeatureMean, into: lossGradient)
             lossGradient = matching.gradient
-            loss = matching.value
-            augmentedGradient = discriminator.backward(nil, featureGradient: matching.gradient)!
+            let classLoss = classification(fakeClasses)
+            loss = matching.value + (classLoss?.value ?? 0)
+            augmentedGradient = discriminator.backward(nil, featureGradient: matching.gradient, classGradient: classLoss?.gradient)!
         } else {
             let adversarial = generatorAdversarialLoss(logits)
-            loss = adversarial.value
-            augmentedGradient = discriminator.backward(adversarial.gradient)!
+            let classLoss = classification(fakeClasses)
+            loss = adversarial.value + (classLoss?.value ?? 0)
+            augmentedGradient = discriminator.backward(adversarial.gradient, classGradient: classLoss?.gradient)!
         }
         let fakeGradient = augments ? fakeAugment.backward(augmentedGradient) : augmentedGradient
         _ = generator.backward(fakeGradient)
@@ -417,11 +454,11 @@ public final class DCGANTrainer {
     /// The unrolled GAN's look-ahead (Metz et al. 2017), first-order form: D takes `unroll` more
     /// steps on this step's real batch and fakes; G's loss is then taken against that D, and its
     /// gradient does not flow back through the look-ahead steps. Returns D as it was, to restore.
-    private func unrollDiscriminator(real: Tensor, fake: Tensor, augments: Bool, probability: Float) -> DiscriminatorState {
+    private func unrollDiscriminator(real: Tensor, classes: [Int]?, fake: Tensor, augments: Bool, probability: Float) -> DiscriminatorState {
         let saved = DiscriminatorState(self)
         for _ in 0..<options.unroll {
             discriminator.zeroGradients()
-            _ = discriminatorMain(real: real, fake: fake, augments: augments, probability: probability, observe: false)
+            _ = discriminatorMain(real: real, classes: classes, fake: fake, augments: augments, probability: probability, observe: false)
             discriminatorOptimizer.step()
         }
         return saved

@@ -11,6 +11,7 @@ public enum GenerationError: Error, CustomStringConvertible {
     case noCheckpoint(path: String)
     case badLatents(path: String, reason: String)
     case noTrainingData(path: String)
+    case notConditional(path: String)
 
     public var description: String {
         switch self {
@@ -18,6 +19,7 @@ public enum GenerationError: Error, CustomStringConvertible {
         case .noCheckpoint(let path): return "\(path): no such checkpoint (train first, or name one of RUN/checkpoints)"
         case .badLatents(let path, let reason): return "\(path): \(reason)"
         case .noTrainingData(let path): return "\(path): cannot read the run's dataset (pass --data)"
+        case .notConditional(let path): return "\(path): the model is not class-conditional (train it with --labels to use --per-class)"
         }
     }
 }
@@ -81,10 +83,10 @@ public final class TrainedGenerator {
         return configuration.latents(count: 1, random: &random)
     }
 
-    /// Images [N, C, S, S] in [-1, 1] from latents (N·nz values).
-    public func images(latents: [Float]) -> Tensor {
-        let count = latents.count / configuration.nz
-        return network.forward(Tensor(shape: [count, configuration.nz, 1, 1], values: latents)).plain()
+    /// Images [N, C, S, S] in [-1, 1] from latents (N·nz values); a conditional model's of
+    /// `classes` (nil: balanced, image i of class i mod K).
+    public func images(latents: [Float], classes: [Int]? = nil) -> Tensor {
+        network.forward(configuration.generatorInput(latents: latents, classes: classes)).plain()
     }
 
     /// Image `index` of a [N, C, S, S] batch as 8-bit pixels.
@@ -192,8 +194,11 @@ public struct GeneratedImage: Codable, Equatable, Sendable {
     public var path: String?
     /// The filter's score (a logit; higher: more real) when `generate --filter` chose the image.
     public var score: Float?
+    /// `generate --per-class`: the image's class, and the probability D's classifier head gives it.
+    public var label: String?
+    public var confidence: Float?
 
-    enum CodingKeys: String, CodingKey { case fileName = "file_name", source, index, seed, checkpoint, path, score }
+    enum CodingKeys: String, CodingKey { case fileName = "file_name", source, index, seed, checkpoint, path, score, label, confidence }
 }
 
 public enum Generation {
@@ -270,14 +275,19 @@ public enum Generation {
             progress(start + count, syntheticCount)
         }
 
+        try writeIndex(rows, latents: latents, nz: generator.configuration.nz, to: root)
+        return rows
+    }
+
+    /// DIR/latents.npy (N, nz) and then DIR/metadata.jsonl, whose presence marks a finished output.
+    static func writeIndex(_ rows: [GeneratedImage], latents: [Float], nz: Int, to root: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var jsonl: [UInt8] = []
         for row in rows { jsonl += Array(try encoder.encode(row)) + [UInt8(ascii: "\n")] }
-        let header = Npy.header(dtype: .float32, shape: [syntheticCount, generator.configuration.nz])
+        let header = Npy.header(dtype: .float32, shape: [latents.count / nz, nz])
         try AtomicFile.write(header + latents.withUnsafeBytes { Array($0) }, to: root.appendingPathComponent("latents.npy").path)
         try AtomicFile.write(jsonl, to: root.appendingPathComponent("metadata.jsonl").path)
-        return rows
     }
 
 
@@ -297,9 +307,9 @@ public enum Generation {
     /// Names `write` gives, or gave a temporary file it was killed before renaming.
     private static func finalName(_ name: String) -> String { AtomicFile.targetName(ofTemporary: name) ?? name }
 
-    private static func isOwnTopLevelFile(_ name: String) -> Bool { ["metadata.jsonl", "latents.npy"].contains(finalName(name)) }
+    static func isOwnTopLevelFile(_ name: String) -> Bool { ["metadata.jsonl", "latents.npy"].contains(finalName(name)) }
 
-    private static func isOwnImageFile(_ name: String) -> Bool {
+    static func isOwnImageFile(_ name: String) -> Bool {
         let name = finalName(name)
         let stem = name.hasPrefix("real-") ? String(name.dropFirst(5)) : name
         let parts = stem.split(separator: ".")

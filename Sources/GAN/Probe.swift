@@ -44,16 +44,8 @@ public enum Probe {
         guard let rowsText = try? String(contentsOfFile: prefix + ".csv", encoding: .utf8) else {
             throw ProbeError.unreadable(path: prefix + ".csv", reason: "cannot read")
         }
-        guard let labelsText = try? String(contentsOfFile: labelsPath, encoding: .utf8) else {
-            throw ProbeError.unreadable(path: labelsPath, reason: "cannot read")
-        }
-        let labelRows = CSV.parse(labelsText)
-        guard let labelHeader = labelRows.first, let pathColumn = labelHeader.firstIndex(of: "path"), let labelColumn = labelHeader.firstIndex(of: "label") else {
-            throw ProbeError.unreadable(path: labelsPath, reason: "needs a header with path and label columns")
-        }
-        var labelOf: [String: String] = [:]
-        for row in labelRows.dropFirst() where row.count > max(pathColumn, labelColumn) { labelOf[row[pathColumn]] = row[labelColumn] }
-        let classes = Array(Set(labelOf.values)).sorted { (Int($0) ?? .max, $0) < (Int($1) ?? .max, $1) }
+        let labelOf = try LabelFile(path: labelsPath).labelOf
+        let classes = LabelFile.classOrder(labelOf.values)
         let classIndex = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
 
         var labelled: [(row: Int, label: Int)] = []

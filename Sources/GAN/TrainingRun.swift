@@ -68,6 +68,11 @@ public struct TrainOptions: Codable, Sendable {
     /// Real and synthetic images per evaluation during training.
     public var evalCount = 1000
     public var resume = false
+    /// A `path,label` CSV labelling any subset of the images: the run is class-conditional.
+    public var labels: String?
+    /// With `labels`: labelled images added to every real batch (nil: a quarter of the batch
+    /// while under half the images are labelled, else 0).
+    public var labelledBatch: Int?
 
     public init(data: String, out: String) {
         self.data = data
@@ -79,7 +84,7 @@ public struct TrainOptions: Codable, Sendable {
         case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std"
         case snapshotKimg = "snapshot_kimg", emaKimg = "ema_kimg", emaRampup = "ema_rampup"
         case checkpointEvery = "checkpoint_every", sampleEvery = "sample_every", logEvery = "log_every"
-        case evalEvery = "eval_every", evalCount = "eval_count"
+        case evalEvery = "eval_every", evalCount = "eval_count", labels, labelledBatch = "labelled_batch"
     }
 
     public var resolvedDiscriminatorNorm: DiscriminatorNorm { discriminatorNorm ?? (step.loss == .wganGP ? .none : .batch) }
@@ -135,6 +140,8 @@ public struct MetricsLine: Codable, Equatable, Sendable {
     public var adaOverfitting: Float?
     /// The gradient penalties' value at the last step that computed them (lazy R1 skips steps).
     public var penalty: Float?
+    /// A conditional model's auxiliary classification loss in D's step (in loss_d).
+    public var classLoss: Float?
     /// On evaluation lines (`eval_every`): the sampling generator's figures, and the time they took.
     public var fd: Double?
     public var precision: Double?
@@ -145,7 +152,7 @@ public struct MetricsLine: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake"
         case imagesPerSecond = "img_per_s", elapsedSeconds = "elapsed_s", kimg, augmentP = "augment_p", adaOverfitting = "ada_r_t", penalty
-        case fd, precision, recall, ndb, evalSeconds = "eval_s"
+        case classLoss = "class_loss", fd, precision, recall, ndb, evalSeconds = "eval_s"
     }
 }
 
@@ -155,6 +162,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     case unsupportedSize(size: Int)
     case tooFewImages(path: String, count: Int, batch: Int)
     case badAugment(String)
+    case conditionalReplay
 
     public var description: String {
         switch self {
@@ -165,6 +173,7 @@ public enum TrainingError: Error, CustomStringConvertible {
         case .unsupportedSize(let size): return "DCGAN supports 32, 64 and 128-pixel images; the dataset is \(size) px (prepare it with --size 32, 64 or 128)"
         case .tooFewImages(let path, let count, let batch): return "\(path): \(count) images are fewer than one batch of \(batch); pass a smaller --batch"
         case .badAugment(let text): return "--augment \(text): expected auto, off, ada, ada:POLICY or POLICY (any of color,translation,cutout)"
+        case .conditionalReplay: return "--replay cannot be combined with --labels: replayed fakes carry no class"
         }
     }
 }
@@ -188,6 +197,10 @@ public final class TrainingRun {
     public var checkpointsDirectory: URL { run.appendingPathComponent("checkpoints") }
     public var latestCheckpoint: URL { checkpointsDirectory.appendingPathComponent("latest.safetensors") }
     public var bestCheckpoint: URL { checkpointsDirectory.appendingPathComponent("best.safetensors") }
+    /// With `options.labels`: each dataset row's class index, −1 where unlabelled.
+    public let rowClasses: [Int]?
+    /// With `options.labels`: the labelled images shown beside each batch (nil when none are).
+    let labelledImages: LabelledImages?
     /// The real side of the evaluations during training, made at the first one.
     private var evaluationReference: RealReference?
 
@@ -198,10 +211,23 @@ public final class TrainingRun {
         let manifest = loader.manifest
         guard DCGANConfiguration.supportedSizes[manifest.size] != nil else { throw TrainingError.unsupportedSize(size: manifest.size) }
         guard loader.batchesPerEpoch > 0 else { throw TrainingError.tooFewImages(path: options.data, count: manifest.count, batch: options.batch) }
-        let configuration = DCGANConfiguration(imageSize: manifest.size, channels: manifest.channels, nz: options.nz,
+        var configuration = DCGANConfiguration(imageSize: manifest.size, channels: manifest.channels, nz: options.nz,
                                                ngf: options.ngf, ndf: options.ndf, dropout: options.dropout, latent: options.noise,
                                                discriminatorNorm: options.resolvedDiscriminatorNorm, minibatchStd: options.minibatchStd,
                                                generatorKind: options.generator)
+        if let labels = options.labels {
+            guard options.step.replay == 0 else { throw TrainingError.conditionalReplay }
+            let (rowClasses, classes) = try LabelFile(path: labels).datasetLabels(options.data)
+            configuration.classes = classes
+            self.rowClasses = rowClasses
+            let labelled = rowClasses.filter { $0 >= 0 }.count
+            let perBatch = options.labelledBatch ?? LabelledImages.defaultPerBatch(batch: options.batch, labelled: labelled, total: manifest.count,
+                                                                                    sampleLength: loader.sampleLength)
+            labelledImages = perBatch > 0 ? try LabelledImages(dataset: options.data, rowClasses: rowClasses, perBatch: perBatch, seed: options.seed) : nil
+        } else {
+            rowClasses = nil
+            labelledImages = nil
+        }
         trainer = DCGANTrainer(configuration: configuration, options: try options.resolvedStep(datasetCount: manifest.count), seed: options.seed)
         if options.emaHalfLifeImages != nil {
             let average = DCGAN.generator(configuration, backend: trainer.options.backend)
@@ -296,7 +322,11 @@ public final class TrainingRun {
         try writeConfig()
 
         var fixedRandom = SeededRandom(seed: options.seed &+ 0xF1C5)
-        let fixedNoise = trainer.sampleNoise(batch: 64, random: &fixedRandom)
+        // A conditional model's grid has a row of 8 per class.
+        let classCount = trainer.configuration.classes.count
+        let fixedNoise = classCount > 0
+            ? trainer.sampleNoise(batch: 8 * classCount, classes: (0..<8 * classCount).map { $0 / 8 }, random: &fixedRandom)
+            : trainer.sampleNoise(batch: 64, random: &fixedRandom)
         var lastPenalty: Float?
         let metrics = try MetricsFile(url: metricsURL)
         let started = Date()
@@ -313,9 +343,17 @@ public final class TrainingRun {
             var epochEnded = true
             while let batch = try batches.nextBatch() {
                 if progress.iteration == 0 && progress.batchInEpoch == 0 { try writeGrid(batch, name: "real.png") }
-                real.assign(shape: [batch.count, loader.manifest.channels, loader.manifest.size, loader.manifest.size], values: batch.images)
+                var classes = rowClasses.map { classes in batch.rows.map { classes.indices.contains($0) ? classes[$0] : -1 } }
+                if let labelledImages {
+                    let extra = labelledImages.batch(iteration: progress.iteration)
+                    real.assign(shape: [batch.count + extra.classes.count, loader.manifest.channels, loader.manifest.size, loader.manifest.size],
+                                values: batch.images + extra.images)
+                    classes! += extra.classes
+                } else {
+                    real.assign(shape: [batch.count, loader.manifest.channels, loader.manifest.size, loader.manifest.size], values: batch.images)
+                }
                 trainer.instanceNoiseLevel = instanceNoiseLevel(progress)
-                let step = trainer.step(real: real, updateGenerator: (progress.iteration + 1) % trainer.options.discriminatorSteps == 0)
+                let step = trainer.step(real: real, classes: classes, updateGenerator: (progress.iteration + 1) % trainer.options.discriminatorSteps == 0)
                 guard step.lossD.isFinite && step.lossG.isFinite else {
                     batches.cancel()
                     throw TrainingError.nonFinite(iteration: progress.iteration + 1, epoch: progress.epoch, lossD: step.lossD,
@@ -333,6 +371,7 @@ public final class TrainingRun {
                 line.kimg = kimg(progress)
                 lastPenalty = step.penalty ?? lastPenalty
                 line.penalty = lastPenalty
+                line.classLoss = step.classLoss
                 if !trainer.options.diffAugment.isEmpty { line.augmentP = trainer.augmentProbability }
                 line.adaOverfitting = trainer.adaptive?.lastOverfitting
                 let evaluates = evaluationEvery.map { progress.iteration % $0 == 0 || isDone(progress) } ?? false

@@ -32,7 +32,7 @@ public struct TrainingSummary: Codable, Sendable {
     public static func measure(generator: Sequential, configuration: DCGANConfiguration, dataset: String,
                                sampleCount: Int = 256, seed: UInt64) throws -> (memorisation: Memorisation, diversity: Diversity) {
         var random = SeededRandom(seed: seed &+ 0x5A)
-        let z = Tensor(shape: [sampleCount, configuration.nz, 1, 1], values: configuration.latents(count: sampleCount, random: &random))
+        let z = configuration.generatorInput(latents: configuration.latents(count: sampleCount, random: &random))
         generator.isTraining = false
         defer { generator.isTraining = true }
         return try SampleSpread.measure(samples: generator.forward(z).values, dataset: dataset, seed: seed)

@@ -81,6 +81,35 @@ public enum Loss {
         return LossResult(value: Float(total / Double(width)), gradient: gradient)
     }
 
+    /// Softmax cross-entropy over the rows that have a label (a label below 0: none), times `weight`,
+    /// averaged over the whole batch, so unlabelled rows dilute rather than vanish:
+    ///   ℓ = −(w/N)·Σ_{i labelled} log softmax(x_i)[y_i],  dℓ/dx_ij = w·(softmax(x_i)_j − [j = y_i]) / N
+    /// `logits` [N, K, …] plain (K classes per row); unlabelled rows get a zero gradient.
+    public static func softmaxCrossEntropy(_ logits: Tensor, labels: [Int], weight: Float = 1, into gradient: Tensor? = nil) -> LossResult {
+        let batch = logits.shape[0], classes = logits.count / batch
+        precondition(labels.count == batch, "one label per row")
+        let gradient = Tensor.reuse(gradient, shape: logits.shape)
+        gradient.data.update(repeating: 0, count: gradient.count)
+        var total = 0.0
+        for n in 0..<batch where labels[n] >= 0 {
+            let row = logits.data + n * classes
+            let probabilities = softmax(UnsafeBufferPointer(start: row, count: classes))
+            total -= Double(log(max(probabilities[labels[n]], .leastNormalMagnitude)))
+            for j in 0..<classes {
+                gradient.data[n * classes + j] = weight * (probabilities[j] - (j == labels[n] ? 1 : 0)) / Float(batch)
+            }
+        }
+        return LossResult(value: weight * Float(total / Double(batch)), gradient: gradient)
+    }
+
+    /// softmax of one row of logits, computed stably (the largest logit subtracted first).
+    public static func softmax(_ logits: UnsafeBufferPointer<Float>) -> [Float] {
+        let largest = logits.max() ?? 0
+        let exponentials = logits.map { expf($0 - largest) }
+        let sum = exponentials.reduce(0, +)
+        return exponentials.map { $0 / sum }
+    }
+
     /// The mean over the batch of each feature: [N, …] plain → the row of F means.
     public static func meanRow(_ features: Tensor) -> [Float] {
         let batch = features.shape[0], width = features.count / batch

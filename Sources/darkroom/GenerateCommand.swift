@@ -15,6 +15,8 @@ struct GenerateCommand: ParsableCommand {
     var checkpoint = "latest"
     @Option(help: "Synthetic images to write.")
     var count: Int?
+    @Option(help: "A class-conditional model (train --labels): this many images of every class, in DIR/images/<label>/ (ImageFolder layout), with each label and D's confidence in metadata.jsonl.")
+    var perClass: Int?
     @Option(help: "Output folder (or, with --interpolate, the grid's PNG path).")
     var out: String
     @Option(help: "png or jpg.")
@@ -44,7 +46,12 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard format == "png" || format == "jpg" else { throw ValidationError("--format must be png or jpg") }
         guard (1...100).contains(quality), batch >= 1, ratio > 0 else { throw ValidationError("--quality must be 1-100, --batch and --ratio positive") }
-        if interpolate == nil && augment == nil { guard let count, count >= 1 else { throw ValidationError("--count must be at least 1") } }
+        if let perClass {
+            guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") }
+            guard count == nil, augment == nil, interpolate == nil else { throw ValidationError("--per-class takes no --count, --augment or --interpolate") }
+        } else if interpolate == nil && augment == nil {
+            guard let count, count >= 1 else { throw ValidationError("--count must be at least 1") }
+        }
         if let interpolate { guard interpolate >= 1 else { throw ValidationError("--interpolate must be at least 1") } }
         if let filter { guard (0..<1).contains(filter) else { throw ValidationError("--filter must be in [0, 1)") } }
         guard ["discriminator", "two-sample"].contains(filterBy) else { throw ValidationError("--filter-by must be discriminator or two-sample") }
@@ -76,7 +83,15 @@ struct GenerateCommand: ParsableCommand {
                 scorer = try DiscriminatorScorer(run: model, checkpoint: checkpoint)
             }
         }
-        let rows = try Generation.write(generator, options: options, to: out, scorer: scorer) { done, total in Console.progress("generate: \(done)/\(total)") }
+        let rows: [GeneratedImage]
+        if let perClass {
+            let confidence = try ClassConfidence(run: model, checkpoint: checkpoint)
+            rows = try Generation.writePerClass(generator, perClass: perClass, options: options, to: out, confidence: confidence, scorer: scorer) { done, total in
+                Console.progress("generate: \(done)/\(total)")
+            }
+        } else {
+            rows = try Generation.write(generator, options: options, to: out, scorer: scorer) { done, total in Console.progress("generate: \(done)/\(total)") }
+        }
         Console.endProgress()
         let synthetic = rows.filter { $0.source == "synthetic" }.count
         if let scorer { Console.note("kept \(synthetic) of \(options.candidates(for: synthetic)) candidates by the \(scorer.name)'s score") }

@@ -60,6 +60,12 @@ struct TrainCommand: ParsableCommand {
     var evalCount = 1000
 
     @OptionGroup var precision: PrecisionOption
+    @Option(help: "A path,label CSV labelling any subset of the images (paths as in the dataset's index.csv): train a class-conditional DCGAN (AC-GAN) on all of them.")
+    var labels: String?
+    @Option(help: "With --labels: the weight of the auxiliary classification loss (AC-GAN: 1).")
+    var classWeight: Float = 1
+    @Option(help: "With --labels: labelled images added to every real batch (default: a quarter of --batch while under half the images are labelled, else 0).")
+    var labelledBatch: Int?
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be positive") }
@@ -76,6 +82,7 @@ struct TrainCommand: ParsableCommand {
         guard lr > 0, (0..<1).contains(beta1), (0...1).contains(realLabel) else { throw ValidationError("--lr must be positive, --beta1 in [0, 1), --real-label in [0, 1]") }
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
         if let evalEvery, !(evalEvery >= 0) { throw ValidationError("--eval-every must be 0 or more") }
+        guard classWeight >= 0, labelledBatch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--class-weight and --labelled-batch must be 0 or more") }
         guard evalCount >= 100 else { throw ValidationError("--eval-count must be at least 100") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
         if let diffaugment, DiffAugmentPolicy(diffaugment) == nil { throw ValidationError("--diffaugment takes color, translation and/or cutout, comma-separated") }
@@ -100,6 +107,9 @@ struct TrainCommand: ParsableCommand {
         options.emaRampup = emaRampup
         remedies.apply(to: &options)
         options.step.precision = Precision(rawValue: precision.precision)!
+        options.labels = labels
+        options.step.classWeight = classWeight
+        options.labelledBatch = labelledBatch
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery
         options.logEvery = logEvery

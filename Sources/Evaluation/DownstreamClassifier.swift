@@ -1,0 +1,114 @@
+import Formats
+import NN
+
+/// The fixed small CNN of the downstream-utility report: does a synthetic set help a classifier?
+/// Conv 4×4 s2 (→ width) + LeakyReLU, then [Conv 4×4 s2 + BatchNorm + LeakyReLU] down to 4×4,
+/// then Conv 4×4 to K class logits. Adam (lr 1e-3, β 0.9/0.999), batches of 64, random shifts of
+/// up to 2 pixels (edges repeated), and a fixed budget: `max(minimumSteps, epochs passes)` steps, so a small
+/// training set is not under-trained and a large one is seen `epochs` times.
+public final class DownstreamClassifier {
+    public struct Recipe: Sendable, Equatable {
+        public var width = 32
+        public var batch = 64
+        public var epochs = 20
+        public var minimumSteps = 1500
+        public var learningRate: Float = 1e-3
+        public var shift = 2
+        public var seed: UInt64 = 0xC1A5
+        public init() {}
+
+        public func steps(for count: Int) -> Int { max(minimumSteps, (epochs * count + batch - 1) / batch) }
+    }
+
+    public let imageSize: Int
+    public let channels: Int
+    public let classes: Int
+    let network: Sequential
+    let recipe: Recipe
+
+    public init(imageSize: Int, channels: Int, classes: Int, recipe: Recipe = Recipe()) {
+        self.imageSize = imageSize
+        self.channels = channels
+        self.classes = classes
+        self.recipe = recipe
+        var layers: [Layer] = [Conv2d(channels, recipe.width, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
+                               LeakyReLU(slope: 0.2, backend: .fast)]
+        var side = imageSize / 2, width = recipe.width
+        while side > 4 {
+            layers += [Conv2d(width, width * 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
+                       BatchNorm2d(width * 2, backend: .fast), LeakyReLU(slope: 0.2, backend: .fast)]
+            width *= 2
+            side /= 2
+        }
+        layers.append(Conv2d(width, classes, kernel: 4, stride: 1, padding: 0, bias: true, backend: .fast))
+        network = Sequential(layers)
+        network.needsInputGradient = false
+        var random = SeededRandom(seed: recipe.seed)
+        Initialization.dcgan(network.layers, random: &random)
+    }
+
+    /// Trains on images [N, C, S, S] plain in [-1, 1] with their class indices.
+    public func train(images: [Float], labels: [Int]) {
+        let sample = channels * imageSize * imageSize, count = labels.count
+        precondition(count > 0 && images.count == count * sample, "one label per image")
+        let optimizer = Adam(parameters: network.parameters, learningRate: recipe.learningRate, beta1: 0.9, beta2: 0.999)
+        var random = SeededRandom(seed: recipe.seed &+ 1)
+        var order: [Int] = [], position = count
+        let input = Tensor(shape: [recipe.batch, channels, imageSize, imageSize])
+        var gradient: Tensor?
+        network.isTraining = true
+        for _ in 0..<recipe.steps(for: count) {
+            var batchLabels: [Int] = []
+            for slot in 0..<recipe.batch {
+                if position == count { order = random.permutation(count); position = 0 }
+                let index = order[position]
+                position += 1
+                batchLabels.append(labels[index])
+                shifted(images, index: index, dx: random.nextInt(in: -recipe.shift...recipe.shift), dy: random.nextInt(in: -recipe.shift...recipe.shift),
+                        into: input.data + slot * sample)
+            }
+            input.markModified()
+            optimizer.zeroGradients()
+            let loss = Loss.softmaxCrossEntropy(network.forward(input).plain(), labels: batchLabels, into: gradient)
+            gradient = loss.gradient
+            _ = network.backward(loss.gradient)
+            optimizer.step()
+        }
+        network.isTraining = false
+    }
+
+    /// Image `index` moved by (dx, dy) pixels, the uncovered border repeating the edge pixels.
+    private func shifted(_ images: [Float], index: Int, dx: Int, dy: Int, into target: UnsafeMutablePointer<Float>) {
+        let plane = imageSize * imageSize, base = index * channels * plane
+        for c in 0..<channels {
+            for y in 0..<imageSize {
+                for x in 0..<imageSize {
+                    let sy = min(max(y - dy, 0), imageSize - 1), sx = min(max(x - dx, 0), imageSize - 1)
+                    target[c * plane + y * imageSize + x] = images[base + c * plane + sy * imageSize + sx]
+                }
+            }
+        }
+    }
+
+    /// The predicted class of each image (evaluation mode).
+    public func predict(_ images: [Float], batch: Int = 256) -> [Int] {
+        let sample = channels * imageSize * imageSize, count = images.count / sample
+        var predictions: [Int] = []
+        for start in stride(from: 0, to: count, by: batch) {
+            let n = min(batch, count - start)
+            let logits = network.forward(Tensor(shape: [n, channels, imageSize, imageSize],
+                                                values: Array(images[start * sample..<(start + n) * sample]))).plain()
+            for row in 0..<n {
+                let values = UnsafeBufferPointer(start: logits.data + row * classes, count: classes)
+                predictions.append(values.indices.max { values[$0] < values[$1] }!)
+            }
+        }
+        return predictions
+    }
+
+    /// The fraction of `images` predicted as their `labels`.
+    public func accuracy(images: [Float], labels: [Int]) -> Double {
+        let predicted = predict(images)
+        return Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(max(labels.count, 1))
+    }
+}

@@ -1,0 +1,113 @@
+import Evaluation
+import Foundation
+import Formats
+import NN
+
+/// `darkroom utility`: does a class-conditional model's synthetic set help a classifier? One fixed
+/// small CNN (`DownstreamClassifier`) is trained on (a) the labelled real images alone, (b) those
+/// plus the synthetic set, (c) the synthetic set alone (the Classification Accuracy Score of
+/// Ravuri & Vinyals 2019), and for reference (d) logistic regression runs on the discriminator's
+/// features of the labelled real images; each is tested on held-out labelled real images.
+public struct UtilityOptions: Sendable {
+    public var checkpoint = "latest"
+    /// Synthetic images per class.
+    public var perClass = 1000
+    public var seed: UInt64 = 0
+    /// Held-out labelled images (`path,label`), in `testData` (default: the run's dataset); without
+    /// them `testFraction` of the labelled images are held out.
+    public var testLabels: String?
+    public var testData: String?
+    public var testFraction = 0.2
+    public var recipe = DownstreamClassifier.Recipe()
+    public init() {}
+}
+
+public struct UtilityReport: Codable, Sendable {
+    public var classes: [String]
+    public var realCount: Int
+    public var syntheticCount: Int
+    public var testCount: Int
+    /// Test accuracies.
+    public var realOnly: Double
+    public var realPlusSynthetic: Double
+    public var syntheticOnly: Double
+    public var discriminatorFeatures: Double
+    public var checkpoint: String
+
+    enum CodingKeys: String, CodingKey {
+        case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
+        case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
+        case discriminatorFeatures = "discriminator_features", checkpoint
+    }
+}
+
+public enum Utility {
+    public static func run(model: String, labels: String, options: UtilityOptions = UtilityOptions(),
+                           progress: (String) -> Void = { _ in }) throws -> UtilityReport {
+        let generator = try TrainedGenerator(run: model, checkpoint: options.checkpoint)
+        let configuration = generator.configuration
+        guard configuration.isConditional else { throw GenerationError.notConditional(path: generator.checkpointPath) }
+        let classes = configuration.classes, sample = configuration.channels * configuration.imageSize * configuration.imageSize
+        let dataset = try TrainedGenerator.trainingData(run: model)
+
+        func labelled(_ labelsPath: String, in data: String) throws -> LabelledImages {
+            let (rowClasses, _) = try LabelFile(path: labelsPath).datasetLabels(data, classes: classes)
+            return try LabelledImages(dataset: data, rowClasses: rowClasses, perBatch: 0, seed: options.seed)
+        }
+        let known = try labelled(labels, in: dataset)
+        var train = (images: known.images, classes: known.classes), test: (images: [Float], classes: [Int])
+        if let testLabels = options.testLabels {
+            let held = try labelled(testLabels, in: options.testData ?? dataset)
+            test = (held.images, held.classes)
+        } else {
+            var random = SeededRandom(seed: options.seed &+ 0x7E57)
+            let order = random.permutation(known.count), testCount = max(1, Int(Double(known.count) * options.testFraction))
+            func gather(_ indices: ArraySlice<Int>) -> (images: [Float], classes: [Int]) {
+                (indices.flatMap { known.images[$0 * sample..<($0 + 1) * sample] }, indices.map { known.classes[$0] })
+            }
+            test = gather(order.prefix(testCount))
+            train = gather(order.dropFirst(testCount))
+        }
+
+        progress("generating \(options.perClass) images per class")
+        var synthetic: [Float] = [], syntheticClasses: [Int] = []
+        for label in classes.indices {
+            for start in stride(from: 0, to: options.perClass, by: 256) {
+                let indices = start..<min(start + 256, options.perClass)
+                let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * options.perClass + $0) }
+                synthetic += generator.images(latents: latents, classes: indices.map { _ in label }).values
+                syntheticClasses += indices.map { _ in label }
+            }
+        }
+
+        func accuracy(_ name: String, images: [Float], labels: [Int]) -> Double {
+            progress("training the classifier on \(name) (\(labels.count) images)")
+            let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
+                                                  recipe: options.recipe)
+            classifier.train(images: images, labels: labels)
+            return classifier.accuracy(images: test.images, labels: test.classes)
+        }
+        let realOnly = accuracy("the labelled real images", images: train.images, labels: train.classes)
+        let realPlusSynthetic = accuracy("real + synthetic", images: train.images + synthetic, labels: train.classes + syntheticClasses)
+        let syntheticOnly = accuracy("the synthetic images", images: synthetic, labels: syntheticClasses)
+
+        progress("logistic regression on the discriminator's features")
+        let extractor = try FeatureExtractor(run: model, checkpoint: options.checkpoint)
+        func features(_ images: [Float]) -> [Float] {
+            var out: [Float] = []
+            for start in stride(from: 0, to: images.count / sample, by: 256) {
+                let n = min(256, images.count / sample - start)
+                out += extractor.features(Tensor(shape: [n, configuration.channels, configuration.imageSize, configuration.imageSize],
+                                                 values: Array(images[start * sample..<(start + n) * sample])))
+            }
+            return out
+        }
+        let regression = LogisticRegression.fit(features: features(train.images), labels: train.classes, classes: classes.count)
+        let predicted = regression.predict(features(test.images))
+        let featureAccuracy = Double(zip(predicted, test.classes).filter { $0 == $1 }.count) / Double(test.classes.count)
+
+        return UtilityReport(classes: classes, realCount: train.classes.count, syntheticCount: syntheticClasses.count, testCount: test.classes.count,
+                             realOnly: realOnly, realPlusSynthetic: realPlusSynthetic, syntheticOnly: syntheticOnly,
+                             discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath)
+    }
+}

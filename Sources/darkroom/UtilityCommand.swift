@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import GAN
+
+struct UtilityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "utility",
+        abstract: "Does a class-conditional model's synthetic set help a classifier? Test accuracy of one small CNN trained on the labelled real images, on those plus the synthetic set, on the synthetic set alone, and of logistic regression on D's features.")
+
+    @Option(help: "The training run folder (trained with --labels).")
+    var model: String
+    @Option(help: "latest, best, epoch-N, kimg-N, or a .safetensors path.")
+    var checkpoint = "latest"
+    @Option(help: "The labelled real images to train on: a path,label CSV (paths as in the run's dataset).")
+    var labels: String
+    @Option(help: "Held-out labelled images to test on (path,label); without it --test-fraction of --labels is held out.")
+    var testLabels: String?
+    @Option(help: "The prepared dataset --test-labels' paths are in (default: the run's).")
+    var testData: String?
+    @Option var testFraction = 0.2
+    @Option(help: "Synthetic images per class.")
+    var perClass = 1000
+    @Option var seed: UInt64 = 0
+    @Flag var json = false
+    @Option(help: "Also write the report as JSON to this file.")
+    var out: String?
+
+    func validate() throws {
+        guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") }
+        guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
+        if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
+    }
+
+    func run() throws {
+        var options = UtilityOptions()
+        options.checkpoint = checkpoint
+        options.perClass = perClass
+        options.seed = seed
+        options.testLabels = testLabels
+        options.testData = testData
+        options.testFraction = testFraction
+        let report = try Utility.run(model: model, labels: labels, options: options) { Console.note($0) }
+        if let out { try Data(try Console.json(report).utf8).write(to: URL(fileURLWithPath: out), options: .atomic) }
+        if json {
+            print(try Console.json(report))
+            return
+        }
+        print("test accuracy on \(report.testCount) held-out labelled real images (\(report.classes.count) classes):")
+        print(String(format: "  real only (%d images)            %.4f", report.realCount, report.realOnly))
+        print(String(format: "  real + synthetic (%d + %d)   %.4f", report.realCount, report.syntheticCount, report.realPlusSynthetic))
+        print(String(format: "  synthetic only (%d images)       %.4f", report.syntheticCount, report.syntheticOnly))
+        print(String(format: "  logistic regression on D features  %.4f", report.discriminatorFeatures))
+    }
+}
