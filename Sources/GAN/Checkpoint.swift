@@ -106,6 +106,7 @@ public enum Checkpoint {
         encoder.outputFormatting = [.sortedKeys]
         var metadata = extra
         metadata["format"] = "darkroom-dcgan-1"
+        if trainer.pseudoLabelsActive { metadata["pseudo_labels_active"] = "1" }
         metadata["configuration"] = String(decoding: try encoder.encode(trainer.configuration), as: UTF8.self)
         metadata["step_options"] = String(decoding: try encoder.encode(trainer.options), as: UTF8.self)
         metadata["progress"] = String(decoding: try encoder.encode(progress), as: UTF8.self)
@@ -168,6 +169,7 @@ public enum Checkpoint {
         if trainer.adaptive != nil, let state = metadata["ada_state"] {
             trainer.adaptive = try JSONDecoder().decode(AdaptiveAugmentation.self, from: Data(state.utf8))
         }
+        trainer.pseudoLabelsActive = metadata["pseudo_labels_active"] == "1"
         let dropoutStates = (metadata["dropout_states"] ?? "").split(separator: ",").compactMap { UInt64($0) }
         for (dropout, state) in zip(trainer.discriminator.layers.compactMap { $0 as? Dropout }, dropoutStates) { dropout.random = SeededRandom(seed: state) }
         return try JSONDecoder().decode(TrainingProgress.self, from: Data(progressText.utf8))

@@ -45,6 +45,9 @@ public struct StepOptions: Codable, Equatable, Sendable {
     public var unroll = 0
     /// A class-conditional model's auxiliary classification loss weight (AC-GAN's is 1).
     public var classWeight: Float = 1
+    /// Pseudo-labels: while `DCGANTrainer.pseudoLabelsActive`, an unlabelled real image whose
+    /// largest class probability reaches this confidence counts as labelled with that class (0: off).
+    public var pseudoLabels: Float = 0
 
     public init(loss: GANLoss = .bce, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, realLabel: Float = 1,
                 backend: Backend = .fast, diffAugment: DiffAugmentPolicy = DiffAugmentPolicy(), adaTarget: Float? = nil) {
@@ -62,7 +65,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         case loss, learningRate = "lr", lrD = "lr_d", lrG = "lr_g", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
         case discriminatorSteps = "d_steps", instanceNoise = "instance_noise"
         case gp, r1, r1Interval = "r1_interval", dragan, featureMatching = "feature_matching", replay, unroll
-        case precision, classWeight = "class_weight"
+        case precision, classWeight = "class_weight", pseudoLabels = "pseudo_labels"
     }
 
     public init(from decoder: Decoder) throws {
@@ -88,6 +91,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         unroll = try container.decodeIfPresent(Int.self, forKey: .unroll) ?? 0
         precision = try container.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
         classWeight = try container.decodeIfPresent(Float.self, forKey: .classWeight) ?? 1
+        pseudoLabels = try container.decodeIfPresent(Float.self, forKey: .pseudoLabels) ?? 0
     }
 }
 
@@ -140,10 +144,12 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     /// A conditional model's auxiliary classification loss in D's step, real and fake terms
     /// (included in lossD).
     public var classLoss: Float?
+    /// Unlabelled real images of the batch that got a pseudo-label.
+    public var pseudoLabelled: Int?
 
     enum CodingKeys: String, CodingKey {
         case lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake", dFakeAfter = "d_fake_after", penalty
-        case classLoss = "class_loss"
+        case classLoss = "class_loss", pseudoLabelled = "pseudo_labelled"
     }
 }
 
@@ -174,6 +180,9 @@ public final class DCGANTrainer {
     /// Earlier fakes, when `options.replay` > 0 (checkpointed).
     public var replayBuffer: ReplayBuffer?
     public static let replayCapacity = 512
+    /// Whether D's classifier is good enough for pseudo-labels (set by the run from its held-out
+    /// labelled images; checkpointed).
+    public var pseudoLabelsActive = false
     /// The last generator update's loss and mean D(G(z)): what a step that only updates D reports.
     public var lastGeneratorStep: (loss: Float, dFake: Float) = (0, 0.5)
     private let realAugment: DiffAugment
@@ -290,7 +299,7 @@ public final class DCGANTrainer {
         let lossD = main.loss + (penalty ?? 0)
         guard updateGenerator else {
             return StepMetrics(lossD: lossD, lossG: lastGeneratorStep.loss, dReal: main.dReal, dFake: main.dFake,
-                               dFakeAfter: lastGeneratorStep.dFake, penalty: penalty, classLoss: main.classLoss)
+                               dFakeAfter: lastGeneratorStep.dFake, penalty: penalty, classLoss: main.classLoss, pseudoLabelled: main.pseudoLabelled)
         }
 
         let saved = options.unroll > 0
@@ -300,7 +309,7 @@ public final class DCGANTrainer {
         generatorOptimizer.step()
         lastGeneratorStep = generatorStep
         return StepMetrics(lossD: lossD, lossG: generatorStep.loss, dReal: main.dReal, dFake: main.dFake,
-                           dFakeAfter: generatorStep.dFake, penalty: penalty, classLoss: main.classLoss)
+                           dFakeAfter: generatorStep.dFake, penalty: penalty, classLoss: main.classLoss, pseudoLabelled: main.pseudoLabelled)
     }
 
     /// G(z) for a fresh z, in plain layout (as the real batch is); G keeps what its backward needs.
@@ -340,7 +349,7 @@ public final class DCGANTrainer {
     /// A conditional model's D also learns the classes (AC-GAN): of the labelled real images and of
     /// the fakes, the class G was asked for.
     private func discriminatorMain(real: Tensor, classes: [Int]?, fake: Tensor, augments: Bool, probability: Float, observe: Bool)
-        -> (loss: Float, dReal: Float, dFake: Float, classLoss: Float?, realInput: Tensor, fakeInput: Tensor) {
+        -> (loss: Float, dReal: Float, dFake: Float, classLoss: Float?, pseudoLabelled: Int?, realInput: Tensor, fakeInput: Tensor) {
         discriminator.computesParameterGradients = true
         discriminator.needsInputGradient = false
         let realInput = discriminatorInput(real, augment: realAugment, augments: augments, probability: probability, noisy: &noisyReal)
@@ -349,7 +358,12 @@ public final class DCGANTrainer {
         let dReal = Loss.meanProbability(realLogits)
         if observe { adaptive?.observe(realLogits: realLogits, batch: real.shape[0]) }  // before D's output buffer is reused
         if options.featureMatching { realFeatureMean = Loss.meanRow(discriminator.features!.converted(toPlainInto: &plainFeatures)) }
-        let realClassLoss = classification(classes ?? [Int](repeating: -1, count: real.shape[0]))
+        var realClasses = classes ?? [Int](repeating: -1, count: real.shape[0])
+        var pseudoLabelled: Int?
+        if configuration.isConditional && pseudoLabelsActive && options.pseudoLabels > 0 {
+            pseudoLabelled = pseudoLabel(&realClasses)
+        }
+        let realClassLoss = classification(realClasses)
         _ = discriminator.backward(realLoss.gradient, classGradient: realClassLoss?.gradient)
 
         let fakeInput = discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability, noisy: &noisyFake)
@@ -359,7 +373,40 @@ public final class DCGANTrainer {
         let fakeClassLoss = classification(fakeClasses)
         _ = discriminator.backward(fakeLoss.gradient, classGradient: fakeClassLoss?.gradient)
         let classLoss = realClassLoss.map { $0.value + (fakeClassLoss?.value ?? 0) }
-        return (realLoss.value + fakeLoss.value + (classLoss ?? 0), dReal, dFake, classLoss, realInput, fakeInput)
+        return (realLoss.value + fakeLoss.value + (classLoss ?? 0), dReal, dFake, classLoss, pseudoLabelled, realInput, fakeInput)
+    }
+
+    /// Gives each unlabelled row of D's last forward whose largest class probability reaches
+    /// `pseudoLabels` that class; returns how many it labelled.
+    private func pseudoLabel(_ labels: inout [Int]) -> Int {
+        let logits = discriminator.classify()
+        let width = logits.count / logits.shape[0]
+        var labelled = 0
+        for row in labels.indices where labels[row] < 0 {
+            let probabilities = Loss.softmax(UnsafeBufferPointer(start: logits.data + row * width, count: width))
+            let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+            if probabilities[best] >= options.pseudoLabels {
+                labels[row] = best
+                labelled += 1
+            }
+        }
+        return labelled
+    }
+
+    /// The fraction of `images` (plain [N, C, S, S]) D's classifier head puts in `classes`, D in
+    /// evaluation mode: how the run decides the classifier is good enough for pseudo-labels.
+    public func classifierAccuracy(images: Tensor, classes: [Int]) -> Double {
+        discriminator.isTraining = false
+        defer { discriminator.isTraining = true }
+        discriminator.forwardFeatures(images)
+        let logits = discriminator.classify()
+        let width = logits.count / logits.shape[0]
+        var correct = 0
+        for (row, label) in classes.enumerated() {
+            let values = UnsafeBufferPointer(start: logits.data + row * width, count: width)
+            if values.indices.max(by: { values[$0] < values[$1] }) == label { correct += 1 }
+        }
+        return Double(correct) / Double(max(classes.count, 1))
     }
 
     /// A conditional model's auxiliary loss on D's last forward: cross-entropy of its class logits

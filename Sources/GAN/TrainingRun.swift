@@ -73,6 +73,10 @@ public struct TrainOptions: Codable, Sendable {
     /// With `labels`: labelled images added to every real batch (nil: a quarter of the batch
     /// while under half the images are labelled, else 0).
     public var labelledBatch: Int?
+    /// With `step.pseudoLabels`: how often D's classifier is measured on the held-out labelled
+    /// images, and the accuracy there from which pseudo-labels are used ("good enough").
+    public var pseudoLabelCheck = 200
+    public var pseudoLabelAccuracy = 0.8
 
     public init(data: String, out: String) {
         self.data = data
@@ -85,6 +89,7 @@ public struct TrainOptions: Codable, Sendable {
         case snapshotKimg = "snapshot_kimg", emaKimg = "ema_kimg", emaRampup = "ema_rampup"
         case checkpointEvery = "checkpoint_every", sampleEvery = "sample_every", logEvery = "log_every"
         case evalEvery = "eval_every", evalCount = "eval_count", labels, labelledBatch = "labelled_batch"
+        case pseudoLabelCheck = "pseudo_label_check", pseudoLabelAccuracy = "pseudo_label_accuracy"
     }
 
     public var resolvedDiscriminatorNorm: DiscriminatorNorm { discriminatorNorm ?? (step.loss == .wganGP ? .none : .batch) }
@@ -142,6 +147,10 @@ public struct MetricsLine: Codable, Equatable, Sendable {
     public var penalty: Float?
     /// A conditional model's auxiliary classification loss in D's step (in loss_d).
     public var classLoss: Float?
+    /// Unlabelled real images of the batch given a pseudo-label, and (every
+    /// `pseudoLabelCheckEvery` iterations) D's classifier's accuracy on the held-out labelled images.
+    public var pseudoLabelled: Int?
+    public var heldOutClassAccuracy: Double?
     /// On evaluation lines (`eval_every`): the sampling generator's figures, and the time they took.
     public var fd: Double?
     public var precision: Double?
@@ -152,7 +161,7 @@ public struct MetricsLine: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, lossD = "loss_d", lossG = "loss_g", dReal = "d_real", dFake = "d_fake"
         case imagesPerSecond = "img_per_s", elapsedSeconds = "elapsed_s", kimg, augmentP = "augment_p", adaOverfitting = "ada_r_t", penalty
-        case classLoss = "class_loss", fd, precision, recall, ndb, evalSeconds = "eval_s"
+        case classLoss = "class_loss", pseudoLabelled = "pseudo_labelled", heldOutClassAccuracy = "held_out_class_accuracy", fd, precision, recall, ndb, evalSeconds = "eval_s"
     }
 }
 
@@ -201,6 +210,10 @@ public final class TrainingRun {
     public let rowClasses: [Int]?
     /// With `options.labels`: the labelled images shown beside each batch (nil when none are).
     let labelledImages: LabelledImages?
+    /// With pseudo-labels: a tenth of the labelled images (at most 1,000), never trained on, on
+    /// which D's classifier is measured every `options.pseudoLabelCheck` iterations; pseudo-labels
+    /// are used while its accuracy there is at least `options.pseudoLabelAccuracy`.
+    let heldOutLabelled: LabelledImages?
     /// The real side of the evaluations during training, made at the first one.
     private var evaluationReference: RealReference?
 
@@ -217,8 +230,21 @@ public final class TrainingRun {
                                                generatorKind: options.generator)
         if let labels = options.labels {
             guard options.step.replay == 0 else { throw TrainingError.conditionalReplay }
-            let (rowClasses, classes) = try LabelFile(path: labels).datasetLabels(options.data)
+            var (rowClasses, classes) = try LabelFile(path: labels).datasetLabels(options.data)
             configuration.classes = classes
+            if options.step.pseudoLabels > 0 {
+                let labelledRows = rowClasses.indices.filter { rowClasses[$0] >= 0 }
+                var random = SeededRandom(seed: options.seed &+ 0x5E1D)
+                let heldRows = random.permutation(labelledRows.count).prefix(min(1000, max(1, labelledRows.count / 10))).map { labelledRows[$0] }
+                var heldClasses = [Int](repeating: -1, count: rowClasses.count)
+                for row in heldRows {
+                    heldClasses[row] = rowClasses[row]
+                    rowClasses[row] = -1
+                }
+                heldOutLabelled = try LabelledImages(dataset: options.data, rowClasses: heldClasses, perBatch: 0, seed: options.seed)
+            } else {
+                heldOutLabelled = nil
+            }
             self.rowClasses = rowClasses
             let labelled = rowClasses.filter { $0 >= 0 }.count
             let perBatch = options.labelledBatch ?? LabelledImages.defaultPerBatch(batch: options.batch, labelled: labelled, total: manifest.count,
@@ -227,6 +253,7 @@ public final class TrainingRun {
         } else {
             rowClasses = nil
             labelledImages = nil
+            heldOutLabelled = nil
         }
         trainer = DCGANTrainer(configuration: configuration, options: try options.resolvedStep(datasetCount: manifest.count), seed: options.seed)
         if options.emaHalfLifeImages != nil {
@@ -372,6 +399,14 @@ public final class TrainingRun {
                 lastPenalty = step.penalty ?? lastPenalty
                 line.penalty = lastPenalty
                 line.classLoss = step.classLoss
+                line.pseudoLabelled = step.pseudoLabelled
+                if let heldOutLabelled, progress.iteration % options.pseudoLabelCheck == 0 {
+                    let size = loader.manifest.size
+                    let accuracy = trainer.classifierAccuracy(images: Tensor(shape: [heldOutLabelled.count, loader.manifest.channels, size, size],
+                                                                             values: heldOutLabelled.images), classes: heldOutLabelled.classes)
+                    trainer.pseudoLabelsActive = accuracy >= options.pseudoLabelAccuracy
+                    line.heldOutClassAccuracy = accuracy
+                }
                 if !trainer.options.diffAugment.isEmpty { line.augmentP = trainer.augmentProbability }
                 line.adaOverfitting = trainer.adaptive?.lastOverfitting
                 let evaluates = evaluationEvery.map { progress.iteration % $0 == 0 || isDone(progress) } ?? false

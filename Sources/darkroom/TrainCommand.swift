@@ -66,6 +66,8 @@ struct TrainCommand: ParsableCommand {
     var classWeight: Float = 1
     @Option(help: "With --labels: labelled images added to every real batch (default: a quarter of --batch while under half the images are labelled, else 0).")
     var labelledBatch: Int?
+    @Option(help: "With --labels: pseudo-label unlabelled real images whose largest class probability reaches this confidence (e.g. 0.95), once D's classifier reaches 80% on a held-out tenth of the labelled images (0: off).")
+    var pseudoLabels: Float = 0
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be positive") }
@@ -82,6 +84,7 @@ struct TrainCommand: ParsableCommand {
         guard lr > 0, (0..<1).contains(beta1), (0...1).contains(realLabel) else { throw ValidationError("--lr must be positive, --beta1 in [0, 1), --real-label in [0, 1]") }
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
         if let evalEvery, !(evalEvery >= 0) { throw ValidationError("--eval-every must be 0 or more") }
+        guard pseudoLabels >= 0 && pseudoLabels <= 1 else { throw ValidationError("--pseudo-labels must be a confidence in [0, 1]") }
         guard classWeight >= 0, labelledBatch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--class-weight and --labelled-batch must be 0 or more") }
         guard evalCount >= 100 else { throw ValidationError("--eval-count must be at least 100") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
@@ -110,6 +113,7 @@ struct TrainCommand: ParsableCommand {
         options.labels = labels
         options.step.classWeight = classWeight
         options.labelledBatch = labelledBatch
+        options.step.pseudoLabels = pseudoLabels
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery
         options.logEvery = logEvery

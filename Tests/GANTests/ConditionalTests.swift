@@ -103,6 +103,29 @@ final class ConditionalTests: XCTestCase {
         XCTAssertTrue(metrics.contains("\"class_loss\""))
     }
 
+    /// Pseudo-labels: D's classifier is measured on the held-out labelled images every check; once
+    /// it is good enough (here: any accuracy) confident unlabelled images get its class. The state
+    /// survives a stop and resume exactly.
+    func testPseudoLabelsFollowTheHeldOutCheckAndResumeExactly() throws {
+        var labels = ""
+        let (straight, resumed) = try TinyRuns.straightAndResumed(in: directory, stopAfter: 5) { options in
+            if labels.isEmpty { labels = try! self.writeLabels(options.data, labelled: 20) }
+            options.labels = labels
+            options.step.pseudoLabels = 0.2
+            options.pseudoLabelCheck = 3
+            options.pseudoLabelAccuracy = 0
+        }
+        XCTAssertEqual(try TinyRuns.loggedFigures(resumed), try TinyRuns.loggedFigures(straight))
+        let lines = try String(contentsOfFile: straight + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8)) }
+        XCTAssertNil(lines[0].pseudoLabelled, "off before the first check")
+        XCTAssertEqual(lines.compactMap(\.heldOutClassAccuracy).count, lines.count / 3)
+        XCTAssertGreaterThan(lines.compactMap(\.pseudoLabelled).reduce(0, +), 0)
+        let resumedLines = try String(contentsOfFile: resumed + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(MetricsLine.self, from: Data($0.utf8)) }
+        XCTAssertEqual(resumedLines.map(\.pseudoLabelled), lines.map(\.pseudoLabelled))
+    }
+
     func testLabelledImagesBesideEachBatchDependOnlyOnTheIteration() throws {
         let data = try writeTinyDataset(directory)
         let rowClasses = (0..<48).map { $0 < 10 ? $0 % 3 : -1 }
