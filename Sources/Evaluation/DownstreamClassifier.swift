@@ -31,15 +31,7 @@ public final class DownstreamClassifier {
         self.channels = channels
         self.classes = classes
         self.recipe = recipe
-        var layers: [Layer] = [Conv2d(channels, recipe.width, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
-                               LeakyReLU(slope: 0.2, backend: .fast)]
-        var side = imageSize / 2, width = recipe.width
-        while side > 4 {
-            layers += [Conv2d(width, width * 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
-                       BatchNorm2d(width * 2, backend: .fast), LeakyReLU(slope: 0.2, backend: .fast)]
-            width *= 2
-            side /= 2
-        }
+        var (layers, width) = TwoSampleClassifier.trunk(channels: channels, imageSize: imageSize, width: recipe.width)
         layers.append(Conv2d(width, classes, kernel: 4, stride: 1, padding: 0, bias: true, backend: .fast))
         network = Sequential(layers)
         network.needsInputGradient = false

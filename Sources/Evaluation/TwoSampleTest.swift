@@ -41,20 +41,27 @@ public final class TwoSampleClassifier {
         self.channels = channels
         noise = recipe.noise
         seed = recipe.seed
-        var layers: [Layer] = [Conv2d(channels, recipe.width, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
+        var (layers, width) = TwoSampleClassifier.trunk(channels: channels, imageSize: imageSize, width: recipe.width)
+        layers.append(Conv2d(width, 1, kernel: 4, stride: 1, padding: 0, bias: false, backend: .fast))
+        network = Sequential(layers)
+        network.needsInputGradient = false
+        var random = SeededRandom(seed: recipe.seed)
+        Initialization.dcgan(network.layers, random: &random)
+    }
+
+    /// A DCGAN discriminator's trunk: Conv 4×4 s2 (→ width) + LeakyReLU(0.2), then [Conv 4×4 s2 +
+    /// BatchNorm + LeakyReLU] until the side is 4; returns the layers and their output channels.
+    static func trunk(channels: Int, imageSize: Int, width: Int) -> (layers: [Layer], width: Int) {
+        var layers: [Layer] = [Conv2d(channels, width, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
                                LeakyReLU(slope: 0.2, backend: .fast)]
-        var side = imageSize / 2, width = recipe.width
+        var side = imageSize / 2, width = width
         while side > 4 {
             layers += [Conv2d(width, width * 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
                        BatchNorm2d(width * 2, backend: .fast), LeakyReLU(slope: 0.2, backend: .fast)]
             width *= 2
             side /= 2
         }
-        layers.append(Conv2d(width, 1, kernel: 4, stride: 1, padding: 0, bias: false, backend: .fast))
-        network = Sequential(layers)
-        network.needsInputGradient = false
-        var random = SeededRandom(seed: recipe.seed)
-        Initialization.dcgan(network.layers, random: &random)
+        return (layers, width)
     }
 
     /// Trains on real [Nr, C, S, S] (label 1) and synthetic [Nf, C, S, S] (label 0), both plain NCHW.

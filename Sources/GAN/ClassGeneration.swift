@@ -1,3 +1,4 @@
+import Dataset
 import Foundation
 import Formats
 import Imaging
@@ -46,6 +47,8 @@ extension Generation {
     /// `confidence`: D's classifier head's probability of the label). Image `index` k·N + j is
     /// class k's j-th, from latent `index` of `seed`. With `options.filter`, N/(1 − filter)
     /// candidates per class are drawn and the N the scorer rates most real are kept, class by class.
+    /// With `options.augment` (a prepared dataset) and `options.labels`, the dataset's labelled
+    /// images are written too, DIR/images/<label>/real-NNNNNN.png, rows with `source` "real".
     @discardableResult
     public static func writePerClass(_ generator: TrainedGenerator, perClass: Int, options: GenerationOptions, to directory: String,
                                      confidence: ClassConfidence, scorer: RealismScorer? = nil,
@@ -66,6 +69,9 @@ extension Generation {
             }
         }
         let fileExtension = options.format == "jpg" ? "jpg" : "png"
+        func encode(_ image: PixelImage) throws -> [UInt8] {
+            fileExtension == "jpg" ? try JPEG.encode(image, quality: options.quality) : try PNG.encode(image)
+        }
         var rows: [GeneratedImage] = [], latents: [Float] = []
         let candidates = scorer != nil && options.filter > 0 ? options.candidates(for: perClass) : perClass
         for (label, name) in classes.enumerated() {
@@ -93,14 +99,29 @@ extension Generation {
                 for (offset, candidate) in slots.enumerated() {
                     let fileName = String(format: "%@/%06d.%@", folder, label * perClass + start + offset, fileExtension)
                     let image = generator.pixelImage(images, index: offset)
-                    try AtomicFile.write(fileExtension == "jpg" ? try JPEG.encode(image, quality: options.quality) : try PNG.encode(image),
-                                         to: root.appendingPathComponent(fileName).path)
+                    try AtomicFile.write(try encode(image), to: root.appendingPathComponent(fileName).path)
                     rows.append(GeneratedImage(fileName: fileName, source: "synthetic", index: label * candidates + candidate, seed: options.seed,
                                                checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[candidate], label: name,
                                                confidence: sure[offset]))
                 }
                 latents += batchLatents
                 progress(rows.count, perClass * classes.count)
+            }
+        }
+        if let augment = options.augment {
+            guard let labels = options.labels else { throw LabelError.unreadable(path: augment, reason: "mixing real images into a per-class set needs their labels") }
+            let (rowClasses, _) = try LabelFile(path: labels).datasetLabels(augment, classes: classes)
+            let index = try DatasetIndex.read(augment)
+            let loader = try BatchLoader(directory: augment, batchSize: 256, seed: 0, dropLast: false, shuffle: false)
+            for batch in loader.epoch(0) {
+                for (slot, row) in batch.rows.enumerated() where rowClasses.indices.contains(row) && rowClasses[row] >= 0 {
+                    let label = classes[rowClasses[row]]
+                    let fileName = String(format: "images/%@/real-%06d.%@", classFolder(label), row, fileExtension)
+                    let image = pixelImage(batch.images, slot: slot, size: loader.manifest.size, channels: loader.manifest.channels)
+                    try AtomicFile.write(try encode(image), to: root.appendingPathComponent(fileName).path)
+                    rows.append(GeneratedImage(fileName: fileName, source: "real", index: row, seed: nil, checkpoint: nil, path: index[row]?.path,
+                                               score: nil, label: label, confidence: nil))
+                }
             }
         }
         try writeIndex(rows, latents: latents, nz: generator.configuration.nz, to: root)

@@ -49,6 +49,14 @@ public final class TrainedGenerator {
         checkpointDigest = hexString(SHA256.hash(data: bytes))
     }
 
+    /// The labels a class-conditional run trained with (RUN/config.json's options.labels), if any.
+    public static func trainingLabels(run: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: run + "/config.json"),
+              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let options = config["options"] as? [String: Any] else { return nil }
+        return options["labels"] as? String
+    }
+
     /// The prepared dataset a run trained on (RUN/config.json's options.data).
     public static func trainingData(run: String) throws -> String {
         let path = run + "/config.json"
@@ -177,6 +185,9 @@ public struct GenerationOptions: Sendable {
     public var ratio: Double = 1
     /// Draw count / (1 − filter) candidates and keep the `count` the scorer rates most real.
     public var filter: Double = 0
+    /// With `augment` and a per-class export: the `path,label` CSV saying which of the dataset's
+    /// images are labelled (only those are written, each in its class's folder).
+    public var labels: String?
 
     public init(count: Int) { self.count = count }
 
@@ -230,13 +241,9 @@ public enum Generation {
             let loader = try BatchLoader(directory: augment, batchSize: 256, seed: 0, dropLast: false, shuffle: false)
             let index = try DatasetIndex.read(augment)
             syntheticCount = Int((Double(loader.manifest.count) * options.ratio).rounded())
-            let size = loader.manifest.size, channels = loader.manifest.channels, plane = size * size
             for batch in loader.epoch(0) {
                 for (slot, row) in batch.rows.enumerated() {
-                    var image = PixelImage(width: size, height: size, channels: channels)
-                    for c in 0..<channels {
-                        for pixel in 0..<plane { image.pixels[pixel * channels + c] = SampleGrid.toByte(batch.images[slot * channels * plane + c * plane + pixel]) }
-                    }
+                    let image = pixelImage(batch.images, slot: slot, size: loader.manifest.size, channels: loader.manifest.channels)
                     let name = String(format: "images/real-%06d.%@", row, fileExtension)
                     try AtomicFile.write(try encode(image), to: root.appendingPathComponent(name).path)
                     rows.append(GeneratedImage(fileName: name, source: "real", index: row, seed: nil, checkpoint: nil, path: index[row]?.path, score: nil))
@@ -277,6 +284,16 @@ public enum Generation {
 
         try writeIndex(rows, latents: latents, nz: generator.configuration.nz, to: root)
         return rows
+    }
+
+    /// Image `slot` of plain NCHW values in [-1, 1] as 8-bit pixels.
+    static func pixelImage(_ values: [Float], slot: Int, size: Int, channels: Int) -> PixelImage {
+        let plane = size * size
+        var image = PixelImage(width: size, height: size, channels: channels)
+        for c in 0..<channels {
+            for pixel in 0..<plane { image.pixels[pixel * channels + c] = SampleGrid.toByte(values[(slot * channels + c) * plane + pixel]) }
+        }
+        return image
     }
 
     /// DIR/latents.npy (N, nz) and then DIR/metadata.jsonl, whose presence marks a finished output.

@@ -17,6 +17,8 @@ struct GenerateCommand: ParsableCommand {
     var count: Int?
     @Option(help: "A class-conditional model (train --labels): this many images of every class, in DIR/images/<label>/ (ImageFolder layout), with each label and D's confidence in metadata.jsonl.")
     var perClass: Int?
+    @Option(help: "With --per-class and --augment: which of the dataset's images are labelled (path,label; default: the labels the run trained with).")
+    var labels: String?
     @Option(help: "Output folder (or, with --interpolate, the grid's PNG path).")
     var out: String
     @Option(help: "png or jpg.")
@@ -48,7 +50,7 @@ struct GenerateCommand: ParsableCommand {
         guard (1...100).contains(quality), batch >= 1, ratio > 0 else { throw ValidationError("--quality must be 1-100, --batch and --ratio positive") }
         if let perClass {
             guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") }
-            guard count == nil, augment == nil, interpolate == nil else { throw ValidationError("--per-class takes no --count, --augment or --interpolate") }
+            guard count == nil, interpolate == nil else { throw ValidationError("--per-class takes no --count or --interpolate") }
         } else if interpolate == nil && augment == nil {
             guard let count, count >= 1 else { throw ValidationError("--count must be at least 1") }
         }
@@ -85,6 +87,7 @@ struct GenerateCommand: ParsableCommand {
         }
         let rows: [GeneratedImage]
         if let perClass {
+            options.labels = labels ?? TrainedGenerator.trainingLabels(run: model)
             let confidence = try ClassConfidence(run: model, checkpoint: checkpoint)
             rows = try Generation.writePerClass(generator, perClass: perClass, options: options, to: out, confidence: confidence, scorer: scorer) { done, total in
                 Console.progress("generate: \(done)/\(total)")

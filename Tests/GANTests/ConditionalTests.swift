@@ -165,6 +165,18 @@ final class ConditionalTests: XCTestCase {
         XCTAssertTrue(metadata.contains("\"label\":\"square\"") && metadata.contains("\"confidence\""))
         XCTAssertEqual(Generation.classFolder("T-shirt/top"), "T-shirt_top")
 
+        var mixing = GenerationOptions(count: 0)
+        mixing.augment = data
+        mixing.labels = options.labels
+        let mixed = try Generation.writePerClass(generator, perClass: 2, options: mixing, to: directory.file("mixed").path,
+                                                 confidence: try ClassConfidence(run: options.out))
+        let real = mixed.filter { $0.source == "real" }
+        XCTAssertEqual(real.count, 32, "the labelled images only")
+        XCTAssertEqual(mixed.count - real.count, 6)
+        XCTAssertEqual(real.first?.label, "circle")
+        XCTAssertEqual(real.first?.path, "pattern-0.png")
+        XCTAssertTrue(real.allSatisfy { $0.fileName.hasPrefix("images/\($0.label!)/real-") })
+
         var utility = UtilityOptions()
         utility.perClass = 8
         utility.recipe.minimumSteps = 10
