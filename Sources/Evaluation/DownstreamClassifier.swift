@@ -39,25 +39,27 @@ public final class DownstreamClassifier {
         Initialization.dcgan(network.layers, random: &random)
     }
 
-    /// Trains on images [N, C, S, S] plain in [-1, 1] with their class indices.
-    public func train(images: [Float], labels: [Int]) {
-        let sample = channels * imageSize * imageSize, count = labels.count
-        precondition(count > 0 && images.count == count * sample, "one label per image")
+    /// Trains on images [N, C, S, S] plain in [-1, 1] with their class indices. With `mixedWith`,
+    /// every batch is half these images and half those, so a small real set is not drowned by a
+    /// large synthetic one (the steps follow the two sets' total).
+    public func train(images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil) {
+        let sample = channels * imageSize * imageSize
+        precondition(!labels.isEmpty && images.count == labels.count * sample, "one label per image")
         let optimizer = Adam(parameters: network.parameters, learningRate: recipe.learningRate, beta1: 0.9, beta2: 0.999)
         var random = SeededRandom(seed: recipe.seed &+ 1)
-        var order: [Int] = [], position = count
+        var sources = [Source(images: images, labels: labels)]
+        if let other, !other.labels.isEmpty { sources.append(Source(images: other.images, labels: other.labels)) }
         let input = Tensor(shape: [recipe.batch, channels, imageSize, imageSize])
         var gradient: Tensor?
         network.isTraining = true
-        for _ in 0..<recipe.steps(for: count) {
+        for _ in 0..<recipe.steps(for: sources.reduce(0) { $0 + $1.labels.count }) {
             var batchLabels: [Int] = []
             for slot in 0..<recipe.batch {
-                if position == count { order = random.permutation(count); position = 0 }
-                let index = order[position]
-                position += 1
-                batchLabels.append(labels[index])
-                shifted(images, index: index, dx: random.nextInt(in: -recipe.shift...recipe.shift), dy: random.nextInt(in: -recipe.shift...recipe.shift),
-                        into: input.data + slot * sample)
+                let source = slot * sources.count / recipe.batch
+                let index = sources[source].next(&random)
+                batchLabels.append(sources[source].labels[index])
+                shifted(sources[source].images, index: index, dx: random.nextInt(in: -recipe.shift...recipe.shift),
+                        dy: random.nextInt(in: -recipe.shift...recipe.shift), into: input.data + slot * sample)
             }
             input.markModified()
             optimizer.zeroGradients()
@@ -67,6 +69,28 @@ public final class DownstreamClassifier {
             optimizer.step()
         }
         network.isTraining = false
+    }
+
+    /// A training set visited in a fresh random order each pass.
+    private struct Source {
+        let images: [Float]
+        let labels: [Int]
+        private var order: [Int] = []
+        private var position = 0
+
+        init(images: [Float], labels: [Int]) {
+            self.images = images
+            self.labels = labels
+        }
+
+        mutating func next(_ random: inout SeededRandom) -> Int {
+            if position == order.count {
+                order = random.permutation(labels.count)
+                position = 0
+            }
+            position += 1
+            return order[position - 1]
+        }
     }
 
     /// Image `index` moved by (dx, dy) pixels, the uncovered border repeating the edge pixels.

@@ -80,16 +80,17 @@ public enum Utility {
             }
         }
 
-        func accuracy(_ name: String, images: [Float], labels: [Int]) -> Double {
-            progress("training the classifier on \(name) (\(labels.count) images)")
+        func accuracy(_ name: String, images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil) -> Double {
+            progress("training the classifier on \(name)")
             let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
                                                   recipe: options.recipe)
-            classifier.train(images: images, labels: labels)
+            classifier.train(images: images, labels: labels, mixedWith: other)
             return classifier.accuracy(images: test.images, labels: test.classes)
         }
-        let realOnly = accuracy("the labelled real images", images: train.images, labels: train.classes)
-        let realPlusSynthetic = accuracy("real + synthetic", images: train.images + synthetic, labels: train.classes + syntheticClasses)
-        let syntheticOnly = accuracy("the synthetic images", images: synthetic, labels: syntheticClasses)
+        let realOnly = accuracy("the \(train.classes.count) labelled real images", images: train.images, labels: train.classes)
+        let realPlusSynthetic = accuracy("real + synthetic (half of each batch each)", images: train.images, labels: train.classes,
+                                         mixedWith: (synthetic, syntheticClasses))
+        let syntheticOnly = accuracy("the \(syntheticClasses.count) synthetic images", images: synthetic, labels: syntheticClasses)
 
         progress("logistic regression on the discriminator's features")
         let extractor = try FeatureExtractor(run: model, checkpoint: options.checkpoint)

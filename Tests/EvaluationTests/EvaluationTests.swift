@@ -186,3 +186,44 @@ final class MetricTests: XCTestCase {
         XCTAssertEqual(results[0].featureSpace, FeatureSpace.version)
     }
 }
+
+final class DownstreamClassifierTests: XCTestCase {
+    /// Horizontal (class 0) or vertical (class 1) stripes under noise, 32 px gray.
+    private func stripes(_ count: Int, seed: UInt64) -> (images: [Float], labels: [Int]) {
+        var random = SeededRandom(seed: seed)
+        var images: [Float] = [], labels: [Int] = []
+        for n in 0..<count {
+            let label = n % 2, phase = random.nextInt(in: 0...3)
+            for y in 0..<32 {
+                for x in 0..<32 {
+                    let bright = ((label == 0 ? y : x) + phase) % 8 < 4
+                    let noise: Float = 0.3 * random.nextNormal()
+                    images.append((bright ? 0.8 : -0.8) + noise)
+                }
+            }
+            labels.append(label)
+        }
+        return (images, labels)
+    }
+
+    /// The utility report's classifier learns a separable problem, alone and with each batch half
+    /// from a second set (four images of one class, mixed with a set of both, teach both).
+    func testLearnsSeparableClassesAloneAndMixed() {
+        var recipe = DownstreamClassifier.Recipe()
+        recipe.minimumSteps = 60
+        recipe.batch = 16
+        recipe.width = 8
+        let train = stripes(64, seed: 1), test = stripes(40, seed: 2)
+        let alone = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        alone.train(images: train.images, labels: train.labels)
+        XCTAssertGreaterThanOrEqual(alone.accuracy(images: test.images, labels: test.labels), 0.95)
+        // Four images of class 0 only: class 1 can be learnt from the second set alone.
+        let pairs = stripes(8, seed: 3)
+        var few: [Float] = []
+        for image in [0, 2, 4, 6] { few += pairs.images[image * 1024..<(image + 1) * 1024] }
+        let mixed = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        mixed.train(images: few, labels: [0, 0, 0, 0], mixedWith: train)
+        XCTAssertGreaterThanOrEqual(mixed.accuracy(images: test.images, labels: test.labels), 0.95)
+        XCTAssertEqual(recipe.steps(for: 64), 80, "20 passes over 64 images in batches of 16")
+    }
+}
