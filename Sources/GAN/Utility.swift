@@ -12,6 +12,9 @@ public struct UtilityOptions: Sendable {
     public var checkpoint = "latest"
     /// Synthetic images per class.
     public var perClass = 1000
+    /// Draw perClass / (1 − filter) candidates per class and keep the perClass that D's classifier
+    /// head is surest of (0: keep every image drawn).
+    public var filter = 0.0
     public var seed: UInt64 = 0
     /// Held-out labelled images (`path,label`), in `testData` (default: the run's dataset); without
     /// them `testFraction` of the labelled images are held out.
@@ -69,15 +72,22 @@ public enum Utility {
             train = gather(order.dropFirst(testCount))
         }
 
-        progress("generating \(options.perClass) images per class")
+        let candidates = options.filter > 0 ? Int((Double(options.perClass) / (1 - options.filter)).rounded(.up)) : options.perClass
+        progress("generating \(options.perClass) images per class" + (candidates > options.perClass ? " (the surest of \(candidates))" : ""))
+        let confidence = candidates > options.perClass ? try ClassConfidence(run: model, checkpoint: options.checkpoint) : nil
         var synthetic: [Float] = [], syntheticClasses: [Int] = []
         for label in classes.indices {
-            for start in stride(from: 0, to: options.perClass, by: 256) {
-                let indices = start..<min(start + 256, options.perClass)
-                let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * options.perClass + $0) }
-                synthetic += generator.images(latents: latents, classes: indices.map { _ in label }).values
-                syntheticClasses += indices.map { _ in label }
+            var images: [Float] = [], sureness: [Float] = []
+            for start in stride(from: 0, to: candidates, by: 256) {
+                let indices = start..<min(start + 256, candidates)
+                let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
+                let batch = generator.images(latents: latents, classes: indices.map { _ in label })
+                images += batch.values
+                if let confidence { sureness += confidence.confidence(batch, classes: indices.map { _ in label }) }
             }
+            let kept = confidence == nil ? Array(0..<candidates) : sureness.indices.sorted { sureness[$0] > sureness[$1] }.prefix(options.perClass).sorted()
+            for index in kept { synthetic += images[index * sample..<(index + 1) * sample] }
+            syntheticClasses += kept.map { _ in label }
         }
 
         func accuracy(_ name: String, images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil) -> Double {

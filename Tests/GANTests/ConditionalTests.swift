@@ -187,6 +187,10 @@ final class ConditionalTests: XCTestCase {
         for accuracy in [report.realOnly, report.realPlusSynthetic, report.syntheticOnly, report.discriminatorFeatures] {
             XCTAssertTrue((0...1).contains(accuracy))
         }
+        utility.filter = 0.5
+        let filtered = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        XCTAssertEqual(filtered.syntheticCount, 24, "the surest half of 16 candidates per class")
+        XCTAssertEqual(filtered.realOnly, report.realOnly, "the real-only classifier does not depend on the synthetic set")
 
         var plain = TrainOptions.tiny(data: data, out: directory.file("plain").path)
         plain.epochs = 1
