@@ -282,9 +282,9 @@ public final class DCGANTrainer {
     /// Dmain's); D steps; then, every `discriminatorSteps`-th call, **Gmain** (G's loss through D,
     /// against a look-ahead copy of D when unrolling) and G steps. With `updateGenerator` false only
     /// D steps, and the last G step's figures are reported.
-    /// `real`: [batch, C, S, S] in [-1, 1].
+    /// `real`: [batch, C, S, S] in [-1, 1]; `classes`: each real image's class index, −1 where
+    /// unlabelled (conditional models).
     @discardableResult
-    /// `classes`: each real image's class index, −1 where unlabelled (conditional models).
     public func step(real: Tensor, classes: [Int]? = nil, updateGenerator: Bool = true) -> StepMetrics {
         // Fixed for the whole step: p moves only after it.
         let augments = self.augments, probability = augmentProbability

@@ -50,21 +50,19 @@ public final class TrainedGenerator {
     }
 
     /// The labels a class-conditional run trained with (RUN/config.json's options.labels), if any.
-    public static func trainingLabels(run: String) -> String? {
+    public static func trainingLabels(run: String) -> String? { trainingOption(run: run, "labels") }
+
+    /// One string of RUN/config.json's options.
+    private static func trainingOption(run: String, _ key: String) -> String? {
         guard let data = FileManager.default.contents(atPath: run + "/config.json"),
               let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let options = config["options"] as? [String: Any] else { return nil }
-        return options["labels"] as? String
+        return options[key] as? String
     }
 
     /// The prepared dataset a run trained on (RUN/config.json's options.data).
     public static func trainingData(run: String) throws -> String {
-        let path = run + "/config.json"
-        guard let data = FileManager.default.contents(atPath: path),
-              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let options = config["options"] as? [String: Any], let dataset = options["data"] as? String else {
-            throw GenerationError.noTrainingData(path: path)
-        }
+        guard let dataset = trainingOption(run: run, "data") else { throw GenerationError.noTrainingData(path: run + "/config.json") }
         return dataset
     }
 

@@ -148,7 +148,7 @@ public struct MetricsLine: Codable, Equatable, Sendable {
     /// A conditional model's auxiliary classification loss in D's step (in loss_d).
     public var classLoss: Float?
     /// Unlabelled real images of the batch given a pseudo-label, and (every
-    /// `pseudoLabelCheckEvery` iterations) D's classifier's accuracy on the held-out labelled images.
+    /// `pseudo_label_check` iterations) D's classifier's accuracy on the held-out labelled images.
     public var pseudoLabelled: Int?
     public var heldOutClassAccuracy: Double?
     /// On evaluation lines (`eval_every`): the sampling generator's figures, and the time they took.
