@@ -40,9 +40,9 @@ public final class DownstreamClassifier {
     }
 
     /// Trains on images [N, C, S, S] plain in [-1, 1] with their class indices. With `mixedWith`,
-    /// every batch is half these images and half those, so a small real set is not drowned by a
-    /// large synthetic one (the steps follow the two sets' total).
-    public func train(images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil) {
+    /// `share` of every batch comes from those images and the rest from these, so a small real set
+    /// is not drowned by a large synthetic one (the steps follow the two sets' total).
+    public func train(images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil, share: Double = 0.5) {
         let sample = channels * imageSize * imageSize
         precondition(!labels.isEmpty && images.count == labels.count * sample, "one label per image")
         let optimizer = Adam(parameters: network.parameters, learningRate: recipe.learningRate, beta1: 0.9, beta2: 0.999)
@@ -55,7 +55,7 @@ public final class DownstreamClassifier {
         for _ in 0..<recipe.steps(for: sources.reduce(0) { $0 + $1.labels.count }) {
             var batchLabels: [Int] = []
             for slot in 0..<recipe.batch {
-                let source = slot * sources.count / recipe.batch
+                let source = sources.count > 1 && Double(slot) >= Double(recipe.batch) * (1 - share) ? 1 : 0
                 let index = sources[source].next(&random)
                 batchLabels.append(sources[source].labels[index])
                 shifted(sources[source].images, index: index, dx: random.nextInt(in: -recipe.shift...recipe.shift),

@@ -15,6 +15,8 @@ public struct UtilityOptions: Sendable {
     /// Draw perClass / (1 − filter) candidates per class and keep the perClass that D's classifier
     /// head is surest of (0: keep every image drawn).
     public var filter = 0.0
+    /// The fraction of each real + synthetic batch that is synthetic.
+    public var syntheticShare = 0.5
     public var seed: UInt64 = 0
     /// Held-out labelled images (`path,label`), in `testData` (default: the run's dataset); without
     /// them `testFraction` of the labelled images are held out.
@@ -94,11 +96,11 @@ public enum Utility {
             progress("training the classifier on \(name)")
             let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
                                                   recipe: options.recipe)
-            classifier.train(images: images, labels: labels, mixedWith: other)
+            classifier.train(images: images, labels: labels, mixedWith: other, share: options.syntheticShare)
             return classifier.accuracy(images: test.images, labels: test.classes)
         }
         let realOnly = accuracy("the \(train.classes.count) labelled real images", images: train.images, labels: train.classes)
-        let realPlusSynthetic = accuracy("real + synthetic (half of each batch each)", images: train.images, labels: train.classes,
+        let realPlusSynthetic = accuracy("real + synthetic (\(Int(options.syntheticShare * 100))% of each batch synthetic)", images: train.images, labels: train.classes,
                                          mixedWith: (synthetic, syntheticClasses))
         let syntheticOnly = accuracy("the \(syntheticClasses.count) synthetic images", images: synthetic, labels: syntheticClasses)
 

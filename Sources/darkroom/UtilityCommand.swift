@@ -22,6 +22,8 @@ struct UtilityCommand: ParsableCommand {
     var perClass = 1000
     @Option(help: "Draw per-class / (1 − FRACTION) candidates of each class and keep those D's classifier head is surest of.")
     var filter = 0.0
+    @Option(help: "The fraction of each real + synthetic batch that is synthetic.")
+    var syntheticShare = 0.5
     @Option var seed: UInt64 = 0
     @Flag var json = false
     @Option(help: "Also write the report as JSON to this file.")
@@ -30,6 +32,7 @@ struct UtilityCommand: ParsableCommand {
     func validate() throws {
         guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") }
         guard filter >= 0 && filter < 1 else { throw ValidationError("--filter must be in [0, 1)") }
+        guard syntheticShare > 0 && syntheticShare < 1 else { throw ValidationError("--synthetic-share must be in (0, 1)") }
         guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
     }
@@ -39,6 +42,7 @@ struct UtilityCommand: ParsableCommand {
         options.checkpoint = checkpoint
         options.perClass = perClass
         options.filter = filter
+        options.syntheticShare = syntheticShare
         options.seed = seed
         options.testLabels = testLabels
         options.testData = testData

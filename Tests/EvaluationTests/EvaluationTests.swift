@@ -224,6 +224,9 @@ final class DownstreamClassifierTests: XCTestCase {
         let mixed = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
         mixed.train(images: few, labels: [0, 0, 0, 0], mixedWith: train)
         XCTAssertGreaterThanOrEqual(mixed.accuracy(images: test.images, labels: test.labels), 0.95)
+        let quarter = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        quarter.train(images: few, labels: [0, 0, 0, 0], mixedWith: train, share: 0.25)
+        XCTAssertGreaterThanOrEqual(quarter.accuracy(images: test.images, labels: test.labels), 0.95, "a quarter of each batch is enough")
         XCTAssertEqual(recipe.steps(for: 64), 80, "20 passes over 64 images in batches of 16")
     }
 }
