@@ -89,15 +89,15 @@ public enum Checkpoint {
     }
 
     /// Everything of a trainer, and where it stands.
-    public static func save(_ trainer: DCGANTrainer, progress: TrainingProgress, ema: Sequential?, extra: [String: String], to path: String) throws {
-        var all = tensors(of: trainer.generator, prefix: "")
+    public static func save(_ trainer: DCGANTrainer, progress: TrainingProgress, ema: Generator?, extra: [String: String], to path: String) throws {
+        var all = tensors(of: trainer.generator.network, prefix: "")
         all.merge(Self.tensors(of: trainer.discriminator.network, prefix: "discriminator."), uniquingKeysWith: { a, _ in a })
         if let classifier = trainer.discriminator.classifier {
             all.merge(Self.tensors(of: classifier, prefix: "discriminator."), uniquingKeysWith: { a, _ in a })
         }
         all.merge(Self.tensors(of: trainer.generatorOptimizer, prefix: "adam.generator."), uniquingKeysWith: { a, _ in a })
         all.merge(Self.tensors(of: trainer.discriminatorOptimizer, prefix: "adam.discriminator."), uniquingKeysWith: { a, _ in a })
-        if let ema { all.merge(Self.tensors(of: ema, prefix: "ema."), uniquingKeysWith: { a, _ in a }) }
+        if let ema { all.merge(Self.tensors(of: ema.network, prefix: "ema."), uniquingKeysWith: { a, _ in a }) }
         if let replay = trainer.replayBuffer, replay.count > 0 {
             let c = trainer.configuration
             all["replay.images"] = .init(floats: replay.images, shape: [replay.count, c.channels, c.imageSize, c.imageSize])
@@ -135,17 +135,17 @@ public enum Checkpoint {
     }
 
     /// Restores a trainer (built with the same configuration) and returns where it stood.
-    public static func restore(_ trainer: DCGANTrainer, ema: Sequential?, from path: String) throws -> TrainingProgress {
+    public static func restore(_ trainer: DCGANTrainer, ema: Generator?, from path: String) throws -> TrainingProgress {
         let (configuration, _, tensors, metadata) = try Checkpoint.configuration(at: path)
         guard configuration == trainer.configuration else {
             throw CheckpointError.incompatible(path: path, reason: "it was trained with \(configuration), this run asks for \(trainer.configuration)")
         }
-        try load(tensors, into: trainer.generator, prefix: "", path: path)
+        try load(tensors, into: trainer.generator.network, prefix: "", path: path)
         try load(tensors, into: trainer.discriminator.network, prefix: "discriminator.", path: path)
         if let classifier = trainer.discriminator.classifier { try load(tensors, into: classifier, prefix: "discriminator.", path: path) }
         try load(tensors, into: trainer.generatorOptimizer, prefix: "adam.generator.", path: path)
         try load(tensors, into: trainer.discriminatorOptimizer, prefix: "adam.discriminator.", path: path)
-        if let ema { try load(tensors, into: ema, prefix: tensors.keys.contains { $0.hasPrefix("ema.") } ? "ema." : "", path: path) }
+        if let ema { try load(tensors, into: ema.network, prefix: tensors.keys.contains { $0.hasPrefix("ema.") } ? "ema." : "", path: path) }
         let steps = (metadata["adam_steps"] ?? "0,0").split(separator: ",").compactMap { Int($0) }
         guard steps.count == 2, let noise = metadata["noise_state"].flatMap(UInt64.init),
               let progressText = metadata["progress"] else {

@@ -142,10 +142,37 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
 }
 
 public enum DCGAN {
-    /// z [N, nz, 1, 1] → ConvT 4×4 (1 → 4 px) + BN + ReLU → [×2 + BN + ReLU]… → ×2 to C + Tanh → [N, C, S, S],
-    /// where ×2 is a 4×4 stride-2 ConvT, or (`upsample`) nearest ×2 then a 3×3 conv.
-    /// Layer indices (and so tensor names, `main.0.weight`, …) follow PyTorch's example.
-    public static func generator(_ configuration: DCGANConfiguration, backend: Backend) -> Sequential {
+    /// G for `configuration` (see `Generator`).
+    public static func generator(_ configuration: DCGANConfiguration, backend: Backend) -> Generator {
+        Generator(configuration, backend: backend)
+    }
+
+    /// D as one chain of layers (features, scoring, embedding); training uses `Discriminator`,
+    /// which runs the same chain in its named blocks.
+    public static func discriminator(_ configuration: DCGANConfiguration, backend: Backend, seed: UInt64 = 0) -> Sequential {
+        Discriminator(configuration, backend: backend, seed: seed).network
+    }
+}
+
+/// The generator in three blocks, forward and backward side by side:
+///   input [N, nz (+ K), 1, 1]: z, then a conditional model's one-hot class row (`forward(latents:classes:)`)
+///   → stem: ConvT 4×4 (1 → 4 px) + BN + ReLU → [N, ngf·2^(blocks−1), 4, 4]
+///   → upsampling: [×2 + BN + ReLU] × (blocks − 1), halving the channels → [N, ngf, S/2, S/2]
+///   → toImage: ×2 to C + Tanh → images [N, C, S, S] in [−1, 1]
+/// where ×2 is a 4×4 stride-2 ConvT, or (`upsample`) nearest ×2 then a 3×3 conv. The blocks are
+/// one chain of layers whose indices (and so tensor names, `main.0.weight`, …) follow PyTorch's
+/// example, so its `netG.load_state_dict` takes a Darkroom checkpoint.
+public final class Generator {
+    public let configuration: DCGANConfiguration
+    /// Every layer in order.
+    public let network: Sequential
+    /// network.layers[stem], [upsampling], [toImage].
+    public let stem: Range<Int>
+    public let upsampling: Range<Int>
+    public let toImage: Range<Int>
+
+    public init(_ configuration: DCGANConfiguration, backend: Backend) {
+        self.configuration = configuration
         var layers: [Layer] = []
         func name() -> String { "main.\(layers.count)" }
         func double(_ inChannels: Int, _ outChannels: Int) {
@@ -161,23 +188,58 @@ public enum DCGAN {
         layers.append(ConvTranspose2d(configuration.generatorInputWidth, width, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: name()))
         layers.append(BatchNorm2d(width, backend: backend, name: name()))
         layers.append(ReLU(backend: backend))
+        let stemEnd = layers.count
         for _ in 0..<(configuration.blocks - 1) {
             double(width, width / 2)
             layers.append(BatchNorm2d(width / 2, backend: backend, name: name()))
             layers.append(ReLU(backend: backend))
             width /= 2
         }
+        let upsamplingEnd = layers.count
         double(width, configuration.channels)
         layers.append(Tanh(backend: backend))
-        let network = Sequential(layers)
+        network = Sequential(layers)
         network.needsInputGradient = false  // nobody needs ∂loss/∂z
-        return network
+        stem = 0..<stemEnd
+        upsampling = stemEnd..<upsamplingEnd
+        toImage = upsamplingEnd..<layers.count
     }
 
-    /// D as one chain of layers (features, scoring, embedding); training uses `Discriminator`,
-    /// which runs the same chain in its named blocks.
-    public static func discriminator(_ configuration: DCGANConfiguration, backend: Backend, seed: UInt64 = 0) -> Sequential {
-        Discriminator(configuration, backend: backend, seed: seed).network
+    /// G's input [N, nz (+ K), 1, 1] → images [N, C, S, S], block by block.
+    public func forward(_ input: Tensor) -> Tensor {
+        let features = network.forward(network.forward(input, layers: stem), layers: upsampling)
+        return network.forward(features, layers: toImage)
+    }
+
+    /// Latents (N·nz values) and, for a conditional model, each one's class (nil: balanced, image
+    /// i of class i mod K) → images.
+    public func forward(latents: [Float], classes: [Int]? = nil) -> Tensor {
+        forward(configuration.generatorInput(latents: latents, classes: classes))
+    }
+
+    /// Back through the last forward from the images' gradient, accumulating weight gradients;
+    /// returns the input's gradient only when `needsInputGradient` is set.
+    @discardableResult
+    public func backward(_ imageGradient: Tensor) -> Tensor? {
+        let features = network.backward(imageGradient, layers: toImage)!
+        return network.backward(network.backward(features, layers: upsampling)!, layers: stem)
+    }
+
+    public var layers: [Layer] { network.layers }
+    public var parameters: [Parameter] { network.parameters }
+    public func zeroGradients() { network.zeroGradients() }
+    public func setPrecision(_ precision: Precision) { network.setPrecision(precision) }
+    public var profile: LayerProfile? {
+        get { network.profile }
+        set { network.profile = newValue }
+    }
+    public var isTraining: Bool {
+        get { network.isTraining }
+        set { network.isTraining = newValue }
+    }
+    public var needsInputGradient: Bool {
+        get { network.needsInputGradient }
+        set { network.needsInputGradient = newValue }
     }
 }
 

@@ -158,7 +158,7 @@ public struct StepMetrics: Codable, Equatable, Sendable {
 public final class DCGANTrainer {
     public let configuration: DCGANConfiguration
     public let options: StepOptions
-    public let generator: Sequential
+    public let generator: Generator
     public let discriminator: Discriminator
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam

@@ -27,7 +27,7 @@ public enum GenerationError: Error, CustomStringConvertible {
 /// A trained generator loaded from a run's checkpoint, in evaluation mode.
 public final class TrainedGenerator {
     public let configuration: DCGANConfiguration
-    public let network: Sequential
+    public let network: Generator
     /// sha256 of the checkpoint file, recorded with every generated image.
     public let checkpointDigest: String
     public let checkpointPath: String
@@ -42,7 +42,7 @@ public final class TrainedGenerator {
         network = DCGAN.generator(configuration, backend: backend)
         network.setPrecision(precision)
         usesAverage = average && tensors.keys.contains { $0.hasPrefix("ema.") }
-        try Checkpoint.load(tensors, into: network, prefix: usesAverage ? "ema." : "", path: path)
+        try Checkpoint.load(tensors, into: network.network, prefix: usesAverage ? "ema." : "", path: path)
         network.isTraining = false
         checkpointPath = path
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -92,7 +92,7 @@ public final class TrainedGenerator {
     /// Images [N, C, S, S] in [-1, 1] from latents (N·nz values); a conditional model's of
     /// `classes` (nil: balanced, image i of class i mod K).
     public func images(latents: [Float], classes: [Int]? = nil) -> Tensor {
-        network.forward(configuration.generatorInput(latents: latents, classes: classes)).plain()
+        network.forward(latents: latents, classes: classes).plain()
     }
 
     /// Image `index` of a [N, C, S, S] batch as 8-bit pixels.

@@ -131,7 +131,7 @@ public struct TrainStepBenchmark: Codable, Sendable {
         // data except for its first layer). D runs forward three times (real, fake, fake again) and
         // backward three times: weights and data for real and fake (data not for its first layer),
         // then data only in the G step.
-        for (index, g) in geometries(trainer.generator, input: [batch, trainer.configuration.nz, 1, 1]) {
+        for (index, g) in geometries(trainer.generator.network, input: [batch, trainer.configuration.nz, 1, 1]) {
             let name = "G.main.\(index) ConvTranspose2d"
             work[name + " forward"] = g.flops
             work[name + " backward"] = g.flops * (index == 0 ? 1 : 2)

@@ -198,7 +198,7 @@ public final class TrainingRun {
     public let loader: BatchLoader
     public let trainer: DCGANTrainer
     /// The generator's moving average (when `ema` or `emaKimg` is set), used for samples.
-    public let averageGenerator: Sequential?
+    public let averageGenerator: Generator?
     /// Whether the average has moved since its BatchNorm statistics were last recomputed.
     private var averageStatisticsStale = true
     let run: URL
@@ -267,7 +267,7 @@ public final class TrainingRun {
     }
 
     /// The generator used for samples: the moving average if kept, else the trained one.
-    public var samplingGenerator: Sequential { averageGenerator ?? trainer.generator }
+    public var samplingGenerator: Generator { averageGenerator ?? trainer.generator }
 
     /// Iterations in the whole run, when it is measured in kimg.
     public var totalIterations: Int? { options.kimg.map { Int(($0 * 1000 / Double(options.batch)).rounded(.up)) } }

@@ -29,7 +29,7 @@ public struct TrainingSummary: Codable, Sendable {
     }
 
     /// Generates `sampleCount` images with `generator` (evaluation mode) and measures them.
-    public static func measure(generator: Sequential, configuration: DCGANConfiguration, dataset: String,
+    public static func measure(generator: Generator, configuration: DCGANConfiguration, dataset: String,
                                sampleCount: Int = 256, seed: UInt64) throws -> (memorisation: Memorisation, diversity: Diversity) {
         var random = SeededRandom(seed: seed &+ 0x5A)
         let z = configuration.generatorInput(latents: configuration.latents(count: sampleCount, random: &random))

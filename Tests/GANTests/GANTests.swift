@@ -83,6 +83,35 @@ final class GANTests: XCTestCase {
         }
     }
 
+    /// G's blocks: the stem makes 4×4 maps of ngf·2^(blocks−1) channels, the upsampling blocks
+    /// end at S/2 with ngf, toImage makes the images; block by block is the whole chain, forward
+    /// and backward (weight gradients equal).
+    func testGeneratorBlocksAreTheWholeChain() {
+        let configuration = DCGANConfiguration(imageSize: 32, channels: 1, nz: 6, ngf: 4, ndf: 4)
+        let generator = DCGAN.generator(configuration, backend: .fast)
+        var random = SeededRandom(seed: 2)
+        Initialization.dcgan(generator.layers, random: &random)
+        let latents = (0..<18).map { _ in random.nextNormal() }
+        let input = configuration.generatorInput(latents: latents)
+        XCTAssertEqual(generator.network.forward(input, layers: generator.stem).shape, [3, 16, 4, 4])
+        XCTAssertEqual(generator.network.forward(generator.network.forward(input, layers: generator.stem), layers: generator.upsampling).shape,
+                       [3, 4, 16, 16])
+        let images = generator.forward(latents: latents).plain().values
+        XCTAssertEqual(images, generator.network.forward(input).plain().values)
+        XCTAssertEqual(images.count, 3 * 32 * 32)
+
+        let gradient = Tensor(shape: [3, 1, 32, 32], values: (0..<3072).map { _ in random.nextUniform() - 0.5 })
+        generator.zeroGradients()
+        _ = generator.forward(input)
+        generator.backward(gradient)
+        let byBlocks = generator.parameters.map(\.gradient.values)
+        generator.zeroGradients()
+        _ = generator.network.forward(input)
+        _ = generator.network.backward(gradient)
+        XCTAssertEqual(byBlocks, generator.parameters.map(\.gradient.values))
+        XCTAssertTrue(byBlocks.contains { $0.contains { $0 != 0 } })
+    }
+
     func testInitialisationIsDCGANs() {
         let trainer = DCGANTrainer(configuration: DCGANConfiguration(imageSize: 64, channels: 3), options: StepOptions(), seed: 3)
         let weights = trainer.discriminator.layers.compactMap { ($0 as? Conv2d)?.weight.value.values }.flatMap { $0 }
@@ -546,7 +575,7 @@ final class KimgAndAverageTests: XCTestCase {
         let run = try TrainingRun(options: settings)
         let initial = DCGANTrainer(configuration: run.trainer.configuration, options: run.trainer.options, seed: settings.seed)
         XCTAssertEqual(try run.train(), .finished)
-        func distance(_ a: Sequential, _ b: Sequential) -> Float {
+        func distance(_ a: Generator, _ b: Generator) -> Float {
             zip(a.parameters, b.parameters).map { pair in zip(pair.0.value.values, pair.1.value.values).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) }.reduce(0, +).squareRoot()
         }
         let average = try XCTUnwrap(run.averageGenerator)
