@@ -45,6 +45,10 @@ public struct StepOptions: Codable, Equatable, Sendable {
     public var unroll = 0
     /// A class-conditional model's auxiliary classification loss weight (AC-GAN's is 1).
     public var classWeight: Float = 1
+    /// The weight of D's classification loss on the fakes, with the class G was asked for (nil:
+    /// `classWeight`, AC-GAN's). 0: D's classifier learns the classes from labelled real images
+    /// only, and G is taught them through it, so G cannot redefine a class that D then follows.
+    public var fakeClassWeight: Float?
     /// Pseudo-labels: while `DCGANTrainer.pseudoLabelsActive`, an unlabelled real image whose
     /// largest class probability reaches this confidence counts as labelled with that class (0: off).
     public var pseudoLabels: Float = 0
@@ -65,7 +69,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         case loss, learningRate = "lr", lrD = "lr_d", lrG = "lr_g", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
         case discriminatorSteps = "d_steps", instanceNoise = "instance_noise"
         case gp, r1, r1Interval = "r1_interval", dragan, featureMatching = "feature_matching", replay, unroll
-        case precision, classWeight = "class_weight", pseudoLabels = "pseudo_labels"
+        case precision, classWeight = "class_weight", fakeClassWeight = "fake_class_weight", pseudoLabels = "pseudo_labels"
     }
 
     public init(from decoder: Decoder) throws {
@@ -91,6 +95,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         unroll = try container.decodeIfPresent(Int.self, forKey: .unroll) ?? 0
         precision = try container.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
         classWeight = try container.decodeIfPresent(Float.self, forKey: .classWeight) ?? 1
+        fakeClassWeight = try container.decodeIfPresent(Float.self, forKey: .fakeClassWeight)
         pseudoLabels = try container.decodeIfPresent(Float.self, forKey: .pseudoLabels) ?? 0
     }
 }
@@ -370,7 +375,7 @@ public final class DCGANTrainer {
         let fakeLogits = discriminator.forward(fakeInput).plain()
         let fakeLoss = discriminatorLoss(fakeLogits, real: false)
         let dFake = Loss.meanProbability(fakeLogits)
-        let fakeClassLoss = classification(fakeClasses)
+        let fakeClassLoss = options.fakeClassWeight == 0 ? nil : classification(fakeClasses, weight: options.fakeClassWeight)
         _ = discriminator.backward(fakeLoss.gradient, classGradient: fakeClassLoss?.gradient)
         let classLoss = realClassLoss.map { $0.value + (fakeClassLoss?.value ?? 0) }
         return (realLoss.value + fakeLoss.value + (classLoss ?? 0), dReal, dFake, classLoss, pseudoLabelled, realInput, fakeInput)
@@ -410,10 +415,11 @@ public final class DCGANTrainer {
     }
 
     /// A conditional model's auxiliary loss on D's last forward: cross-entropy of its class logits
-    /// against `labels` (−1: unlabelled), times `classWeight`. nil for an unconditional model.
-    private func classification(_ labels: [Int]) -> LossResult? {
+    /// against `labels` (−1: unlabelled), times `weight` (default `classWeight`). nil for an
+    /// unconditional model.
+    private func classification(_ labels: [Int], weight: Float? = nil) -> LossResult? {
         guard configuration.isConditional else { return nil }
-        let result = Loss.softmaxCrossEntropy(discriminator.classify(), labels: labels, weight: options.classWeight, into: classGradient)
+        let result = Loss.softmaxCrossEntropy(discriminator.classify(), labels: labels, weight: weight ?? options.classWeight, into: classGradient)
         classGradient = result.gradient
         return result
     }

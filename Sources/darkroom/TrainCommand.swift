@@ -64,6 +64,8 @@ struct TrainCommand: ParsableCommand {
     var labels: String?
     @Option(help: "With --labels: the weight of the auxiliary classification loss (AC-GAN: 1).")
     var classWeight: Float = 1
+    @Option(help: "With --labels: the weight of D's classification loss on the fakes (default --class-weight, AC-GAN's; 0: D's classifier learns from labelled real images only).")
+    var fakeClassWeight: Float?
     @Option(help: "With --labels: labelled images added to every real batch (default: a quarter of --batch while under half the images are labelled, else 0).")
     var labelledBatch: Int?
     @Option(help: "With --labels: pseudo-label unlabelled real images whose largest class probability reaches this confidence (e.g. 0.95), once D's classifier reaches 80% on a held-out tenth of the labelled images (0: off).")
@@ -85,7 +87,7 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
         if let evalEvery, !(evalEvery >= 0) { throw ValidationError("--eval-every must be 0 or more") }
         guard pseudoLabels >= 0 && pseudoLabels <= 1 else { throw ValidationError("--pseudo-labels must be a confidence in [0, 1]") }
-        guard classWeight >= 0, labelledBatch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--class-weight and --labelled-batch must be 0 or more") }
+        guard classWeight >= 0, fakeClassWeight.map({ $0 >= 0 }) ?? true, labelledBatch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--class-weight, --fake-class-weight and --labelled-batch must be 0 or more") }
         guard evalCount >= 100 else { throw ValidationError("--eval-count must be at least 100") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
         if let diffaugment, DiffAugmentPolicy(diffaugment) == nil { throw ValidationError("--diffaugment takes color, translation and/or cutout, comma-separated") }
@@ -112,6 +114,7 @@ struct TrainCommand: ParsableCommand {
         options.step.precision = Precision(rawValue: precision.precision)!
         options.labels = labels
         options.step.classWeight = classWeight
+        options.step.fakeClassWeight = fakeClassWeight
         options.labelledBatch = labelledBatch
         options.step.pseudoLabels = pseudoLabels
         options.checkpointEvery = checkpointEvery

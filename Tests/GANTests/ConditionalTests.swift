@@ -126,6 +126,30 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(resumedLines.map(\.pseudoLabelled), lines.map(\.pseudoLabelled))
     }
 
+    /// D's classifier learns from the fakes' requested classes (AC-GAN) unless their weight is 0:
+    /// then, with no labelled real image in the batch, a step leaves the head's weights as they
+    /// were, while the trunk still learns the adversarial loss; G still gets the class loss.
+    func testFakeClassWeightZeroTeachesDsClassifierFromRealLabelsOnly() {
+        var random = SeededRandom(seed: 9)
+        let real = Tensor(shape: [6, 1, 32, 32], values: (0..<6144).map { _ in random.nextUniform() * 2 - 1 })
+        let unlabelled = [Int](repeating: -1, count: 6)
+        func headAndTrunkMove(fakeClassWeight: Float?) -> (head: Bool, trunk: Bool, classLoss: Float?) {
+            var options = StepOptions()
+            options.fakeClassWeight = fakeClassWeight
+            let trainer = DCGANTrainer(configuration: conditional, options: options, seed: 3)
+            let head = trainer.discriminator.classifier!.parameters[0].value.values, trunk = trainer.discriminator.parameters[0].value.values
+            let metrics = trainer.step(real: real, classes: unlabelled)
+            return (trainer.discriminator.classifier!.parameters[0].value.values != head,
+                    trainer.discriminator.parameters[0].value.values != trunk, metrics.classLoss)
+        }
+        let acgan = headAndTrunkMove(fakeClassWeight: nil), realOnly = headAndTrunkMove(fakeClassWeight: 0)
+        XCTAssertTrue(acgan.head && acgan.trunk)
+        XCTAssertGreaterThan(acgan.classLoss ?? 0, 0)
+        XCTAssertFalse(realOnly.head, "no labelled real image, no fake term: the head's gradient is zero")
+        XCTAssertTrue(realOnly.trunk)
+        XCTAssertEqual(realOnly.classLoss, 0, "only the (empty) real term")
+    }
+
     func testLabelledImagesBesideEachBatchDependOnlyOnTheIteration() throws {
         let data = try writeTinyDataset(directory)
         let rowClasses = (0..<48).map { $0 < 10 ? $0 % 3 : -1 }
