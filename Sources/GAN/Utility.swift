@@ -38,11 +38,26 @@ public struct UtilityReport: Codable, Sendable {
     public var syntheticOnly: Double
     public var discriminatorFeatures: Double
     public var checkpoint: String
+    /// Each class's test accuracy (recall) under each classifier: where a synthetic set helps and
+    /// where its classes are wrong.
+    public var perClass: [ClassAccuracy]
+
+    public struct ClassAccuracy: Codable, Sendable, Equatable {
+        public var label: String
+        public var testCount: Int
+        public var realOnly: Double
+        public var realPlusSynthetic: Double
+        public var syntheticOnly: Double
+
+        enum CodingKeys: String, CodingKey {
+            case label, testCount = "test_count", realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
-        case discriminatorFeatures = "discriminator_features", checkpoint
+        case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
     }
 }
 
@@ -92,17 +107,28 @@ public enum Utility {
             syntheticClasses += kept.map { _ in label }
         }
 
-        func accuracy(_ name: String, images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil) -> Double {
+        /// The test predictions of the classifier trained on `images`.
+        func predictions(_ name: String, images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil) -> [Int] {
             progress("training the classifier on \(name)")
             let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
                                                   recipe: options.recipe)
             classifier.train(images: images, labels: labels, mixedWith: other, share: options.syntheticShare)
-            return classifier.accuracy(images: test.images, labels: test.classes)
+            return classifier.predict(test.images)
         }
-        let realOnly = accuracy("the \(train.classes.count) labelled real images", images: train.images, labels: train.classes)
-        let realPlusSynthetic = accuracy("real + synthetic (\(Int(options.syntheticShare * 100))% of each batch synthetic)", images: train.images, labels: train.classes,
-                                         mixedWith: (synthetic, syntheticClasses))
-        let syntheticOnly = accuracy("the \(syntheticClasses.count) synthetic images", images: synthetic, labels: syntheticClasses)
+        /// The fraction right of the test images whose class passes `where`.
+        func accuracy(_ predicted: [Int], where include: (Int) -> Bool = { _ in true }) -> Double {
+            let rows = test.classes.indices.filter { include(test.classes[$0]) }
+            return Double(rows.filter { predicted[$0] == test.classes[$0] }.count) / Double(max(rows.count, 1))
+        }
+        let realOnly = predictions("the \(train.classes.count) labelled real images", images: train.images, labels: train.classes)
+        let realPlusSynthetic = predictions("real + synthetic (\(Int(options.syntheticShare * 100))% of each batch synthetic)", images: train.images,
+                                            labels: train.classes, mixedWith: (synthetic, syntheticClasses))
+        let syntheticOnly = predictions("the \(syntheticClasses.count) synthetic images", images: synthetic, labels: syntheticClasses)
+        let perClass = classes.indices.map { label in
+            UtilityReport.ClassAccuracy(label: classes[label], testCount: test.classes.filter { $0 == label }.count,
+                                        realOnly: accuracy(realOnly) { $0 == label }, realPlusSynthetic: accuracy(realPlusSynthetic) { $0 == label },
+                                        syntheticOnly: accuracy(syntheticOnly) { $0 == label })
+        }
 
         progress("logistic regression on the discriminator's features")
         let extractor = try FeatureExtractor(run: model, checkpoint: options.checkpoint)
@@ -120,7 +146,7 @@ public enum Utility {
         let featureAccuracy = Double(zip(predicted, test.classes).filter { $0 == $1 }.count) / Double(test.classes.count)
 
         return UtilityReport(classes: classes, realCount: train.classes.count, syntheticCount: syntheticClasses.count, testCount: test.classes.count,
-                             realOnly: realOnly, realPlusSynthetic: realPlusSynthetic, syntheticOnly: syntheticOnly,
-                             discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath)
+                             realOnly: accuracy(realOnly), realPlusSynthetic: accuracy(realPlusSynthetic), syntheticOnly: accuracy(syntheticOnly),
+                             discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath, perClass: perClass)
     }
 }

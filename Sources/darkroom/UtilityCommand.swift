@@ -58,5 +58,9 @@ struct UtilityCommand: ParsableCommand {
         print(String(format: "  real + synthetic (%d + %d)   %.4f", report.realCount, report.syntheticCount, report.realPlusSynthetic))
         print(String(format: "  synthetic only (%d images)       %.4f", report.syntheticCount, report.syntheticOnly))
         print(String(format: "  logistic regression on D features  %.4f", report.discriminatorFeatures))
+        print("per class (real only / real + synthetic / synthetic only):")
+        for row in report.perClass {
+            print(String(format: "  %-20@ %.3f  %.3f  %.3f", row.label as NSString, row.realOnly, row.realPlusSynthetic, row.syntheticOnly))
+        }
     }
 }

@@ -211,6 +211,14 @@ final class ConditionalTests: XCTestCase {
         for accuracy in [report.realOnly, report.realPlusSynthetic, report.syntheticOnly, report.discriminatorFeatures] {
             XCTAssertTrue((0...1).contains(accuracy))
         }
+        XCTAssertEqual(report.perClass.map(\.label), ["circle", "square", "stripe"])
+        XCTAssertEqual(report.perClass.reduce(0) { $0 + $1.testCount }, report.testCount)
+        // Each class's share of the test images weighs its accuracy: together they are the overall one.
+        for (overall, perClass) in [(report.realOnly, \UtilityReport.ClassAccuracy.realOnly), (report.realPlusSynthetic, \.realPlusSynthetic),
+                                    (report.syntheticOnly, \.syntheticOnly)] {
+            let weighted = report.perClass.reduce(0.0) { $0 + $1[keyPath: perClass] * Double($1.testCount) } / Double(report.testCount)
+            XCTAssertEqual(weighted, overall, accuracy: 1e-9)
+        }
         utility.filter = 0.5
         let filtered = try Utility.run(model: options.out, labels: options.labels!, options: utility)
         XCTAssertEqual(filtered.syntheticCount, 24, "the surest half of 16 candidates per class")
