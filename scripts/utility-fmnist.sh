@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# README's utility table: Fashion-MNIST at 32 px gray, labels for 1,000 of the 60,000 training
+# images (the first 100 of each class, by class name), the 10,000 test images held out.
+#   scripts/utility-fmnist.sh setup                  # WORK/{train,test} prepared, WORK/labels-1000.csv, WORK/test-labels.csv
+#   scripts/utility-fmnist.sh run NAME [train flags…] # train --labels 5 epochs, then utility (UTILITY="…" adds its flags)
+# WORK (default fmnist-utility) holds everything; B the darkroom binary.
+set -euo pipefail
+B=${B:-.build/release/darkroom} WORK=${WORK:-fmnist-utility}
+mkdir -p "$WORK"
+case $1 in
+setup)
+  for split in train test; do
+    "$B" datasets fashion-mnist --out "$WORK/dump-$split" --split "$split"
+    "$B" catalog "$WORK/dump-$split/images" --db "$WORK/$split.sqlite" > /dev/null
+    "$B" prepare --db "$WORK/$split.sqlite" --size 32 --channels 1 --out "$WORK/$split" > /dev/null
+  done
+  # Labels by class name; the dump's paths (relative to its images folder, the catalogue's root)
+  # are the datasets' index.csv paths.
+  python3 - "$WORK" <<'EOF'
+import csv, sys
+work = sys.argv[1]
+for split, out, per_class in (("train", "labels-1000.csv", 100), ("test", "test-labels.csv", None)):
+    prepared = {row["path"] for row in csv.DictReader(open(f"{work}/{split}/index.csv"))}
+    taken, rows = {}, []
+    for row in csv.DictReader(open(f"{work}/dump-{split}/labels.csv")):
+        name = row["class_name"]
+        if row["path"] in prepared and (per_class is None or taken.get(name, 0) < per_class):
+            taken[name] = taken.get(name, 0) + 1
+            rows.append((row["path"], name))
+    with open(f"{work}/{out}", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label"])
+        writer.writerows(rows)
+    print(out, len(rows), "rows,", len(taken), "classes", file=sys.stderr)
+EOF
+  ;;
+run)
+  name=$2; shift 2
+  "$B" train --data "$WORK/train" --out "$WORK/runs/$name" --labels "$WORK/labels-1000.csv" --epochs 5 --eval-every 0 "$@" \
+    > "$WORK/$name.train.log" 2>&1
+  "$B" utility --model "$WORK/runs/$name" --labels "$WORK/labels-1000.csv" --test-labels "$WORK/test-labels.csv" \
+    --test-data "$WORK/test" --json ${UTILITY:-} > "$WORK/$name${UTILITY_NAME:-}.utility.json" 2> "$WORK/$name${UTILITY_NAME:-}.utility.log"
+  cat "$WORK/$name${UTILITY_NAME:-}.utility.json"
+  ;;
+esac
