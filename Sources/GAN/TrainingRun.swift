@@ -8,7 +8,8 @@ import NN
 /// A named bundle of train options, chosen by measurement (README, "Stabilisers").
 public enum TrainPreset: String, Codable, Sendable, CaseIterable {
     /// The best combination measured on Fashion-MNIST at 5 epochs: R1 (γ 0.01, lazy) and a
-    /// generator average with a 10-kimg half-life (unless the run sets its own average).
+    /// generator average with a 10-kimg half-life (unless the run sets its own average); with
+    /// labels, D's classifier taught by the labelled real images only (fake class weight 0).
     case quality
 
     public func apply(to options: inout TrainOptions) {
@@ -16,6 +17,7 @@ public enum TrainPreset: String, Codable, Sendable, CaseIterable {
         case .quality:
             options.step.r1 = 0.01
             if options.ema == nil && options.emaKimg == nil { options.emaKimg = 10 }
+            if options.step.fakeClassWeight == nil { options.step.fakeClassWeight = 0 }
         }
         options.preset = self
     }

@@ -114,7 +114,7 @@ struct TrainCommand: ParsableCommand {
         options.step.precision = Precision(rawValue: precision.precision)!
         options.labels = labels
         options.step.classWeight = classWeight
-        options.step.fakeClassWeight = fakeClassWeight
+        if let fakeClassWeight { options.step.fakeClassWeight = fakeClassWeight }
         options.labelledBatch = labelledBatch
         options.step.pseudoLabels = pseudoLabels
         options.checkpointEvery = checkpointEvery

@@ -112,6 +112,7 @@ final class RemedyCLITests: XCTestCase {
         XCTAssertEqual(step["instance_noise"] as? Double ?? -1, 0.2, accuracy: 1e-6, "a flag the preset leaves alone")
         XCTAssertEqual(step["r1"] as? Double ?? -1, 0.5, accuracy: 1e-6, "an explicit flag overrides the preset's R1")
         XCTAssertEqual(options["ema_kimg"] as? Double, 10, "the preset's generator average")
+        XCTAssertEqual(step["fake_class_weight"] as? Double, 0, "the preset's fake class weight (used with --labels)")
 
         let bench = try DarkroomBinary.run(["bench", "train-step", "--size", "32", "--channels", "1", "--batch", "8", "--iterations", "1",
                                             "--loss", "wgan-gp", "--r1", "1", "--minibatch-std", "--replay", "0.5", "--unroll", "1",

@@ -253,12 +253,15 @@ final class RemedyTests: XCTestCase {
         TrainPreset.quality.apply(to: &options)
         XCTAssertEqual(options.step.r1, 0.01)
         XCTAssertEqual(options.emaKimg, 10)
+        XCTAssertEqual(options.step.fakeClassWeight, 0, "with labels, D's classifier learns from real labels only")
         XCTAssertEqual(options.preset, .quality)
         var own = TrainOptions.tiny(data: "d", out: "o")
         own.ema = 0.99
+        own.step.fakeClassWeight = 1
         TrainPreset.quality.apply(to: &own)
         XCTAssertNil(own.emaKimg)
         XCTAssertEqual(own.ema, 0.99)
+        XCTAssertEqual(own.step.fakeClassWeight, 1, "a run's own fake class weight stays")
     }
 
     /// Feature matching trains G on D's features: its loss is the matching distance, not an adversarial one.
