@@ -32,9 +32,9 @@ public struct TrainingSummary: Codable, Sendable {
     public static func measure(generator: Generator, configuration: DCGANConfiguration, dataset: String,
                                sampleCount: Int = 256, seed: UInt64) throws -> (memorisation: Memorisation, diversity: Diversity) {
         var random = SeededRandom(seed: seed &+ 0x5A)
-        let z = configuration.generatorInput(latents: configuration.latents(count: sampleCount, random: &random))
+        let latents = configuration.latents(count: sampleCount, random: &random)
         generator.isTraining = false
         defer { generator.isTraining = true }
-        return try SampleSpread.measure(samples: generator.forward(z).values, dataset: dataset, seed: seed)
+        return try SampleSpread.measure(samples: generator.forward(latents: latents).values, dataset: dataset, seed: seed)
     }
 }

@@ -142,8 +142,7 @@ public enum Utility {
             return out
         }
         let regression = LogisticRegression.fit(features: features(train.images), labels: train.classes, classes: classes.count)
-        let predicted = regression.predict(features(test.images))
-        let featureAccuracy = Double(zip(predicted, test.classes).filter { $0 == $1 }.count) / Double(test.classes.count)
+        let featureAccuracy = accuracy(regression.predict(features(test.images)))
 
         return UtilityReport(classes: classes, realCount: train.classes.count, syntheticCount: syntheticClasses.count, testCount: test.classes.count,
                              realOnly: accuracy(realOnly), realPlusSynthetic: accuracy(realPlusSynthetic), syntheticOnly: accuracy(syntheticOnly),
