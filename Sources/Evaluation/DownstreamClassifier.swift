@@ -58,8 +58,7 @@ public final class DownstreamClassifier {
                 let source = sources.count > 1 && Double(slot) >= Double(recipe.batch) * (1 - share) ? 1 : 0
                 let index = sources[source].next(&random)
                 batchLabels.append(sources[source].labels[index])
-                shifted(sources[source].images, index: index, dx: random.nextInt(in: -recipe.shift...recipe.shift),
-                        dy: random.nextInt(in: -recipe.shift...recipe.shift), into: input.data + slot * sample)
+                augment(sources[source].images, index: index, shift: recipe.shift, flip: false, into: input.data + slot * sample, random: &random)
             }
             input.markModified()
             optimizer.zeroGradients()
@@ -72,7 +71,7 @@ public final class DownstreamClassifier {
     }
 
     /// A training set visited in a fresh random order each pass.
-    private struct Source {
+    struct Source {
         let images: [Float]
         let labels: [Int]
         private var order: [Int] = []
@@ -93,33 +92,38 @@ public final class DownstreamClassifier {
         }
     }
 
-    /// Image `index` moved by (dx, dy) pixels, the uncovered border repeating the edge pixels.
-    private func shifted(_ images: [Float], index: Int, dx: Int, dy: Int, into target: UnsafeMutablePointer<Float>) {
+    /// Image `index` flipped left–right when `flip`, moved by up to `shift` pixels each way (the
+    /// uncovered border repeats the edge pixels).
+    func augment(_ images: [Float], index: Int, shift: Int, flip: Bool, into target: UnsafeMutablePointer<Float>, random: inout SeededRandom) {
+        let dx = random.nextInt(in: -shift...shift), dy = random.nextInt(in: -shift...shift)
         let plane = imageSize * imageSize, base = index * channels * plane
         for c in 0..<channels {
             for y in 0..<imageSize {
                 for x in 0..<imageSize {
-                    let sy = min(max(y - dy, 0), imageSize - 1), sx = min(max(x - dx, 0), imageSize - 1)
+                    let sy = min(max(y - dy, 0), imageSize - 1), shiftedX = min(max(x - dx, 0), imageSize - 1)
+                    let sx = flip ? imageSize - 1 - shiftedX : shiftedX
                     target[c * plane + y * imageSize + x] = images[base + c * plane + sy * imageSize + sx]
                 }
             }
         }
     }
 
-    /// The predicted class of each image (evaluation mode).
-    public func predict(_ images: [Float], batch: Int = 256) -> [Int] {
+    /// Each image's class probabilities (evaluation mode), rows of K.
+    public func probabilities(_ images: [Float], batch: Int = 256) -> [[Float]] {
         let sample = channels * imageSize * imageSize, count = images.count / sample
-        var predictions: [Int] = []
+        var rows: [[Float]] = []
         for start in stride(from: 0, to: count, by: batch) {
             let n = min(batch, count - start)
             let logits = network.forward(Tensor(shape: [n, channels, imageSize, imageSize],
                                                 values: Array(images[start * sample..<(start + n) * sample]))).plain()
-            for row in 0..<n {
-                let values = UnsafeBufferPointer(start: logits.data + row * classes, count: classes)
-                predictions.append(values.indices.max { values[$0] < values[$1] }!)
-            }
+            for row in 0..<n { rows.append(Loss.softmax(UnsafeBufferPointer(start: logits.data + row * classes, count: classes))) }
         }
-        return predictions
+        return rows
+    }
+
+    /// The predicted class of each image (evaluation mode).
+    public func predict(_ images: [Float], batch: Int = 256) -> [Int] {
+        probabilities(images, batch: batch).map { p in p.indices.max { p[$0] < p[$1] }! }
     }
 
     /// The fraction of `images` predicted as their `labels`.

@@ -229,4 +229,31 @@ final class DownstreamClassifierTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(quarter.accuracy(images: test.images, labels: test.labels), 0.95, "a quarter of each batch is enough")
         XCTAssertEqual(recipe.steps(for: 64), 80, "20 passes over 64 images in batches of 16")
     }
+
+    /// FixMatch learns the stripes from two labelled images of each class and many unlabelled
+    /// ones; with a threshold no prediction reaches, its unlabelled targets are all masked.
+    func testFixMatchLearnsFromFewLabelsAndMasksUnsureTargets() {
+        var recipe = DownstreamClassifier.Recipe()
+        recipe.batch = 8
+        recipe.width = 8
+        var fixMatch = FixMatchRecipe()
+        fixMatch.steps = 80
+        let few = stripes(4, seed: 1), unlabelled = stripes(128, seed: 2), test = stripes(40, seed: 3)
+        let classifier = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        var confident: [Double] = []
+        classifier.trainSemiSupervised(images: few.images, labels: few.labels, unlabelled: unlabelled.images, fixMatch: fixMatch) { confident.append($1) }
+        XCTAssertEqual(confident.count, 80)
+        XCTAssertGreaterThan(confident.last!, 0.5, "most unlabelled images get a target once the classes are learnt")
+        XCTAssertGreaterThanOrEqual(classifier.accuracy(images: test.images, labels: test.labels), 0.95)
+        let probabilities = classifier.probabilities(test.images)
+        XCTAssertEqual(probabilities.count, 40)
+        for row in probabilities { XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-5) }
+
+        fixMatch.threshold = 1.5
+        fixMatch.steps = 10
+        var none: [Double] = []
+        DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+            .trainSemiSupervised(images: few.images, labels: few.labels, unlabelled: unlabelled.images, fixMatch: fixMatch) { none.append($1) }
+        XCTAssertEqual(none, [Double](repeating: 0, count: 10))
+    }
 }

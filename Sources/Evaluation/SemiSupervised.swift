@@ -1,0 +1,110 @@
+import Foundation
+import Formats
+import NN
+
+/// FixMatch (Sohn et al. 2020) for the downstream CNN: a few labelled images and many unlabelled
+/// ones. Each step the network labels a weakly augmented view of the unlabelled batch (a flip and
+/// a shift of up to 2 pixels); where its largest probability reaches `threshold`, that class is the
+/// target for a strongly augmented view (a shift of up to 4 pixels, brightness and contrast, a
+/// cutout of half the side). The labelled batch is trained as `train` trains it. As in FixMatch, the
+/// learning rate decays as cos(7π·k / 16K) over the K steps, and the weights the classifier ends
+/// with are their moving average.
+public struct FixMatchRecipe: Sendable, Equatable {
+    public var steps = 6000
+    /// The weights' moving average's decay per step, at most (1 + k)/(10 + k) at step k (0: the
+    /// last weights).
+    public var averageDecay: Float = 0.999
+    /// Unlabelled images per labelled image in a step (FixMatch's μ).
+    public var unlabelledRatio = 2
+    public var threshold: Float = 0.95
+    /// The unlabelled loss's weight (FixMatch's λ_u).
+    public var unlabelledWeight: Float = 1
+    public init() {}
+}
+
+extension DownstreamClassifier {
+    /// Trains on `images` [N, C, S, S] with `labels`, and on `unlabelled` [M, C, S, S], all plain in
+    /// [-1, 1]. `progress` hears (step, the fraction of the last unlabelled batch over the threshold).
+    public func trainSemiSupervised(images: [Float], labels: [Int], unlabelled: [Float], fixMatch: FixMatchRecipe = FixMatchRecipe(),
+                                    progress: (Int, Double) -> Void = { _, _ in }) {
+        let sample = channels * imageSize * imageSize, unlabelledCount = unlabelled.count / sample
+        precondition(!labels.isEmpty && images.count == labels.count * sample, "one label per image")
+        precondition(unlabelledCount > 0, "FixMatch needs unlabelled images")
+        let optimizer = Adam(parameters: network.parameters, learningRate: recipe.learningRate, beta1: 0.9, beta2: 0.999)
+        var random = SeededRandom(seed: recipe.seed &+ 1)
+        var labelledSource = Source(images: images, labels: labels)
+        var unlabelledSource = Source(images: unlabelled, labels: [Int](repeating: -1, count: unlabelledCount))
+        let labelledBatch = recipe.batch, unlabelledBatch = recipe.batch * fixMatch.unlabelledRatio
+        let weak = Tensor(shape: [unlabelledBatch, channels, imageSize, imageSize])
+        let combined = Tensor(shape: [labelledBatch + unlabelledBatch, channels, imageSize, imageSize])
+        let average = network.parameters.map { $0.value.clone() }
+        network.isTraining = true
+        for step in 0..<fixMatch.steps {
+            optimizer.learningRate = recipe.learningRate * cosf(7 * .pi * Float(step) / (16 * Float(fixMatch.steps)))
+            var rowLabels: [Int] = []
+            for slot in 0..<labelledBatch {
+                let index = labelledSource.next(&random)
+                rowLabels.append(labels[index])
+                augment(images, index: index, shift: recipe.shift, flip: false, into: combined.data + slot * sample, random: &random)
+            }
+            for slot in 0..<unlabelledBatch {
+                let index = unlabelledSource.next(&random)
+                augment(unlabelled, index: index, shift: 2, flip: random.nextUniform() < 0.5, into: weak.data + slot * sample, random: &random)
+                augment(unlabelled, index: index, shift: 4, flip: random.nextUniform() < 0.5, into: combined.data + (labelledBatch + slot) * sample,
+                        random: &random)
+                strengthen(combined.data + (labelledBatch + slot) * sample, random: &random)
+            }
+            weak.markModified()
+            combined.markModified()
+
+            // Pseudo-labels from the weak view; no gradient flows through them.
+            let weakLogits = network.forward(weak).plain()
+            var confident = 0
+            for slot in 0..<unlabelledBatch {
+                let probabilities = Loss.softmax(UnsafeBufferPointer(start: weakLogits.data + slot * classes, count: classes))
+                let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+                rowLabels.append(probabilities[best] >= fixMatch.threshold ? best : -1)
+                if probabilities[best] >= fixMatch.threshold { confident += 1 }
+            }
+
+            optimizer.zeroGradients()
+            let logits = network.forward(combined).plain()
+            let gradient = Tensor(shape: logits.shape)
+            // Each part's mean over its own batch, as FixMatch's L_s + λ_u · L_u (masked rows count
+            // in L_u's denominator).
+            for (row, label) in rowLabels.enumerated() where label >= 0 {
+                let scale = row < labelledBatch ? 1 / Float(labelledBatch) : fixMatch.unlabelledWeight / Float(unlabelledBatch)
+                let probabilities = Loss.softmax(UnsafeBufferPointer(start: logits.data + row * classes, count: classes))
+                for j in 0..<classes { gradient.data[row * classes + j] = scale * (probabilities[j] - (j == label ? 1 : 0)) }
+            }
+            gradient.markModified()
+            _ = network.backward(gradient)
+            optimizer.step()
+            for (kept, parameter) in zip(average, network.parameters) {
+                // TensorFlow's ExponentialMovingAverage with num_updates: a short run is not
+                // averaged towards its initialisation.
+                let a = kept.data, w = parameter.value.data, decay = min(fixMatch.averageDecay, Float(1 + step) / Float(10 + step))
+                for i in 0..<kept.count { a[i] = decay * a[i] + (1 - decay) * w[i] }
+            }
+            progress(step, Double(confident) / Double(unlabelledBatch))
+        }
+        for (kept, parameter) in zip(average, network.parameters) { parameter.value.copy(from: kept) }
+        network.isTraining = false
+    }
+
+    /// The strong view's photometric part: contrast ×[0.5, 1.5] and brightness ±0.5 (of [-1, 1]'s
+    /// range of 2), clipped, then a cutout square of half the side filled with 0 (mid-grey), as
+    /// FixMatch's RandAugment + Cutout.
+    func strengthen(_ image: UnsafeMutablePointer<Float>, random: inout SeededRandom) {
+        let length = channels * imageSize * imageSize
+        let contrast = 0.5 + random.nextUniform(), brightness = random.nextUniform() - 0.5
+        for i in 0..<length { image[i] = min(max(contrast * image[i] + brightness, -1), 1) }
+        let side = imageSize / 2, cx = random.nextInt(in: 0...imageSize - 1), cy = random.nextInt(in: 0...imageSize - 1)
+        let plane = imageSize * imageSize
+        for c in 0..<channels {
+            for y in max(cy - side / 2, 0)..<min(cy + side / 2, imageSize) {
+                for x in max(cx - side / 2, 0)..<min(cx + side / 2, imageSize) { image[c * plane + y * imageSize + x] = 0 }
+            }
+        }
+    }
+}

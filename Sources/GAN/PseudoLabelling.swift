@@ -1,0 +1,118 @@
+import Dataset
+import Evaluation
+import Foundation
+import Formats
+
+/// `darkroom label`: labels a prepared dataset's unlabelled images from a few labelled ones, with
+/// the downstream CNN trained by FixMatch on all of them. The output is a labels CSV for
+/// `train --labels`: a class-conditional GAN then learns its classes from every image, not only
+/// from the labelled ones (S3GAN's recipe, Lucic et al. 2019: a semi-supervised classifier labels
+/// the real data, the conditional GAN trains on its labels).
+public struct PseudoLabelOptions: Sendable {
+    public var fixMatch = FixMatchRecipe()
+    public var recipe = DownstreamClassifier.Recipe()
+    /// The labelled images held out to measure the labeller (never trained on).
+    public var validationFraction = 0.1
+    /// An unlabelled image is written with its predicted class when the labeller's probability for
+    /// it reaches this (0: every image).
+    public var keep: Float = 0
+    /// Held-out labelled images to also measure the labeller on (`path,label`), in `testData`.
+    public var testLabels: String?
+    public var testData: String?
+    public var seed: UInt64 = 0
+    public init() {}
+}
+
+public struct PseudoLabelReport: Codable, Sendable {
+    public var classes: [String]
+    public var labelled: Int
+    public var unlabelled: Int
+    /// Unlabelled images written with a predicted label (confidence at least `keep`).
+    public var pseudoLabelled: Int
+    public var keep: Float
+    /// Accuracy on the held-out labelled images: FixMatch's classifier and the same CNN trained on
+    /// the labelled images alone, side by side.
+    public var validationCount: Int
+    public var validationAccuracy: Double
+    public var supervisedValidationAccuracy: Double
+    /// The same on `testLabels`, when given.
+    public var testCount: Int?
+    public var testAccuracy: Double?
+    public var supervisedTestAccuracy: Double?
+    /// Each written pseudo-label's class: how many.
+    public var perClass: [String: Int]
+    public var out: String
+
+    enum CodingKeys: String, CodingKey {
+        case classes, labelled, unlabelled, pseudoLabelled = "pseudo_labelled", keep
+        case validationCount = "validation_count", validationAccuracy = "validation_accuracy", supervisedValidationAccuracy = "supervised_validation_accuracy"
+        case testCount = "test_count", testAccuracy = "test_accuracy", supervisedTestAccuracy = "supervised_test_accuracy"
+        case perClass = "per_class", out
+    }
+}
+
+public enum PseudoLabelling {
+    /// Writes `out` (`path,label,confidence,source`; source `label` for the given labels, kept as
+    /// they are, `pseudo` for the labeller's), atomically.
+    public static func run(data: String, labels: String, out: String, options: PseudoLabelOptions = PseudoLabelOptions(),
+                           progress: (String) -> Void = { _ in }) throws -> PseudoLabelReport {
+        let labelFile = try LabelFile(path: labels)
+        let (rowClasses, classes) = try labelFile.datasetLabels(data)
+        let index = try DatasetIndex.read(data)
+        let all = try LabelledImages(dataset: data, rowClasses: rowClasses.map { _ in 0 }, perBatch: 0, seed: 0)
+        let manifest = try DatasetManifest.load(from: data)
+        let sample = all.sampleLength
+        func gather(_ rows: [Int]) -> [Float] { rows.flatMap { all.images[$0 * sample..<($0 + 1) * sample] } }
+
+        let labelledRows = rowClasses.indices.filter { rowClasses[$0] >= 0 }
+        let unlabelledRows = rowClasses.indices.filter { rowClasses[$0] < 0 }
+        var random = SeededRandom(seed: options.seed &+ 0x1ABE)
+        let order = random.permutation(labelledRows.count)
+        let validationCount = max(1, Int(Double(labelledRows.count) * options.validationFraction))
+        let validationRows = order.prefix(validationCount).map { labelledRows[$0] }
+        let trainRows = order.dropFirst(validationCount).map { labelledRows[$0] }
+        let trainImages = gather(trainRows), trainClasses = trainRows.map { rowClasses[$0] }
+        let validation = (images: gather(validationRows), classes: validationRows.map { rowClasses[$0] })
+        let test: (images: [Float], classes: [Int])? = try options.testLabels.map { testLabels in
+            let testData = options.testData ?? data
+            let (testRows, _) = try LabelFile(path: testLabels).datasetLabels(testData, classes: classes)
+            let held = try LabelledImages(dataset: testData, rowClasses: testRows, perBatch: 0, seed: 0)
+            return (held.images, held.classes)
+        }
+
+        func make() -> DownstreamClassifier {
+            DownstreamClassifier(imageSize: manifest.size, channels: manifest.channels, classes: classes.count, recipe: options.recipe)
+        }
+        progress("the same CNN on the \(trainRows.count) labelled images alone, for reference")
+        let supervised = make()
+        supervised.train(images: trainImages, labels: trainClasses)
+        progress("FixMatch on \(trainRows.count) labelled and \(unlabelledRows.count) unlabelled images, \(options.fixMatch.steps) steps")
+        let labeller = make()
+        labeller.trainSemiSupervised(images: trainImages, labels: trainClasses, unlabelled: gather(unlabelledRows), fixMatch: options.fixMatch) { step, confident in
+            if (step + 1) % 500 == 0 { progress(String(format: "step %d: %.0f%% of the unlabelled batch over the threshold", step + 1, confident * 100)) }
+        }
+
+        let probabilities = labeller.probabilities(gather(unlabelledRows))
+        var text = CSV.row(["path", "label", "confidence", "source"]) + "\n"
+        for row in labelledRows { text += CSV.row([index[row]!.path, classes[rowClasses[row]], "1", "label"]) + "\n" }
+        var perClass: [String: Int] = [:], written = 0
+        for (row, p) in zip(unlabelledRows, probabilities) {
+            let best = p.indices.max { p[$0] < p[$1] }!
+            guard p[best] >= options.keep, let path = index[row]?.path else { continue }
+            text += CSV.row([path, classes[best], String(format: "%.4f", p[best]), "pseudo"]) + "\n"
+            perClass[classes[best], default: 0] += 1
+            written += 1
+        }
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+        } catch {
+            throw LabelError.unreadable(path: out, reason: "cannot write: \(error.localizedDescription)")
+        }
+        return PseudoLabelReport(
+            classes: classes, labelled: labelledRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,
+            validationCount: validationCount, validationAccuracy: labeller.accuracy(images: validation.images, labels: validation.classes),
+            supervisedValidationAccuracy: supervised.accuracy(images: validation.images, labels: validation.classes),
+            testCount: test?.classes.count, testAccuracy: test.map { labeller.accuracy(images: $0.images, labels: $0.classes) },
+            supervisedTestAccuracy: test.map { supervised.accuracy(images: $0.images, labels: $0.classes) }, perClass: perClass, out: out)
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import GAN
+
+struct LabelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "label",
+        abstract: "Labels a prepared dataset's unlabelled images from a few labelled ones (FixMatch on a small CNN), writing a labels CSV for train --labels.")
+
+    @Option(help: "The prepared dataset.")
+    var data: String
+    @Option(help: "The labelled images: a path,label CSV (paths as in the dataset's index.csv).")
+    var labels: String
+    @Option(help: "The labels CSV to write: path,label,confidence,source (label: given; pseudo: predicted).")
+    var out: String
+    @Option(help: "Write an unlabelled image's predicted class only where the labeller's probability reaches this (0: every image).")
+    var keep: Float = 0
+    @Option(help: "FixMatch's steps (each: 64 labelled and 128 unlabelled images).")
+    var steps = 6000
+    @Option(help: "FixMatch's confidence threshold for its own targets.")
+    var threshold: Float = 0.95
+    @Option(help: "The fraction of the labelled images held out to measure the labeller.")
+    var validationFraction = 0.1
+    @Option(help: "Held-out labelled images to also measure the labeller on (path,label).")
+    var testLabels: String?
+    @Option(help: "The prepared dataset --test-labels' paths are in (default: --data).")
+    var testData: String?
+    @Option var seed: UInt64 = 0
+    @Flag var json = false
+
+    func validate() throws {
+        guard keep >= 0 && keep <= 1 else { throw ValidationError("--keep must be in [0, 1]") }
+        guard threshold > 0 && threshold <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard validationFraction > 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must be in (0, 1)") }
+        if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
+    }
+
+    func run() throws {
+        var options = PseudoLabelOptions()
+        options.fixMatch.steps = steps
+        options.fixMatch.threshold = threshold
+        options.keep = keep
+        options.validationFraction = validationFraction
+        options.testLabels = testLabels
+        options.testData = testData
+        options.seed = seed
+        let report = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options) { Console.note($0) }
+        if json {
+            print(try Console.json(report))
+            return
+        }
+        print("\(report.labelled) labelled, \(report.pseudoLabelled) of \(report.unlabelled) unlabelled images labelled → \(report.out)")
+        print(String(format: "held-out labelled images (%d): FixMatch %.4f, labelled images alone %.4f",
+                     report.validationCount, report.validationAccuracy, report.supervisedValidationAccuracy))
+        if let count = report.testCount, let accuracy = report.testAccuracy, let supervised = report.supervisedTestAccuracy {
+            print(String(format: "test images (%d): FixMatch %.4f, labelled images alone %.4f", count, accuracy, supervised))
+        }
+    }
+}
