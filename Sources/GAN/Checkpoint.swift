@@ -95,6 +95,9 @@ public enum Checkpoint {
         if let classifier = trainer.discriminator.classifier {
             all.merge(Self.tensors(of: classifier, prefix: "discriminator."), uniquingKeysWith: { a, _ in a })
         }
+        if let projection = trainer.discriminator.projection {
+            all["discriminator." + projection.name] = .init(floats: projection.value.values, shape: projection.value.shape)
+        }
         all.merge(Self.tensors(of: trainer.generatorOptimizer, prefix: "adam.generator."), uniquingKeysWith: { a, _ in a })
         all.merge(Self.tensors(of: trainer.discriminatorOptimizer, prefix: "adam.discriminator."), uniquingKeysWith: { a, _ in a })
         if let ema { all.merge(Self.tensors(of: ema.network, prefix: "ema."), uniquingKeysWith: { a, _ in a }) }
@@ -143,6 +146,14 @@ public enum Checkpoint {
         try load(tensors, into: trainer.generator.network, prefix: "", path: path)
         try load(tensors, into: trainer.discriminator.network, prefix: "discriminator.", path: path)
         if let classifier = trainer.discriminator.classifier { try load(tensors, into: classifier, prefix: "discriminator.", path: path) }
+        if let projection = trainer.discriminator.projection {
+            let name = "discriminator." + projection.name
+            guard let entry = tensors[name], entry.dtype == .float32, entry.shape == projection.value.shape else {
+                throw CheckpointError.incompatible(path: path, reason: "missing or misshapen \(name)")
+            }
+            let values = entry.floats
+            for i in 0..<values.count { projection.value[i] = values[i] }
+        }
         try load(tensors, into: trainer.generatorOptimizer, prefix: "adam.generator.", path: path)
         try load(tensors, into: trainer.discriminatorOptimizer, prefix: "adam.discriminator.", path: path)
         if let ema { try load(tensors, into: ema.network, prefix: tensors.keys.contains { $0.hasPrefix("ema.") } ? "ema." : "", path: path) }

@@ -70,6 +70,9 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
     /// Class names of a class-conditional model (`train --labels`), in index order; empty: an
     /// unconditional one. G takes each latent with its class as a one-hot row, D has a classifier head.
     public var classes: [String] = []
+    /// A conditional model's D also scores each image with its class (the projection discriminator,
+    /// Miyato & Koyama 2018): logit = ψ(φ(x)) + ⟨e_y, φ(x)⟩, a learned row e_y per class.
+    public var projection = false
 
     public var isConditional: Bool { !classes.isEmpty }
     /// G's input channels: the latent, then the class's one-hot row. (The one-hot row through G's
@@ -121,7 +124,7 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case imageSize = "image_size", channels, nz, ngf, ndf, dropout, latent = "noise"
-        case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std", generatorKind = "generator", classes
+        case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std", generatorKind = "generator", classes, projection
     }
 
     public init(from decoder: Decoder) throws {
@@ -138,6 +141,7 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
         minibatchStd = try container.decodeIfPresent(Bool.self, forKey: .minibatchStd) ?? false
         generatorKind = try container.decodeIfPresent(GeneratorKind.self, forKey: .generatorKind) ?? .transposed
         classes = try container.decodeIfPresent([String].self, forKey: .classes) ?? []
+        projection = try container.decodeIfPresent(Bool.self, forKey: .projection) ?? false
     }
 }
 
@@ -258,6 +262,13 @@ public final class Discriminator {
     /// Conv 4×4 to K class logits [N, K, 1, 1]; tensor `classifier.weight`.
     public let classifier: Sequential?
     private var classifierGradient: Tensor?
+    /// The projection discriminator's class rows e_y [K, F] (F: the features' size), zero at the
+    /// start, so D begins as the unconditional one; tensor `projection.weight`.
+    public let projection: Parameter?
+    /// The last forward's classes and plain features, while it scored with the projection.
+    private var projectedClasses: [Int]?
+    private var projectedFeatures: Tensor?
+    private var projectionGradient: Tensor?
     /// The last forward's features (owned by the trunk's last layer, overwritten by the next forward).
     public private(set) var features: Tensor?
     private var plainGradient: Tensor?
@@ -285,6 +296,9 @@ public final class Discriminator {
         classifier = configuration.isConditional
             ? Sequential([Conv2d(width, configuration.classes.count, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: "classifier")])
             : nil
+        projection = configuration.isConditional && configuration.projection
+            ? Parameter(name: "projection.weight", shape: [configuration.classes.count, width * 16]) : nil
+        projection?.value.fill(0)
     }
 
     /// The class logits [N, K, 1, 1] (plain) of the last forward's features.
@@ -293,10 +307,48 @@ public final class Discriminator {
         return classifier.forward(features).plain()
     }
 
-    /// images → logits, keeping `features`.
-    public func forward(_ images: Tensor) -> Tensor {
+    /// images [N, C, S, S] → logits [N, 1, 1, 1], keeping `features`. With the projection and
+    /// `classes` (−1: unlabelled, scored without it), each logit adds ⟨e_y, φ(x)⟩.
+    public func forward(_ images: Tensor, classes: [Int]? = nil) -> Tensor {
         let features = forwardFeatures(images)
-        return network.forward(features, layers: head)
+        let logits = network.forward(features, layers: head)
+        guard let projection, let classes else {
+            projectedClasses = nil
+            return logits
+        }
+        let plain = logits.plain(), phi = features.converted(toPlainInto: &projectedFeatures)
+        let width = phi.count / phi.shape[0]
+        for (n, label) in classes.enumerated() where label >= 0 {
+            let row = projection.value.data + label * width, x = phi.data + n * width
+            var dot: Float = 0
+            for j in 0..<width { dot += row[j] * x[j] }
+            plain.data[n] += dot
+        }
+        plain.markModified()
+        projectedClasses = classes
+        return plain
+    }
+
+    /// The projection's share of the backward: ∂L/∂φ[n] = g[n]·e_y (into a plain features-shaped
+    /// buffer) and ∂L/∂e_y += g[n]·φ[n]. nil when the last forward did not project.
+    private func projectionBackward(_ logitGradient: Tensor) -> Tensor? {
+        guard let projection, let classes = projectedClasses, let phi = projectedFeatures else { return nil }
+        let g = logitGradient.plain(), width = phi.count / phi.shape[0]
+        let out = projectionGradient ?? Tensor(shape: [1], zeros: false)
+        projectionGradient = out
+        out.reshape(to: phi.shape)
+        out.data.update(repeating: 0, count: out.count)
+        for (n, label) in classes.enumerated() where label >= 0 {
+            let row = projection.value.data + label * width, x = phi.data + n * width, dx = out.data + n * width
+            for j in 0..<width { dx[j] = g.data[n] * row[j] }
+            if computesParameterGradients {
+                let dRow = projection.gradient.data + label * width
+                for j in 0..<width { dRow[j] += g.data[n] * x[j] }
+            }
+        }
+        out.markModified()
+        if computesParameterGradients { projection.gradient.markModified() }
+        return out
     }
 
     /// images → features only (feature matching needs no logits).
@@ -312,6 +364,13 @@ public final class Discriminator {
     /// gradient, or nil when `needsInputGradient` is false.
     public func backward(_ logitGradient: Tensor?, featureGradient: Tensor? = nil, classGradient: Tensor? = nil) -> Tensor? {
         var featureGradient = featureGradient
+        if let logitGradient, let fromProjection = projectionBackward(logitGradient) {
+            if let featureGradient {
+                for i in 0..<fromProjection.count { fromProjection.data[i] += featureGradient.data[i] }
+                fromProjection.markModified()
+            }
+            featureGradient = fromProjection
+        }
         if let classGradient, let classifier {
             // The classifier's input gradient is ours until its next backward: add in place.
             let fromClassifier = classifier.backward(classGradient)!.converted(toPlainInto: &classifierGradient)
@@ -338,10 +397,11 @@ public final class Discriminator {
     }
 
     public var layers: [Layer] { network.layers }
-    public var parameters: [Parameter] { network.parameters + (classifier?.parameters ?? []) }
+    public var parameters: [Parameter] { network.parameters + (classifier?.parameters ?? []) + (projection.map { [$0] } ?? []) }
     public func zeroGradients() {
         network.zeroGradients()
         classifier?.zeroGradients()
+        projection?.gradient.fill(0)
     }
     /// Sets the arithmetic of every convolution, the classifier's included.
     public func setPrecision(_ precision: Precision) {

@@ -298,7 +298,7 @@ public final class DCGANTrainer {
 
         discriminator.zeroGradients()
         let main = discriminatorMain(real: real, classes: classes, fake: seenFake, augments: augments, probability: probability, observe: true)
-        let penalty = discriminatorRegularization(real: main.realInput, fake: main.fakeInput)
+        let penalty = discriminatorRegularization(real: main.realInput, classes: configuration.isConditional ? classes : nil, fake: main.fakeInput)
         discriminatorOptimizer.step()
         if replayBuffer != nil { replayBuffer!.store(fake) }
         let lossD = main.loss + (penalty ?? 0)
@@ -358,7 +358,7 @@ public final class DCGANTrainer {
         discriminator.computesParameterGradients = true
         discriminator.needsInputGradient = false
         let realInput = discriminatorInput(real, augment: realAugment, augments: augments, probability: probability, noisy: &noisyReal)
-        let realLogits = discriminator.forward(realInput).plain()
+        let realLogits = discriminator.forward(realInput, classes: configuration.isConditional ? classes : nil).plain()
         let realLoss = discriminatorLoss(realLogits, real: true)
         let dReal = Loss.meanProbability(realLogits)
         if observe { adaptive?.observe(realLogits: realLogits, batch: real.shape[0]) }  // before D's output buffer is reused
@@ -372,7 +372,7 @@ public final class DCGANTrainer {
         _ = discriminator.backward(realLoss.gradient, classGradient: realClassLoss?.gradient)
 
         let fakeInput = discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability, noisy: &noisyFake)
-        let fakeLogits = discriminator.forward(fakeInput).plain()
+        let fakeLogits = discriminator.forward(fakeInput, classes: configuration.isConditional ? fakeClasses : nil).plain()
         let fakeLoss = discriminatorLoss(fakeLogits, real: false)
         let dFake = Loss.meanProbability(fakeLogits)
         let fakeClassLoss = options.fakeClassWeight == 0 ? nil : classification(fakeClasses, weight: options.fakeClassWeight)
@@ -427,13 +427,14 @@ public final class DCGANTrainer {
     /// Dreg: each gradient penalty's weight gradients added to D's; returns their sum (nil: none ran).
     /// R1 at the real images D saw, every `r1Interval` D steps with γ·interval (StyleGAN2's lazy
     /// regularisation); DRAGAN around them; WGAN-GP between them and the fakes D saw.
-    private func discriminatorRegularization(real: Tensor, fake: Tensor) -> Float? {
+    /// A projection discriminator's R1 scores the real images with their `classes`.
+    private func discriminatorRegularization(real: Tensor, classes: [Int]?, fake: Tensor) -> Float? {
         var total: Float?
-        func add(_ points: Tensor, _ penalty: GradientPenalty) {
-            total = (total ?? 0) + discriminator.accumulatePenaltyGradient(at: points, penalty: penalty, scratch: penaltyScratch)
+        func add(_ points: Tensor, _ penalty: GradientPenalty, classes: [Int]? = nil) {
+            total = (total ?? 0) + discriminator.accumulatePenaltyGradient(at: points, classes: classes, penalty: penalty, scratch: penaltyScratch)
         }
         if options.r1 > 0 && discriminatorOptimizer.stepCount % options.r1Interval == 0 {
-            add(real.plain(), .squaredNorm(weight: options.r1 * Float(options.r1Interval)))
+            add(real.plain(), .squaredNorm(weight: options.r1 * Float(options.r1Interval)), classes: classes)
         }
         if options.dragan > 0 { add(draganPoints(around: real.plain()), .unitNorm(weight: options.dragan)) }
         if options.loss == .wganGP { add(interpolates(real.plain(), fake.plain()), .unitNorm(weight: options.gp)) }
@@ -482,7 +483,7 @@ public final class DCGANTrainer {
         discriminator.needsInputGradient = true
         defer { discriminator.computesParameterGradients = true }
         let input = discriminatorInput(fake, augment: fakeAugment, augments: augments, probability: probability, noisy: &noisyFake)
-        let logits = discriminator.forward(input).plain()
+        let logits = discriminator.forward(input, classes: configuration.isConditional ? fakeClasses : nil).plain()
         let dFakeAfter = Loss.meanProbability(logits)
         let augmentedGradient: Tensor
         let loss: Float

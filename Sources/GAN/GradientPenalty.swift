@@ -50,7 +50,7 @@ extension Discriminator {
     public static let penaltyStep: Float = 1e-2
 
     /// Adds ∇_θ P to D's parameter gradients, where P = penalty(∇ₓ ΣD(x)) at the images `x`
-    /// (plain [N, C, S, S]), and returns P.
+    /// (plain [N, C, S, S]; a projection discriminator scores them with `classes`), and returns P.
     ///
     /// ∇_θ P = (∂²ΣD/∂θ∂x)·v with v = ∂P/∂g, a Hessian-vector product, and
     ///   (∂²ΣD/∂θ∂x)·v = (∇_θ ΣD(x + εv) − ∇_θ ΣD(x − εv)) / 2ε + O(ε²),
@@ -63,7 +63,7 @@ extension Discriminator {
     /// The cost: three forward and three backward passes. Checked against finite differences of P
     /// itself in the tests.
     @discardableResult
-    public func accumulatePenaltyGradient(at x: Tensor, penalty: GradientPenalty, scratch: PenaltyScratch) -> Float {
+    public func accumulatePenaltyGradient(at x: Tensor, classes: [Int]? = nil, penalty: GradientPenalty, scratch: PenaltyScratch) -> Float {
         let savedParameterGradients = computesParameterGradients, savedInputGradient = needsInputGradient
         freezesRunningStatistics = true
         defer {
@@ -77,7 +77,7 @@ extension Discriminator {
         // g = ∇ₓ ΣD(x): one backward pass to the images, no weight gradients.
         computesParameterGradients = false
         needsInputGradient = true
-        let logits = forward(x)
+        let logits = forward(x, classes: classes)
         scratch.ones.reshape(to: logits.shape)
         scratch.ones.fill(1)
         var plain: Tensor? = nil
@@ -99,7 +99,7 @@ extension Discriminator {
         for sign: Float in [1, -1] {
             for i in 0..<x.count { scratch.shifted.data[i] = x.data[i] + sign * epsilon * scratch.direction.data[i] }
             scratch.shifted.markModified()
-            let shiftedLogits = forward(scratch.shifted)
+            let shiftedLogits = forward(scratch.shifted, classes: classes)
             scratch.ones.reshape(to: shiftedLogits.shape)
             scratch.ones.fill(sign / (2 * epsilon))
             _ = backward(scratch.ones)

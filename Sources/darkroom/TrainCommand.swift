@@ -70,6 +70,8 @@ struct TrainCommand: ParsableCommand {
     var labelledBatch: Int?
     @Option(help: "With --labels: pseudo-label unlabelled real images whose largest class probability reaches this confidence (e.g. 0.95), once D's classifier reaches 80% on a held-out tenth of the labelled images (0: off).")
     var pseudoLabels: Float = 0
+    @Flag(help: "With --labels: D also scores each real image with its label and each fake with its class (a projection discriminator, Miyato & Koyama 2018).")
+    var projection = false
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be positive") }
@@ -88,6 +90,7 @@ struct TrainCommand: ParsableCommand {
         if let evalEvery, !(evalEvery >= 0) { throw ValidationError("--eval-every must be 0 or more") }
         guard pseudoLabels >= 0 && pseudoLabels <= 1 else { throw ValidationError("--pseudo-labels must be a confidence in [0, 1]") }
         guard classWeight >= 0, fakeClassWeight.map({ $0 >= 0 }) ?? true, labelledBatch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--class-weight, --fake-class-weight and --labelled-batch must be 0 or more") }
+        if projection && labels == nil { throw ValidationError("--projection comes with --labels") }
         guard evalCount >= 100 else { throw ValidationError("--eval-count must be at least 100") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
         if let diffaugment, DiffAugmentPolicy(diffaugment) == nil { throw ValidationError("--diffaugment takes color, translation and/or cutout, comma-separated") }
@@ -116,6 +119,7 @@ struct TrainCommand: ParsableCommand {
         options.step.classWeight = classWeight
         if let fakeClassWeight { options.step.fakeClassWeight = fakeClassWeight }
         options.labelledBatch = labelledBatch
+        options.projection = projection
         options.step.pseudoLabels = pseudoLabels
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery

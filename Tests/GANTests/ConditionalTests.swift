@@ -64,18 +64,60 @@ final class ConditionalTests: XCTestCase {
         d.freezesActivationPattern = true
         let head = d.classifier!.parameters[0], trunk = d.parameters[0]
         for (parameter, indices) in [(head, [0, 100, 700]), (trunk, [3, 40])] {
-            let analytic = parameter.gradient.values
-            for index in indices {
-                let saved = parameter.value[index]
-                parameter.value[index] = saved + 1e-2
-                let plus = objective()
-                parameter.value[index] = saved - 1e-2
-                let minus = objective()
-                parameter.value[index] = saved
-                XCTAssertEqual(Double(analytic[index]), (plus - minus) / 2e-2, accuracy: 3e-2 * max(abs(Double(analytic[index])), 1e-2),
-                               "\(parameter.name)[\(index)]")
-            }
+            assertFiniteDifferences(parameter.value, analytic: parameter.gradient.values, at: indices, objective, parameter.name)
         }
+    }
+
+    /// Central differences of `objective` in `values` at `indices` (step 1e-2) against `analytic`.
+    private func assertFiniteDifferences(_ values: Tensor, analytic: [Float], at indices: [Int], _ objective: () -> Double, _ name: String,
+                                         file: StaticString = #filePath, line: UInt = #line) {
+        for index in indices {
+            let saved = values[index]
+            values[index] = saved + 1e-2
+            let plus = objective()
+            values[index] = saved - 1e-2
+            let minus = objective()
+            values[index] = saved
+            XCTAssertEqual(Double(analytic[index]), (plus - minus) / 2e-2, accuracy: 3e-2 * max(abs(Double(analytic[index])), 1e-2),
+                           "\(name)[\(index)]", file: file, line: line)
+        }
+    }
+
+    /// The projection discriminator's logit ψ(φ) + ⟨e_y, φ⟩: its gradients with respect to e_y,
+    /// the trunk's weights and the images match finite differences (an unlabelled row scores
+    /// without the projection), and with e = 0 it is the unconditional D.
+    func testProjectionGradientMatchesFiniteDifferences() {
+        var configuration = conditional
+        configuration.projection = true
+        let d = Discriminator(configuration, backend: .fast)
+        let e = d.projection!
+        XCTAssertEqual(e.value.shape, [3, 4 * 4 * 4 * 4])
+        var random = SeededRandom(seed: 6)
+        for parameter in d.parameters where parameter.value.shape.count == 4 {
+            Initialization.normal(parameter.value, mean: 0, standardDeviation: 0.15, random: &random)
+        }
+        let x = Tensor(shape: [4, 1, 32, 32], values: (0..<4096).map { _ in random.nextUniform() * 2 - 1 })
+        let labels = [0, 2, -1, 2]
+        d.freezesRunningStatistics = true
+        XCTAssertEqual(d.forward(x, classes: labels).plain().values, d.forward(x).plain().values, "e = 0: no class term")
+        Initialization.normal(e.value, mean: 0, standardDeviation: 0.3, random: &random)
+        let weights: [Float] = [1, -0.5, 2, 0.7]
+        func objective() -> Double {
+            zip(d.forward(x, classes: labels).plain().values, weights).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        XCTAssertNotEqual(d.forward(x, classes: labels).plain().values[0], d.forward(x).plain().values[0])
+        XCTAssertEqual(d.forward(x, classes: labels).plain().values[2], d.forward(x).plain().values[2], "unlabelled: ψ(φ) alone")
+        d.zeroGradients()
+        d.needsInputGradient = true
+        let logits = d.forward(x, classes: labels)
+        let g = Tensor(shape: logits.shape, values: weights)
+        let inputGradient = d.backward(g)!.plain().values
+        d.freezesActivationPattern = true
+        XCTAssertEqual(Array(e.gradient.values[256..<512]), [Float](repeating: 0, count: 256), "class 1 appears in no row")
+        let trunk = d.parameters[0]
+        assertFiniteDifferences(e.value, analytic: e.gradient.values, at: [0, 100, 2 * 256 + 7], objective, e.name)
+        assertFiniteDifferences(trunk.value, analytic: trunk.gradient.values, at: [3, 40], objective, trunk.name)
+        assertFiniteDifferences(x, analytic: inputGradient, at: [5, 1500, 3000], objective, "x")
     }
 
     /// A conditional run stopped and resumed equals one run straight; the checkpoint holds the
@@ -101,6 +143,33 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(grid.height, 3 * 34 + 2, "a row of 8 per class")
         let metrics = try String(contentsOfFile: straight + "/metrics.jsonl", encoding: .utf8)
         XCTAssertTrue(metrics.contains("\"class_loss\""))
+    }
+
+    /// A projection discriminator's run (with R1, which scores the real images with their labels)
+    /// resumes exactly; its class rows are checkpointed and move from zero.
+    func testProjectionRunResumesExactly() throws {
+        var labels = ""
+        let (straight, resumed) = try TinyRuns.straightAndResumed(in: directory, stopAfter: 5) { options in
+            if labels.isEmpty { labels = try! self.writeLabels(options.data) }
+            options.labels = labels
+            options.labelledBatch = 4
+            options.projection = true
+            options.step.r1 = 0.1
+            options.step.r1Interval = 2
+        }
+        XCTAssertEqual(try TinyRuns.loggedFigures(resumed), try TinyRuns.loggedFigures(straight))
+        let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors").tensors
+        let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors").tensors
+        let rows = try XCTUnwrap(a["discriminator.projection.weight"])
+        XCTAssertEqual(rows.shape, [3, 32 * 4 * 4])
+        XCTAssertEqual(rows, b["discriminator.projection.weight"])
+        XCTAssertEqual(a["adam.discriminator.projection.weight.exp_avg"], b["adam.discriminator.projection.weight.exp_avg"])
+        XCTAssertTrue(rows.floats.contains { $0 != 0 })
+        let (configuration, _, _, _) = try Checkpoint.configuration(at: straight + "/checkpoints/latest.safetensors")
+        XCTAssertTrue(configuration.projection)
+        XCTAssertNotNil(try TrainedGenerator(run: straight), "a projection run's generator loads as any other")
+        XCTAssertNotNil(try ClassConfidence(run: straight))
+        XCTAssertNotNil(try FeatureExtractor(run: straight))
     }
 
     /// Pseudo-labels: D's classifier is measured on the held-out labelled images every check; once
@@ -228,6 +297,51 @@ final class ConditionalTests: XCTestCase {
         plain.epochs = 1
         XCTAssertEqual(try TrainingRun(options: plain).train(), .finished)
         XCTAssertThrowsError(try ClassConfidence(run: plain.out)) { XCTAssertTrue("\($0)".contains("not class-conditional"), "\($0)") }
+    }
+}
+
+/// `darkroom label`: FixMatch's labels for a dataset's unlabelled images, as a labels CSV.
+final class PseudoLabellingTests: XCTestCase {
+    func testWritesGivenLabelsAsTheyAreAndPredictionsForTheRest() throws {
+        let directory = try TemporaryDirectory("pseudo-labels")
+        defer { directory.remove() }
+        let data = try writeTinyDataset(directory)
+        let index = try DatasetIndexFile.rows(data)
+        var text = "path,label\n"
+        for (row, path) in index.prefix(20) { text += "\(path),\(row % 2 == 0 ? "even" : "odd")\n" }
+        let labels = directory.file("labels.csv").path
+        try text.write(toFile: labels, atomically: true, encoding: .utf8)
+        var options = PseudoLabelOptions()
+        options.fixMatch.steps = 5
+        options.recipe.batch = 8
+        options.recipe.width = 4
+        options.recipe.minimumSteps = 5
+        options.validationFraction = 0.2
+        let out = directory.file("pseudo.csv").path
+        let report = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)
+        XCTAssertEqual(report.classes, ["even", "odd"])
+        XCTAssertEqual([report.labelled, report.unlabelled, report.pseudoLabelled, report.validationCount], [20, index.count - 20, index.count - 20, 4])
+        XCTAssertEqual(report.perClass.values.reduce(0, +), report.pseudoLabelled)
+        XCTAssertNil(report.testAccuracy)
+        let rows = CSV.parse(try String(contentsOfFile: out, encoding: .utf8)).filter { $0.count == 4 }
+        XCTAssertEqual(rows.first, ["path", "label", "confidence", "source"])
+        let given = rows.filter { $0[3] == "label" }, predicted = rows.filter { $0[3] == "pseudo" }
+        XCTAssertEqual(given.map { [$0[0], $0[1]] }, index.prefix(20).map { [$0.1, $0.0 % 2 == 0 ? "even" : "odd"] }, "the given labels, validation ones too")
+        XCTAssertEqual(Set(predicted.map { $0[0] }), Set(index.dropFirst(20).map(\.1)))
+        XCTAssertTrue(predicted.allSatisfy { ["even", "odd"].contains($0[1]) && (0.5...1).contains(Double($0[2])!) })
+        // train --labels reads it: every image labelled.
+        let (rowClasses, classes) = try LabelFile(path: out).datasetLabels(data)
+        XCTAssertEqual(classes, ["even", "odd"])
+        XCTAssertFalse(rowClasses.contains(-1))
+
+        options.keep = 0.999_999
+        let sure = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)
+        let kept = CSV.parse(try String(contentsOfFile: out, encoding: .utf8)).filter { $0.count == 4 && $0[3] == "pseudo" }
+        XCTAssertEqual(kept.count, sure.pseudoLabelled)
+        XCTAssertTrue(kept.allSatisfy { Double($0[2])! >= 0.9999 })
+        XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: directory.file("missing.csv").path, out: out, options: options)) {
+            XCTAssertTrue("\($0)".contains("missing.csv"), "\($0)")
+        }
     }
 }
 
