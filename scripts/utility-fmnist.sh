@@ -2,8 +2,11 @@
 # README's utility table: Fashion-MNIST at 32 px gray, labels for 1,000 of the 60,000 training
 # images (the first 100 of each class, by class name), the 10,000 test images held out.
 #   scripts/utility-fmnist.sh setup                  # WORK/{train,test} prepared, WORK/labels-1000.csv, WORK/test-labels.csv
+#   scripts/utility-fmnist.sh label                  # WORK/all-labels.csv: darkroom label's FixMatch labels for the other 59,000
 #   scripts/utility-fmnist.sh run NAME [train flags…] # train --labels 5 epochs, then utility (UTILITY="…" adds its flags)
-# WORK (default fmnist-utility) holds everything; B the darkroom binary.
+# WORK (default fmnist-utility) holds everything; B the darkroom binary. TRAIN_LABELS=all trains on
+# WORK/all-labels.csv (README's best: TRAIN_LABELS=all scripts/utility-fmnist.sh run NAME --preset quality --projection);
+# utility always trains its real-only classifier on the 1,000 given labels.
 set -euo pipefail
 B=${B:-.build/release/darkroom} WORK=${WORK:-fmnist-utility}
 mkdir -p "$WORK"
@@ -34,9 +37,16 @@ for split, out, per_class in (("train", "labels-1000.csv", 100), ("test", "test-
     print(out, len(rows), "rows,", len(taken), "classes", file=sys.stderr)
 EOF
   ;;
+label)
+  "$B" label --data "$WORK/train" --labels "$WORK/labels-1000.csv" --out "$WORK/all-labels.csv" \
+    --test-labels "$WORK/test-labels.csv" --test-data "$WORK/test" --json > "$WORK/label.json"
+  cat "$WORK/label.json"
+  ;;
 run)
   name=$2; shift 2
-  "$B" train --data "$WORK/train" --out "$WORK/runs/$name" --labels "$WORK/labels-1000.csv" --epochs 5 --eval-every 0 "$@" \
+  labels="$WORK/labels-1000.csv"
+  if [ "${TRAIN_LABELS:-}" = all ]; then labels="$WORK/all-labels.csv"; fi
+  "$B" train --data "$WORK/train" --out "$WORK/runs/$name" --labels "$labels" --epochs 5 --eval-every 0 "$@" \
     > "$WORK/$name.train.log" 2>&1
   "$B" utility --model "$WORK/runs/$name" --labels "$WORK/labels-1000.csv" --test-labels "$WORK/test-labels.csv" \
     --test-data "$WORK/test" --json ${UTILITY:-} > "$WORK/$name${UTILITY_NAME:-}.utility.json" 2> "$WORK/$name${UTILITY_NAME:-}.utility.log"
