@@ -56,6 +56,12 @@ public enum PseudoLabelling {
     /// they are, `pseudo` for the labeller's), atomically.
     public static func run(data: String, labels: String, out: String, options: PseudoLabelOptions = PseudoLabelOptions(),
                            progress: (String) -> Void = { _ in }) throws -> PseudoLabelReport {
+        // Before minutes of training, not after.
+        let folder = URL(fileURLWithPath: out).deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw LabelError.unreadable(path: out, reason: "cannot write: no folder \(folder)")
+        }
         let labelFile = try LabelFile(path: labels)
         let (rowClasses, classes) = try labelFile.datasetLabels(data)
         let index = try DatasetIndex.read(data)

@@ -342,6 +342,9 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: directory.file("missing.csv").path, out: out, options: options)) {
             XCTAssertTrue("\($0)".contains("missing.csv"), "\($0)")
         }
+        XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: labels, out: directory.file("no/such/folder.csv").path, options: options)) {
+            XCTAssertTrue("\($0)".contains("no/such"), "\($0)")
+        }
     }
 }
 
