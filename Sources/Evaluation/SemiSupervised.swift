@@ -37,6 +37,7 @@ extension DownstreamClassifier {
         let labelledBatch = recipe.batch, unlabelledBatch = recipe.batch * fixMatch.unlabelledRatio
         let weak = Tensor(shape: [unlabelledBatch, channels, imageSize, imageSize])
         let combined = Tensor(shape: [labelledBatch + unlabelledBatch, channels, imageSize, imageSize])
+        let gradient = Tensor(shape: [labelledBatch + unlabelledBatch, classes, 1, 1])
         let average = network.parameters.map { $0.value.clone() }
         network.isTraining = true
         for step in 0..<fixMatch.steps {
@@ -69,7 +70,7 @@ extension DownstreamClassifier {
 
             optimizer.zeroGradients()
             let logits = network.forward(combined).plain()
-            let gradient = Tensor(shape: logits.shape)
+            gradient.data.update(repeating: 0, count: gradient.count)
             // Each part's mean over its own batch, as FixMatch's L_s + λ_u · L_u (masked rows count
             // in L_u's denominator).
             for (row, label) in rowLabels.enumerated() where label >= 0 {
