@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Catalog", "Imaging", "Formats", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Formats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "NN", "Formats", "TestSupport"]),
-        .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Formats", "Dataset", "Imaging", "TestSupport"]),
+        .testTarget(name: "GANTests", dependencies: ["GAN", "Evaluation", "NN", "Formats", "Dataset", "Imaging", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Catalog", "Imaging", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: [

@@ -23,8 +23,9 @@ public final class DownstreamClassifier {
     public let imageSize: Int
     public let channels: Int
     public let classes: Int
-    let network: Sequential
-    let recipe: Recipe
+    /// Layers named by index (`3.weight`), so the network saves as it is (`label --save-labeller`).
+    public let network: Sequential
+    public let recipe: Recipe
 
     public init(imageSize: Int, channels: Int, classes: Int, recipe: Recipe = Recipe()) {
         self.imageSize = imageSize
@@ -32,7 +33,7 @@ public final class DownstreamClassifier {
         self.classes = classes
         self.recipe = recipe
         var (layers, width) = TwoSampleClassifier.trunk(channels: channels, imageSize: imageSize, width: recipe.width)
-        layers.append(Conv2d(width, classes, kernel: 4, stride: 1, padding: 0, bias: true, backend: .fast))
+        layers.append(Conv2d(width, classes, kernel: 4, stride: 1, padding: 0, bias: true, backend: .fast, name: "\(layers.count)"))
         network = Sequential(layers)
         network.needsInputGradient = false
         var random = SeededRandom(seed: recipe.seed)

@@ -51,13 +51,15 @@ public final class TwoSampleClassifier {
 
     /// A DCGAN discriminator's trunk: Conv 4×4 s2 (→ width) + LeakyReLU(0.2), then [Conv 4×4 s2 +
     /// BatchNorm + LeakyReLU] until the side is 4; returns the layers and their output channels.
+    /// Layers are named by their index, as in a PyTorch `nn.Sequential` (`3.weight`), so a saved
+    /// classifier's tensor names are unique.
     static func trunk(channels: Int, imageSize: Int, width: Int) -> (layers: [Layer], width: Int) {
-        var layers: [Layer] = [Conv2d(channels, width, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
+        var layers: [Layer] = [Conv2d(channels, width, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast, name: "0"),
                                LeakyReLU(slope: 0.2, backend: .fast)]
         var side = imageSize / 2, width = width
         while side > 4 {
-            layers += [Conv2d(width, width * 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
-                       BatchNorm2d(width * 2, backend: .fast), LeakyReLU(slope: 0.2, backend: .fast)]
+            layers += [Conv2d(width, width * 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast, name: "\(layers.count)"),
+                       BatchNorm2d(width * 2, backend: .fast, name: "\(layers.count + 1)"), LeakyReLU(slope: 0.2, backend: .fast)]
             width *= 2
             side /= 2
         }

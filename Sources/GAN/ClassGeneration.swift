@@ -6,7 +6,8 @@ import NN
 
 /// D's classifier head of a class-conditional checkpoint, in evaluation mode: how sure it is of
 /// each image's class (the confidence `generate --per-class` records).
-public final class ClassConfidence {
+public final class ClassConfidence: ClassScorer {
+    public let name = "classifier head"
     let discriminator: Discriminator
 
     public init(run: String, checkpoint: String = "latest") throws {
@@ -30,6 +31,8 @@ public final class ClassConfidence {
             Loss.softmax(UnsafeBufferPointer(start: logits.data + row * width, count: width))[label]
         }
     }
+
+    public func scores(_ images: Tensor, classes: [Int]) -> [Float] { confidence(images, classes: classes) }
 }
 
 extension Generation {
@@ -46,12 +49,12 @@ extension Generation {
     /// DIR/metadata.jsonl (`file_name`, `label`, `source`, `seed`, `index`, `checkpoint`, and
     /// `confidence`: D's classifier head's probability of the label). Image `index` k·N + j is
     /// class k's j-th, from latent `index` of `seed`. With `options.filter`, N/(1 − filter)
-    /// candidates per class are drawn and the N the scorer rates most real are kept, class by class.
+    /// candidates per class are drawn and the N the scorer rates highest are kept, class by class.
     /// With `options.augment` (a prepared dataset) and `options.labels`, the dataset's labelled
     /// images are written too, DIR/images/<label>/real-NNNNNN.png, rows with `source` "real".
     @discardableResult
     public static func writePerClass(_ generator: TrainedGenerator, perClass: Int, options: GenerationOptions, to directory: String,
-                                     confidence: ClassConfidence, scorer: RealismScorer? = nil,
+                                     confidence: ClassConfidence, scorer: ClassScorer? = nil,
                                      progress: (Int, Int) -> Void = { _, _ in }) throws -> [GeneratedImage] {
         let classes = generator.configuration.classes
         guard !classes.isEmpty else { throw GenerationError.notConditional(path: generator.checkpointPath) }
@@ -85,7 +88,8 @@ extension Generation {
                 for start in stride(from: 0, to: candidates, by: options.batch) {
                     let indices = start..<min(start + options.batch, candidates)
                     let batchLatents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
-                    scores += scorer.scores(generator.images(latents: batchLatents, classes: indices.map { _ in label }))
+                    let labels = indices.map { _ in label }
+                    scores += scorer.scores(generator.images(latents: batchLatents, classes: labels), classes: labels)
                 }
                 chosen = scores.indices.sorted { scores[$0] > scores[$1] }.prefix(perClass).sorted()
                 for index in chosen { scoreOf[index] = scores[index] }

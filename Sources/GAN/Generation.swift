@@ -110,7 +110,7 @@ public final class TrainedGenerator {
 
 /// Scores images by how real they look (higher: more real): the run's discriminator, or a
 /// two-sample classifier trained for the purpose. `generate --filter` keeps the best-scored.
-public protocol RealismScorer: AnyObject {
+public protocol RealismScorer: ClassScorer {
     var name: String { get }
     /// images [N, C, S, S] plain, in [-1, 1] → N logits.
     func scores(_ images: Tensor) -> [Float]
@@ -201,7 +201,8 @@ public struct GeneratedImage: Codable, Equatable, Sendable {
     public var seed: UInt64?
     public var checkpoint: String?
     public var path: String?
-    /// The filter's score (a logit; higher: more real) when `generate --filter` chose the image.
+    /// The filter's score when `generate --filter` chose the image (higher: kept first): a realism
+    /// logit, or the labeller's probability of the image's class (`--filter-by labeller`).
     public var score: Float?
     /// `generate --per-class`: the image's class, and the probability D's classifier head gives it.
     public var label: String?

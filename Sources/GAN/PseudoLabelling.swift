@@ -20,6 +20,8 @@ public struct PseudoLabelOptions: Sendable {
     public var testLabels: String?
     public var testData: String?
     public var seed: UInt64 = 0
+    /// Also save the labeller here (`Labeller`), for `generate`/`utility --filter-by labeller`.
+    public var saveLabeller: String?
     public init() {}
 }
 
@@ -42,12 +44,14 @@ public struct PseudoLabelReport: Codable, Sendable {
     /// Each written pseudo-label's class: how many.
     public var perClass: [String: Int]
     public var out: String
+    /// Where the labeller was saved.
+    public var labeller: String?
 
     enum CodingKeys: String, CodingKey {
         case classes, labelled, unlabelled, pseudoLabelled = "pseudo_labelled", keep
         case validationCount = "validation_count", validationAccuracy = "validation_accuracy", supervisedValidationAccuracy = "supervised_validation_accuracy"
         case testCount = "test_count", testAccuracy = "test_accuracy", supervisedTestAccuracy = "supervised_test_accuracy"
-        case perClass = "per_class", out
+        case perClass = "per_class", out, labeller
     }
 }
 
@@ -57,10 +61,12 @@ public enum PseudoLabelling {
     public static func run(data: String, labels: String, out: String, options: PseudoLabelOptions = PseudoLabelOptions(),
                            progress: (String) -> Void = { _ in }) throws -> PseudoLabelReport {
         // Before minutes of training, not after.
-        let folder = URL(fileURLWithPath: out).deletingLastPathComponent().path
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-            throw LabelError.unreadable(path: out, reason: "cannot write: no folder \(folder)")
+        for path in [out] + (options.saveLabeller.map { [$0] } ?? []) {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw LabelError.unreadable(path: path, reason: "cannot write: no folder \(folder)")
+            }
         }
         let labelFile = try LabelFile(path: labels)
         let (rowClasses, classes) = try labelFile.datasetLabels(data)
@@ -114,11 +120,13 @@ public enum PseudoLabelling {
         } catch {
             throw LabelError.unreadable(path: out, reason: "cannot write: \(error.localizedDescription)")
         }
+        if let path = options.saveLabeller { try Labeller(classifier: labeller, classes: classes).write(to: path) }
         return PseudoLabelReport(
             classes: classes, labelled: labelledRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,
             validationCount: validationCount, validationAccuracy: labeller.accuracy(images: validation.images, labels: validation.classes),
             supervisedValidationAccuracy: supervised.accuracy(images: validation.images, labels: validation.classes),
             testCount: test?.classes.count, testAccuracy: test.map { labeller.accuracy(images: $0.images, labels: $0.classes) },
-            supervisedTestAccuracy: test.map { supervised.accuracy(images: $0.images, labels: $0.classes) }, perClass: perClass, out: out)
+            supervisedTestAccuracy: test.map { supervised.accuracy(images: $0.images, labels: $0.classes) }, perClass: perClass, out: out,
+            labeller: options.saveLabeller)
     }
 }

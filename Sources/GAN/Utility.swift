@@ -12,9 +12,15 @@ public struct UtilityOptions: Sendable {
     public var checkpoint = "latest"
     /// Synthetic images per class.
     public var perClass = 1000
-    /// Draw perClass / (1 − filter) candidates per class and keep the perClass that D's classifier
-    /// head is surest of (0: keep every image drawn).
+    /// Draw perClass / (1 − filter) candidates per class and keep the perClass that `filterBy`
+    /// is surest of (0: keep every image drawn).
     public var filter = 0.0
+    public var filterBy = FilterBy.head
+    /// A classifier written by `label --save-labeller`: it measures how many synthetic images are
+    /// the class they were generated as, and is used by `filterBy: .labeller` and `relabel`.
+    public var labeller: String?
+    /// Each synthetic image takes the labeller's class instead of the one it was generated as.
+    public var relabel = false
     /// The fraction of each real + synthetic batch that is synthetic.
     public var syntheticShare = 0.5
     public var seed: UInt64 = 0
@@ -25,6 +31,13 @@ public struct UtilityOptions: Sendable {
     public var testFraction = 0.2
     public var recipe = DownstreamClassifier.Recipe()
     public init() {}
+
+    public enum FilterBy: String, Sendable, Codable {
+        /// D's auxiliary classifier head: its probability of the class asked for.
+        case head
+        /// The labeller's probability of the class asked for.
+        case labeller
+    }
 }
 
 public struct UtilityReport: Codable, Sendable {
@@ -38,6 +51,13 @@ public struct UtilityReport: Codable, Sendable {
     public var syntheticOnly: Double
     public var discriminatorFeatures: Double
     public var checkpoint: String
+    /// How the synthetic set was chosen: `filter` of the candidates dropped by `filter_by`.
+    public var filter: Double
+    public var filterBy: UtilityOptions.FilterBy?
+    /// With a labeller: the fraction of the synthetic set it classifies as the class each image was
+    /// generated as (before any relabelling), and how many images `relabel` moved to another class.
+    public var labellerAgreement: Double?
+    public var relabelled: Int?
     /// Each class's test accuracy (recall) under each classifier: where a synthetic set helps and
     /// where its classes are wrong.
     public var perClass: [ClassAccuracy]
@@ -58,6 +78,7 @@ public struct UtilityReport: Codable, Sendable {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
+        case filter, filterBy = "filter_by", labellerAgreement = "labeller_agreement", relabelled
     }
 }
 
@@ -89,23 +110,39 @@ public enum Utility {
             train = gather(order.dropFirst(testCount))
         }
 
+        let labeller = try options.labeller.map { try Labeller(path: $0).scorer(for: configuration) }
+        if options.relabel || options.filterBy == .labeller {
+            guard labeller != nil else { throw LabelError.unreadable(path: model, reason: "relabelling or filtering by the labeller needs a labeller (label --save-labeller)") }
+        }
         let candidates = options.filter > 0 ? Int((Double(options.perClass) / (1 - options.filter)).rounded(.up)) : options.perClass
-        progress("generating \(options.perClass) images per class" + (candidates > options.perClass ? " (the surest of \(candidates))" : ""))
-        let confidence = candidates > options.perClass ? try ClassConfidence(run: model, checkpoint: options.checkpoint) : nil
-        var synthetic: [Float] = [], syntheticClasses: [Int] = []
+        var scorer: ClassScorer?
+        if candidates > options.perClass {
+            scorer = options.filterBy == .labeller ? labeller : try ClassConfidence(run: model, checkpoint: options.checkpoint)
+        }
+        progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is surest of)" } ?? ""))
+        var synthetic: [Float] = [], syntheticClasses: [Int] = [], agreeing = 0, relabelled = 0
         for label in classes.indices {
-            var images: [Float] = [], sureness: [Float] = []
+            var images: [Float] = [], sureness: [Float] = [], predicted: [Int] = []
             for start in stride(from: 0, to: candidates, by: 256) {
                 let indices = start..<min(start + 256, candidates)
                 let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
                 let batch = generator.images(latents: latents, classes: indices.map { _ in label })
                 images += batch.values
-                if let confidence { sureness += confidence.confidence(batch, classes: indices.map { _ in label }) }
+                if let scorer { sureness += scorer.scores(batch, classes: indices.map { _ in label }) }
+                if let labeller { predicted += labeller.predictions(batch) }
             }
-            let kept = confidence == nil ? Array(0..<candidates) : sureness.indices.sorted { sureness[$0] > sureness[$1] }.prefix(options.perClass).sorted()
-            for index in kept { synthetic += images[index * sample..<(index + 1) * sample] }
-            syntheticClasses += kept.map { _ in label }
+            let kept = scorer == nil ? Array(0..<candidates) : sureness.indices.sorted { sureness[$0] > sureness[$1] }.prefix(options.perClass).sorted()
+            for index in kept {
+                let agrees = labeller == nil || predicted[index] == label
+                if agrees { agreeing += 1 }
+                // A class the model lacks cannot be a training target: such an image is dropped.
+                if options.relabel && !agrees && predicted[index] < 0 { continue }
+                synthetic += images[index * sample..<(index + 1) * sample]
+                syntheticClasses.append(options.relabel ? predicted[index] : label)
+                if options.relabel && !agrees { relabelled += 1 }
+            }
         }
+        let keptCount = classes.count * options.perClass
 
         /// The test predictions of the classifier trained on `images`.
         func predictions(_ name: String, images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil) -> [Int] {
@@ -146,6 +183,9 @@ public enum Utility {
 
         return UtilityReport(classes: classes, realCount: train.classes.count, syntheticCount: syntheticClasses.count, testCount: test.classes.count,
                              realOnly: accuracy(realOnly), realPlusSynthetic: accuracy(realPlusSynthetic), syntheticOnly: accuracy(syntheticOnly),
-                             discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath, perClass: perClass)
+                             discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath,
+                             filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy,
+                             labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
+                             relabelled: options.relabel ? relabelled : nil, perClass: perClass)
     }
 }

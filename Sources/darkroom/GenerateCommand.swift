@@ -40,8 +40,10 @@ struct GenerateCommand: ParsableCommand {
     var interpolate: Int?
     @Option(help: "Draw count / (1 − FRACTION) candidates and drop the FRACTION scored most fake (each kept image's score goes in metadata.jsonl).")
     var filter: Double?
-    @Option(help: "What scores candidates for --filter: two-sample (a fresh real-vs-synthetic classifier; measured better) or discriminator (the run's D).")
+    @Option(help: "What scores candidates for --filter: two-sample (a fresh real-vs-synthetic classifier; measured better), discriminator (the run's D), or labeller (with --per-class: --labeller's probability of the class asked for).")
     var filterBy = "two-sample"
+    @Option(help: "With --filter-by labeller: a classifier written by label --save-labeller.")
+    var labeller: String?
     @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
     var data: String?
 
@@ -56,7 +58,12 @@ struct GenerateCommand: ParsableCommand {
         }
         if let interpolate { guard interpolate >= 1 else { throw ValidationError("--interpolate must be at least 1") } }
         if let filter { guard (0..<1).contains(filter) else { throw ValidationError("--filter must be in [0, 1)") } }
-        guard ["discriminator", "two-sample"].contains(filterBy) else { throw ValidationError("--filter-by must be discriminator or two-sample") }
+        guard ["discriminator", "two-sample", "labeller"].contains(filterBy) else { throw ValidationError("--filter-by must be discriminator, two-sample or labeller") }
+        if filterBy == "labeller" {
+            guard labeller != nil, perClass != nil else { throw ValidationError("--filter-by labeller needs --labeller and --per-class") }
+        } else if labeller != nil {
+            throw ValidationError("--labeller comes with --filter-by labeller")
+        }
     }
 
     func run() throws {
@@ -75,13 +82,16 @@ struct GenerateCommand: ParsableCommand {
         options.overwrite = overwrite
         options.augment = augment
         options.ratio = ratio
-        var scorer: RealismScorer?
+        var scorer: ClassScorer?
         if let filter, filter > 0 {
             options.filter = filter
-            if filterBy == "two-sample" {
+            switch filterBy {
+            case "two-sample":
                 Console.note("training a two-sample classifier to score candidates")
                 scorer = try TwoSampleScorer(generator: generator, dataset: data ?? TrainedGenerator.trainingData(run: model), seed: seed)
-            } else {
+            case "labeller":
+                scorer = try Labeller(path: labeller!).scorer(for: generator.configuration)
+            default:
                 scorer = try DiscriminatorScorer(run: model, checkpoint: checkpoint)
             }
         }
@@ -93,7 +103,7 @@ struct GenerateCommand: ParsableCommand {
                 Console.progress("generate: \(done)/\(total)")
             }
         } else {
-            rows = try Generation.write(generator, options: options, to: out, scorer: scorer) { done, total in Console.progress("generate: \(done)/\(total)") }
+            rows = try Generation.write(generator, options: options, to: out, scorer: scorer as? RealismScorer) { done, total in Console.progress("generate: \(done)/\(total)") }
         }
         Console.endProgress()
         let synthetic = rows.filter { $0.source == "synthetic" }.count

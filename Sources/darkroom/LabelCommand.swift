@@ -25,6 +25,8 @@ struct LabelCommand: ParsableCommand {
     var testLabels: String?
     @Option(help: "The prepared dataset --test-labels' paths are in (default: --data).")
     var testData: String?
+    @Option(help: "Also save the labeller (safetensors) here, for generate / utility --filter-by labeller.")
+    var saveLabeller: String?
     @Option var seed: UInt64 = 0
     @Flag var json = false
 
@@ -45,6 +47,7 @@ struct LabelCommand: ParsableCommand {
         options.testLabels = testLabels
         options.testData = testData
         options.seed = seed
+        options.saveLabeller = saveLabeller
         let report = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options) { Console.note($0) }
         if json {
             print(try Console.json(report))
@@ -56,5 +59,6 @@ struct LabelCommand: ParsableCommand {
         if let count = report.testCount, let accuracy = report.testAccuracy, let supervised = report.supervisedTestAccuracy {
             print(String(format: "test images (%d): FixMatch %.4f, labelled images alone %.4f", count, accuracy, supervised))
         }
+        if let saveLabeller { print("labeller → \(saveLabeller)") }
     }
 }

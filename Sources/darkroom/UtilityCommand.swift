@@ -20,8 +20,14 @@ struct UtilityCommand: ParsableCommand {
     @Option var testFraction = 0.2
     @Option(help: "Synthetic images per class.")
     var perClass = 1000
-    @Option(help: "Draw per-class / (1 − FRACTION) candidates of each class and keep those D's classifier head is surest of.")
+    @Option(help: "Draw per-class / (1 − FRACTION) candidates of each class and keep those --filter-by is surest of.")
     var filter = 0.0
+    @Option(help: "What ranks --filter's candidates: head (D's classifier head) or labeller (--labeller's probability of the class asked for).")
+    var filterBy = "head"
+    @Option(help: "A classifier written by label --save-labeller: reports how many synthetic images it calls their class; for --filter-by labeller and --relabel.")
+    var labeller: String?
+    @Flag(help: "Give each synthetic image the labeller's class instead of the one it was generated as.")
+    var relabel = false
     @Option(help: "The fraction of each real + synthetic batch that is synthetic.")
     var syntheticShare = 0.5
     @Option var seed: UInt64 = 0
@@ -35,6 +41,8 @@ struct UtilityCommand: ParsableCommand {
         guard syntheticShare > 0 && syntheticShare < 1 else { throw ValidationError("--synthetic-share must be in (0, 1)") }
         guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
+        guard let by = UtilityOptions.FilterBy(rawValue: filterBy) else { throw ValidationError("--filter-by must be head or labeller") }
+        if (by == .labeller || relabel) && labeller == nil { throw ValidationError("--filter-by labeller and --relabel need --labeller") }
     }
 
     func run() throws {
@@ -42,6 +50,9 @@ struct UtilityCommand: ParsableCommand {
         options.checkpoint = checkpoint
         options.perClass = perClass
         options.filter = filter
+        options.filterBy = UtilityOptions.FilterBy(rawValue: filterBy)!
+        options.labeller = labeller
+        options.relabel = relabel
         options.syntheticShare = syntheticShare
         options.seed = seed
         options.testLabels = testLabels
@@ -58,6 +69,10 @@ struct UtilityCommand: ParsableCommand {
         print(String(format: "  real + synthetic (%d + %d)   %.4f", report.realCount, report.syntheticCount, report.realPlusSynthetic))
         print(String(format: "  synthetic only (%d images)       %.4f", report.syntheticCount, report.syntheticOnly))
         print(String(format: "  logistic regression on D features  %.4f", report.discriminatorFeatures))
+        if let agreement = report.labellerAgreement {
+            print(String(format: "the labeller calls %.1f%% of the synthetic images the class they were generated as", agreement * 100)
+                  + (report.relabelled.map { "; \($0) relabelled" } ?? ""))
+        }
         print("per class (real only / real + synthetic / synthetic only):")
         for row in report.perClass {
             print(String(format: "  %-20@ %.3f  %.3f  %.3f", row.label as NSString, row.realOnly, row.realPlusSynthetic, row.syntheticOnly))

@@ -1,4 +1,5 @@
 import Foundation
+import Evaluation
 import Formats
 import Imaging
 @testable import GAN
@@ -274,6 +275,7 @@ final class ConditionalTests: XCTestCase {
         utility.perClass = 8
         utility.recipe.minimumSteps = 10
         utility.recipe.batch = 16
+        utility.recipe.width = 8
         let report = try Utility.run(model: options.out, labels: options.labels!, options: utility)
         XCTAssertEqual(report.syntheticCount, 24)
         XCTAssertEqual(report.realCount + report.testCount, 32)
@@ -292,6 +294,61 @@ final class ConditionalTests: XCTestCase {
         let filtered = try Utility.run(model: options.out, labels: options.labels!, options: utility)
         XCTAssertEqual(filtered.syntheticCount, 24, "the surest half of 16 candidates per class")
         XCTAssertEqual(filtered.realOnly, report.realOnly, "the real-only classifier does not depend on the synthetic set")
+        XCTAssertEqual(filtered.filterBy, .head)
+        XCTAssertNil(report.filterBy)
+        XCTAssertNil(report.labellerAgreement)
+
+        // A labeller: the utility CNN on the labelled images, its classes in another order than the
+        // model's (matched by name), saved and read back.
+        let (rowClasses, _) = try LabelFile(path: options.labels!).datasetLabels(data, classes: conditional.classes)
+        let labelled = try LabelledImages(dataset: data, rowClasses: rowClasses, perBatch: 0, seed: 0)
+        var recipe = DownstreamClassifier.Recipe()
+        (recipe.width, recipe.batch, recipe.minimumSteps) = (4, 16, 20)
+        let cnn = DownstreamClassifier(imageSize: 32, channels: 1, classes: 3, recipe: recipe)
+        let order = [1, 2, 0]
+        cnn.train(images: labelled.images, labels: labelled.classes.map { order[$0] })
+        let labellerPath = directory.file("labeller.safetensors").path
+        try Labeller(classifier: cnn, classes: ["stripe", "circle", "square"]).write(to: labellerPath)
+        let scorer = try Labeller(path: labellerPath).scorer(for: generator.configuration)
+        XCTAssertEqual(scorer.mapping, order)
+
+        var byLabeller = GenerationOptions(count: 0)
+        byLabeller.filter = 0.5
+        let chosen = try Generation.writePerClass(generator, perClass: 3, options: byLabeller, to: directory.file("by-labeller").path,
+                                                  confidence: try ClassConfidence(run: options.out), scorer: scorer)
+        // Each class keeps the 3 of its 6 candidates that the labeller gives the highest probability of that class.
+        for (label, name) in generator.configuration.classes.enumerated() {
+            let candidates = (0..<6).map { label * 6 + $0 }
+            let images = generator.images(latents: candidates.flatMap { generator.latent(seed: 0, index: $0) }, classes: candidates.map { _ in label })
+            let scores = scorer.scores(images, classes: candidates.map { _ in label })
+            let top = scores.indices.sorted { scores[$0] > scores[$1] }.prefix(3)
+            let rows = chosen.filter { $0.label == name }
+            XCTAssertEqual(Set(rows.map(\.index)), Set(top.map { candidates[$0] }), name)
+            for row in rows { XCTAssertEqual(row.score!, scores[row.index - label * 6], accuracy: 1e-5) }
+        }
+
+        utility.filter = 0
+        utility.labeller = labellerPath
+        let measured = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        let agreement = try XCTUnwrap(measured.labellerAgreement)
+        XCTAssertTrue((0...1).contains(agreement))
+        XCTAssertNil(measured.relabelled)
+        XCTAssertEqual(measured.syntheticOnly, report.syntheticOnly, "measuring with a labeller changes nothing")
+        utility.relabel = true
+        let relabelled = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        XCTAssertEqual(relabelled.relabelled, Int(((1 - agreement) * 24).rounded()), "the images the labeller calls another class")
+        XCTAssertEqual(relabelled.syntheticCount, 24)
+        utility.relabel = false
+        utility.labeller = nil
+        utility.filter = 0.5
+        utility.filterBy = .labeller
+        XCTAssertThrowsError(try Utility.run(model: options.out, labels: options.labels!, options: utility)) {
+            XCTAssertTrue("\($0)".contains("needs a labeller"), "\($0)")
+        }
+        let twoClasses = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        XCTAssertThrowsError(try Labeller(classifier: twoClasses, classes: ["circle", "square"], path: "two.safetensors").scorer(for: generator.configuration)) {
+            XCTAssertTrue("\($0)".contains("two.safetensors") && "\($0)".contains("stripe"), "\($0)")
+        }
 
         var plain = TrainOptions.tiny(data: data, out: directory.file("plain").path)
         plain.epochs = 1
@@ -317,8 +374,10 @@ final class PseudoLabellingTests: XCTestCase {
         options.recipe.width = 4
         options.recipe.minimumSteps = 5
         options.validationFraction = 0.2
+        options.saveLabeller = directory.file("labeller.safetensors").path
         let out = directory.file("pseudo.csv").path
         let report = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)
+        XCTAssertEqual(report.labeller, options.saveLabeller)
         XCTAssertEqual(report.classes, ["even", "odd"])
         XCTAssertEqual([report.labelled, report.unlabelled, report.pseudoLabelled, report.validationCount], [20, index.count - 20, index.count - 20, 4])
         XCTAssertEqual(report.perClass.values.reduce(0, +), report.pseudoLabelled)
@@ -329,6 +388,15 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertEqual(given.map { [$0[0], $0[1]] }, index.prefix(20).map { [$0.1, $0.0 % 2 == 0 ? "even" : "odd"] }, "the given labels, validation ones too")
         XCTAssertEqual(Set(predicted.map { $0[0] }), Set(index.dropFirst(20).map(\.1)))
         XCTAssertTrue(predicted.allSatisfy { ["even", "odd"].contains($0[1]) && (0.5...1).contains(Double($0[2])!) })
+        // The saved labeller is the one that wrote the CSV: the same confidences from the file.
+        let saved = try Labeller(path: options.saveLabeller!)
+        XCTAssertEqual(saved.classes, ["even", "odd"])
+        let unlabelled = index.dropFirst(20).map { $0.0 }
+        let images = try LabelledImages(dataset: data, rowClasses: index.map { unlabelled.contains($0.0) ? 0 : -1 }, perBatch: 0, seed: 0).images
+        for (p, row) in zip(saved.classifier.probabilities(images), predicted) {
+            XCTAssertEqual(Double(p.max()!), Double(row[2])!, accuracy: 1e-4, row[0])
+            XCTAssertEqual(saved.classes[p.firstIndex(of: p.max()!)!], row[1], row[0])
+        }
         // train --labels reads it: every image labelled.
         let (rowClasses, classes) = try LabelFile(path: out).datasetLabels(data)
         XCTAssertEqual(classes, ["even", "odd"])
@@ -345,6 +413,11 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: labels, out: directory.file("no/such/folder.csv").path, options: options)) {
             XCTAssertTrue("\($0)".contains("no/such"), "\($0)")
         }
+        options.saveLabeller = directory.file("no/such/labeller.safetensors").path
+        XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)) {
+            XCTAssertTrue("\($0)".contains("no/such/labeller"), "\($0)")
+        }
+        XCTAssertThrowsError(try Labeller(path: labels)) { XCTAssertTrue("\($0)".contains("labels.csv: not a labeller"), "\($0)") }
     }
 }
 

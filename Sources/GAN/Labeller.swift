@@ -1,0 +1,110 @@
+import Evaluation
+import Foundation
+import Formats
+import NN
+
+/// The classifier `darkroom label` trains (FixMatch on the utility CNN), saved with
+/// `label --save-labeller` so that `generate --per-class` and `utility` can keep the synthetic
+/// images it agrees with (`--filter-by labeller`). A safetensors file: the CNN's tensors by layer
+/// index (`0.weight`, `3.running_mean`, …) and, in `__metadata__`, `format` "darkroom-labeller",
+/// `classes` (a JSON list of the labels, in class-index order), `image_size`, `channels`, `width`.
+public final class Labeller {
+    public static let format = "darkroom-labeller"
+    public let classifier: DownstreamClassifier
+    public let classes: [String]
+    /// Where it was read from, for errors.
+    public let path: String
+
+    public init(classifier: DownstreamClassifier, classes: [String], path: String = "<labeller>") {
+        precondition(classifier.classes == classes.count, "one label per class")
+        self.classifier = classifier
+        self.classes = classes
+        self.path = path
+    }
+
+    public convenience init(path: String) throws {
+        let (tensors, metadata): ([String: Safetensors.Entry], [String: String])
+        do {
+            (tensors, metadata) = try Safetensors.read(path: path)
+        } catch {
+            throw LabelError.unreadable(path: path, reason: "not a labeller: \(error)")
+        }
+        guard metadata["format"] == Labeller.format else {
+            throw LabelError.unreadable(path: path, reason: "not a labeller (no format \"\(Labeller.format)\"; write one with label --save-labeller)")
+        }
+        guard let size = metadata["image_size"].flatMap(Int.init), let channels = metadata["channels"].flatMap(Int.init),
+              let width = metadata["width"].flatMap(Int.init), size >= 8, channels >= 1, width >= 1,
+              let classes = metadata["classes"].flatMap({ try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }), classes.count >= 2 else {
+            throw LabelError.unreadable(path: path, reason: "a labeller's metadata needs image_size, channels, width and at least two classes")
+        }
+        var recipe = DownstreamClassifier.Recipe()
+        recipe.width = width
+        let classifier = DownstreamClassifier(imageSize: size, channels: channels, classes: classes.count, recipe: recipe)
+        do {
+            try Checkpoint.load(tensors, into: classifier.network, prefix: "", path: path)
+        } catch {
+            throw LabelError.unreadable(path: path, reason: "\(error)")
+        }
+        classifier.network.isTraining = false
+        self.init(classifier: classifier, classes: classes, path: path)
+    }
+
+    public func write(to path: String) throws {
+        let metadata = ["format": Labeller.format, "image_size": "\(classifier.imageSize)", "channels": "\(classifier.channels)",
+                        "width": "\(classifier.recipe.width)", "classes": String(decoding: try JSONEncoder().encode(classes), as: UTF8.self)]
+        do {
+            try Safetensors.write(Checkpoint.tensors(of: classifier.network, prefix: ""), metadata: metadata, to: path)
+        } catch {
+            throw LabelError.unreadable(path: path, reason: "cannot write: \(error)")
+        }
+    }
+
+    /// The labeller as a scorer of a class-conditional model's images, classes matched by name.
+    public func scorer(for model: DCGANConfiguration) throws -> LabellerScorer {
+        guard model.imageSize == classifier.imageSize, model.channels == classifier.channels else {
+            throw LabelError.unreadable(path: path, reason: "the labeller reads \(classifier.channels)×\(classifier.imageSize)² images, the model makes \(model.channels)×\(model.imageSize)²")
+        }
+        let mapping = try model.classes.map { label in
+            guard let index = classes.firstIndex(of: label) else { throw LabelError.unknownClass(path: path, label: label, classes: classes) }
+            return index
+        }
+        return LabellerScorer(labeller: self, mapping: mapping)
+    }
+}
+
+/// Scores a class's candidates for `--filter` in a per-class set (higher: keep).
+public protocol ClassScorer: AnyObject {
+    var name: String { get }
+    /// images [N, C, S, S] plain in [-1, 1], each generated as `classes[i]` → N scores.
+    func scores(_ images: Tensor, classes: [Int]) -> [Float]
+}
+
+/// A realism score ignores the class.
+extension RealismScorer {
+    public func scores(_ images: Tensor, classes: [Int]) -> [Float] { scores(images) }
+}
+
+/// The labeller's probability that an image is the class it was generated as.
+public final class LabellerScorer: ClassScorer {
+    public let name = "labeller"
+    let labeller: Labeller
+    /// Model class index → labeller class index.
+    let mapping: [Int]
+
+    init(labeller: Labeller, mapping: [Int]) {
+        self.labeller = labeller
+        self.mapping = mapping
+    }
+
+    public func scores(_ images: Tensor, classes: [Int]) -> [Float] {
+        zip(labeller.classifier.probabilities(images.values), classes).map { p, label in p[mapping[label]] }
+    }
+
+    /// Each image's most probable class, as a model class index (−1 for a class the model lacks).
+    public func predictions(_ images: Tensor) -> [Int] {
+        labeller.classifier.probabilities(images.values).map { p in
+            let best = p.indices.max { p[$0] < p[$1] }!
+            return mapping.firstIndex(of: best) ?? -1
+        }
+    }
+}
