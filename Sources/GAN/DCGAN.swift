@@ -73,6 +73,9 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
     /// A conditional model's D also scores each image with its class (the projection discriminator,
     /// Miyato & Koyama 2018): logit = ψ(φ(x)) + ⟨e_y, φ(x)⟩, a learned row e_y per class.
     public var projection = false
+    /// A conditional model's G also scales and shifts every BatchNorm's channels by its class
+    /// (`ClassAffine`: BigGAN's conditional BatchNorm), beside the one-hot input.
+    public var classNorm = false
 
     public var isConditional: Bool { !classes.isEmpty }
     /// G's input channels: the latent, then the class's one-hot row. (The one-hot row through G's
@@ -125,6 +128,7 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case imageSize = "image_size", channels, nz, ngf, ndf, dropout, latent = "noise"
         case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std", generatorKind = "generator", classes, projection
+        case classNorm = "class_norm"
     }
 
     public init(from decoder: Decoder) throws {
@@ -142,6 +146,7 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
         generatorKind = try container.decodeIfPresent(GeneratorKind.self, forKey: .generatorKind) ?? .transposed
         classes = try container.decodeIfPresent([String].self, forKey: .classes) ?? []
         projection = try container.decodeIfPresent(Bool.self, forKey: .projection) ?? false
+        classNorm = try container.decodeIfPresent(Bool.self, forKey: .classNorm) ?? false
     }
 }
 
@@ -163,9 +168,11 @@ public enum DCGAN {
 ///   → stem: ConvT 4×4 (1 → 4 px) + BN + ReLU → [N, ngf·2^(blocks−1), 4, 4]
 ///   → upsampling: [×2 + BN + ReLU] × (blocks − 1), halving the channels → [N, ngf, S/2, S/2]
 ///   → toImage: ×2 to C + Tanh → images [N, C, S, S] in [−1, 1]
-/// where ×2 is a 4×4 stride-2 ConvT, or (`upsample`) nearest ×2 then a 3×3 conv. The blocks are
-/// one chain of layers whose indices (and so tensor names, `main.0.weight`, …) follow PyTorch's
-/// example, so its `netG.load_state_dict` takes a Darkroom checkpoint.
+/// where ×2 is a 4×4 stride-2 ConvT, or (`upsample`) nearest ×2 then a 3×3 conv; with `classNorm`
+/// every BN is followed by the class's scale and shift (`ClassAffine`, tensors
+/// `main.1.class_weight`, … beside the BN's). The blocks are one chain of layers whose indices (and
+/// so tensor names, `main.0.weight`, …) follow PyTorch's example, so its `netG.load_state_dict`
+/// takes a Darkroom checkpoint.
 public final class Generator {
     public let configuration: DCGANConfiguration
     /// Every layer in order.
@@ -174,11 +181,21 @@ public final class Generator {
     public let stem: Range<Int>
     public let upsampling: Range<Int>
     public let toImage: Range<Int>
+    /// With `classNorm`: the layers that read each image's class.
+    let classAffines: [ClassAffine]
 
     public init(_ configuration: DCGANConfiguration, backend: Backend) {
         self.configuration = configuration
         var layers: [Layer] = []
-        func name() -> String { "main.\(layers.count)" }
+        // PyTorch's indices: the class affines sit beside their BatchNorm, not in the count.
+        func name() -> String { "main.\(layers.count - layers.filter { $0 is ClassAffine }.count)" }
+        func normalize(_ width: Int) {
+            let norm = BatchNorm2d(width, backend: backend, name: name())
+            layers.append(norm)
+            if configuration.isConditional && configuration.classNorm {
+                layers.append(ClassAffine(channels: width, classes: configuration.classes.count, name: norm.name))
+            }
+        }
         func double(_ inChannels: Int, _ outChannels: Int) {
             switch configuration.generatorKind {
             case .transposed:
@@ -190,12 +207,12 @@ public final class Generator {
         }
         var width = configuration.ngf << (configuration.blocks - 1)
         layers.append(ConvTranspose2d(configuration.generatorInputWidth, width, kernel: 4, stride: 1, padding: 0, bias: false, backend: backend, name: name()))
-        layers.append(BatchNorm2d(width, backend: backend, name: name()))
+        normalize(width)
         layers.append(ReLU(backend: backend))
         let stemEnd = layers.count
         for _ in 0..<(configuration.blocks - 1) {
             double(width, width / 2)
-            layers.append(BatchNorm2d(width / 2, backend: backend, name: name()))
+            normalize(width / 2)
             layers.append(ReLU(backend: backend))
             width /= 2
         }
@@ -204,13 +221,22 @@ public final class Generator {
         layers.append(Tanh(backend: backend))
         network = Sequential(layers)
         network.needsInputGradient = false  // nobody needs ∂loss/∂z
+        classAffines = layers.compactMap { $0 as? ClassAffine }
         stem = 0..<stemEnd
         upsampling = stemEnd..<upsamplingEnd
         toImage = upsamplingEnd..<layers.count
     }
 
-    /// G's input [N, nz (+ K), 1, 1] → images [N, C, S, S], block by block.
+    /// G's input [N, nz (+ K), 1, 1] → images [N, C, S, S], block by block. The class affines take
+    /// each image's class from its one-hot row, the one place G's classes are written.
     public func forward(_ input: Tensor) -> Tensor {
+        if !classAffines.isEmpty {
+            let plain = input.plain(), width = configuration.generatorInputWidth, nz = configuration.nz
+            let classes = (0..<plain.shape[0]).map { n in
+                (0..<configuration.classes.count).max { plain.data[n * width + nz + $0] < plain.data[n * width + nz + $1] }!
+            }
+            for layer in classAffines { layer.classes = classes }
+        }
         let features = network.forward(network.forward(input, layers: stem), layers: upsampling)
         return network.forward(features, layers: toImage)
     }

@@ -77,6 +77,8 @@ public struct TrainOptions: Codable, Sendable {
     public var labelledBatch: Int?
     /// With `labels`: a projection discriminator (see `DCGANConfiguration.projection`).
     public var projection = false
+    /// With `labels`: class-conditional BatchNorm in G (see `DCGANConfiguration.classNorm`).
+    public var classNorm = false
     /// With `step.pseudoLabels`: how often D's classifier is measured on the held-out labelled
     /// images, and the accuracy there from which pseudo-labels are used ("good enough").
     public var pseudoLabelCheck = 200
@@ -92,7 +94,7 @@ public struct TrainOptions: Codable, Sendable {
         case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std"
         case snapshotKimg = "snapshot_kimg", emaKimg = "ema_kimg", emaRampup = "ema_rampup"
         case checkpointEvery = "checkpoint_every", sampleEvery = "sample_every", logEvery = "log_every"
-        case evalEvery = "eval_every", evalCount = "eval_count", labels, labelledBatch = "labelled_batch", projection
+        case evalEvery = "eval_every", evalCount = "eval_count", labels, labelledBatch = "labelled_batch", projection, classNorm = "class_norm"
         case pseudoLabelCheck = "pseudo_label_check", pseudoLabelAccuracy = "pseudo_label_accuracy"
     }
 
@@ -237,6 +239,7 @@ public final class TrainingRun {
             var (rowClasses, classes) = try LabelFile(path: labels).datasetLabels(options.data)
             configuration.classes = classes
             configuration.projection = options.projection
+            configuration.classNorm = options.classNorm
             if options.step.pseudoLabels > 0 {
                 let labelledRows = rowClasses.indices.filter { rowClasses[$0] >= 0 }
                 var random = SeededRandom(seed: options.seed &+ 0x5E1D)

@@ -72,6 +72,8 @@ struct TrainCommand: ParsableCommand {
     var pseudoLabels: Float = 0
     @Flag(help: "With --labels: D also scores each real image with its label and each fake with its class (a projection discriminator, Miyato & Koyama 2018).")
     var projection = false
+    @Flag(help: "With --labels: G scales and shifts every BatchNorm's channels by the class (BigGAN's conditional BatchNorm), beside its one-hot input.")
+    var classNorm = false
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be positive") }
@@ -91,6 +93,7 @@ struct TrainCommand: ParsableCommand {
         guard pseudoLabels >= 0 && pseudoLabels <= 1 else { throw ValidationError("--pseudo-labels must be a confidence in [0, 1]") }
         guard classWeight >= 0, fakeClassWeight.map({ $0 >= 0 }) ?? true, labelledBatch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--class-weight, --fake-class-weight and --labelled-batch must be 0 or more") }
         if projection && labels == nil { throw ValidationError("--projection comes with --labels") }
+        if classNorm && labels == nil { throw ValidationError("--class-norm comes with --labels") }
         guard evalCount >= 100 else { throw ValidationError("--eval-count must be at least 100") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
         if let diffaugment, DiffAugmentPolicy(diffaugment) == nil { throw ValidationError("--diffaugment takes color, translation and/or cutout, comma-separated") }
@@ -120,6 +123,7 @@ struct TrainCommand: ParsableCommand {
         if let fakeClassWeight { options.step.fakeClassWeight = fakeClassWeight }
         options.labelledBatch = labelledBatch
         options.projection = projection
+        options.classNorm = classNorm
         options.step.pseudoLabels = pseudoLabels
         options.checkpointEvery = checkpointEvery
         options.sampleEvery = sampleEvery

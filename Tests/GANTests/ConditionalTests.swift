@@ -173,6 +173,49 @@ final class ConditionalTests: XCTestCase {
         XCTAssertNotNil(try FeatureExtractor(run: straight))
     }
 
+    /// Class-conditional BatchNorm in G: it starts as the G without it (same draws, identity
+    /// affines), its per-class rows sit beside each BN under PyTorch's indices, move from zero,
+    /// are checkpointed with their Adam moments, and a run resumes exactly.
+    func testClassNormStartsAsTheGeneratorWithoutItAndResumesExactly() throws {
+        let plain = conditional
+        var normed = conditional
+        normed.classNorm = true
+        let (withNorm, without) = (Generator(normed, backend: .fast), Generator(plain, backend: .fast))
+        var (r1, r2) = (SeededRandom(seed: 3), SeededRandom(seed: 3))
+        Initialization.dcgan(withNorm.layers, random: &r1)
+        Initialization.dcgan(without.layers, random: &r2)
+        XCTAssertEqual(Set(Checkpoint.tensors(of: withNorm.network, prefix: "").keys).subtracting(Checkpoint.tensors(of: without.network, prefix: "").keys),
+                       ["main.1.class_weight", "main.1.class_bias", "main.4.class_weight", "main.4.class_bias",
+                        "main.7.class_weight", "main.7.class_bias"])
+        var random = SeededRandom(seed: 4)
+        let latents = plain.latents(count: 6, random: &random)
+        XCTAssertEqual(withNorm.forward(latents: latents).values, without.forward(latents: latents).values)
+
+        var labels = ""
+        let (straight, resumed) = try TinyRuns.straightAndResumed(in: directory, stopAfter: 5) { options in
+            if labels.isEmpty { labels = try! self.writeLabels(options.data) }
+            options.labels = labels
+            options.labelledBatch = 4
+            options.classNorm = true
+        }
+        XCTAssertEqual(try TinyRuns.loggedFigures(resumed), try TinyRuns.loggedFigures(straight))
+        let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors").tensors
+        let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors").tensors
+        let rows = try XCTUnwrap(a["main.1.class_weight"])
+        XCTAssertEqual(rows.shape, [3, 32])
+        XCTAssertEqual(rows, b["main.1.class_weight"])
+        XCTAssertEqual(a["adam.generator.main.4.class_bias.exp_avg"], b["adam.generator.main.4.class_bias.exp_avg"])
+        XCTAssertTrue(rows.floats.contains { $0 != 0 })
+        XCTAssertTrue(try Checkpoint.configuration(at: straight + "/checkpoints/latest.safetensors").0.classNorm)
+        // Loaded for generation, each image follows its class through the affines too.
+        let generator = try TrainedGenerator(run: straight)
+        let z = generator.latent(seed: 0, index: 0)
+        let byClass = (0..<3).map { generator.images(latents: z, classes: [$0]).values }
+        XCTAssertNotEqual(byClass[0], byClass[1])
+        let pair = generator.images(latents: z + z, classes: [2, 0]).values
+        XCTAssertLessThan(zip(pair, byClass[2] + byClass[0]).map { abs($0 - $1) }.max()!, 1e-5, "image by image, whatever the batch")
+    }
+
     /// Pseudo-labels: D's classifier is measured on the held-out labelled images every check; once
     /// it is good enough (here: any accuracy) confident unlabelled images get its class. The state
     /// survives a stop and resume exactly.

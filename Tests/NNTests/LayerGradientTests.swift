@@ -51,6 +51,27 @@ final class LayerGradientTests: XCTestCase {
         GradientCheck.check(norm, input: GradientCheck.randomTensor([4, 3, 3, 2], seed: 7, scale: 2))
     }
 
+    func testClassAffineScalesAndShiftsEachImagesClassAndItsGradientsMatchFiniteDifferences() {
+        let affine = ClassAffine(channels: 3, classes: 4, name: "main.1")
+        XCTAssertEqual(affine.parameters.map(\.name), ["main.1.class_weight", "main.1.class_bias"])
+        affine.classes = [2, 0, 2]
+        let input = GradientCheck.randomTensor([3, 3, 2, 2], seed: 8, scale: 2)
+        XCTAssertEqual(affine.forward(input).values, input.values, "zero-initialised: the identity")
+        affine.scale.value.assign(shape: [4, 3], values: (0..<12).map { Float($0) * 0.1 - 0.5 })
+        affine.shift.value.assign(shape: [4, 3], values: (0..<12).map { Float($0) * -0.2 + 1 })
+        let output = affine.forward(input)
+        // Image 1 is class 0: channel 2 gets × (1 + a[0, 2]) + b[0, 2] = × 0.7 + 0.6.
+        XCTAssertEqual(output[1 * 12 + 2 * 4 + 3], input[1 * 12 + 2 * 4 + 3] * 0.7 + 0.6, accuracy: 1e-6)
+        // Image 2 is class 2: channel 0 gets × (1 + a[2, 0]) + b[2, 0] = × 1.1 − 0.2.
+        XCTAssertEqual(output[2 * 12 + 1], input[2 * 12 + 1] * 1.1 - 0.2, accuracy: 1e-6)
+        GradientCheck.check(affine, input: input)
+        // Classes 1 and 3 are in no image: their rows get no gradient.
+        affine.scale.zeroGradient()
+        _ = affine.forward(input)
+        _ = affine.backward(GradientCheck.randomTensor(output.shape, seed: 9))
+        for k in [1, 3] { for c in 0..<3 { XCTAssertEqual(affine.scale.gradient[k * 3 + c], 0) } }
+    }
+
     func testBatchNormMatchesPyTorchSemantics() {
         let norm = BatchNorm2d(1)
         let input = Tensor(shape: [2, 1, 1, 2], values: [1, 2, 3, 6])  // mean 3, biased var 3.5, unbiased 14/3
