@@ -58,6 +58,16 @@ final class CatalogCLITests: XCTestCase {
         let badList = try DarkroomBinary.run(["catalog", "/tmp", "--jobs", "0"])
         XCTAssertNotEqual(badList.status, 0)
         XCTAssertTrue(badList.stderr.contains("--jobs"), badList.stderr)
+        // The labeller's flags come together, before any work.
+        for (arguments, expected) in [(["utility", "--model", "/tmp/run", "--labels", "l.csv", "--relabel"], "--labeller"),
+                                      (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--filter-by", "oracle"], "--filter-by"),
+                                      (["generate", "--model", "/tmp/run", "--per-class", "2", "--out", "/tmp/x", "--filter", "0.5",
+                                        "--filter-by", "labeller"], "--labeller"),
+                                      (["train", "--data", "/tmp/d", "--out", "/tmp/r", "--class-norm"], "--labels")] {
+            let refused = try DarkroomBinary.run(arguments)
+            XCTAssertNotEqual(refused.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(refused.stderr.contains(expected), refused.stderr)
+        }
     }
 
     func testASecondCatalogProcessOnTheSameDatabaseIsRefused() throws {
