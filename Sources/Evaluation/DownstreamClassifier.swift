@@ -42,28 +42,37 @@ public final class DownstreamClassifier {
 
     /// Trains on images [N, C, S, S] plain in [-1, 1] with their class indices. With `mixedWith`,
     /// `share` of every batch comes from those images and the rest from these, so a small real set
-    /// is not drowned by a large synthetic one (the steps follow the two sets' total).
-    public func train(images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil, share: Double = 0.5) {
+    /// is not drowned by a large synthetic one (the steps follow the two sets' total). A set's
+    /// `targets` (K probabilities per image: soft labels, such as a teacher's) replace its one-hot
+    /// labels in the loss; the shifts and the order are the same either way.
+    public func train(images: [Float], labels: [Int], targets: [Float]? = nil, mixedWith other: (images: [Float], labels: [Int])? = nil,
+                      mixedTargets: [Float]? = nil, share: Double = 0.5) {
         let sample = channels * imageSize * imageSize
         precondition(!labels.isEmpty && images.count == labels.count * sample, "one label per image")
+        precondition(targets.map { $0.count == labels.count * classes } ?? true, "K targets per image")
+        precondition(mixedTargets.map { $0.count == (other?.labels.count ?? 0) * classes } ?? true, "K targets per mixed image")
         let optimizer = Adam(parameters: network.parameters, learningRate: recipe.learningRate, beta1: 0.9, beta2: 0.999)
         var random = SeededRandom(seed: recipe.seed &+ 1)
-        var sources = [Source(images: images, labels: labels)]
-        if let other, !other.labels.isEmpty { sources.append(Source(images: other.images, labels: other.labels)) }
+        var sources = [Source(images: images, labels: labels, targets: targets)]
+        if let other, !other.labels.isEmpty { sources.append(Source(images: other.images, labels: other.labels, targets: mixedTargets)) }
+        let soft = sources.contains { $0.targets != nil }
         let input = Tensor(shape: [recipe.batch, channels, imageSize, imageSize])
         var gradient: Tensor?
         network.isTraining = true
         for _ in 0..<recipe.steps(for: sources.reduce(0) { $0 + $1.labels.count }) {
-            var batchLabels: [Int] = []
+            var batchLabels: [Int] = [], batchTargets: [Float] = []
             for slot in 0..<recipe.batch {
                 let source = sources.count > 1 && Double(slot) >= Double(recipe.batch) * (1 - share) ? 1 : 0
                 let index = sources[source].next(&random)
                 batchLabels.append(sources[source].labels[index])
+                if soft { batchTargets += sources[source].target(index, classes: classes) }
                 augment(sources[source].images, index: index, shift: recipe.shift, flip: false, into: input.data + slot * sample, random: &random)
             }
             input.markModified()
             optimizer.zeroGradients()
-            let loss = Loss.softmaxCrossEntropy(network.forward(input).plain(), labels: batchLabels, into: gradient)
+            let logits = network.forward(input).plain()
+            let loss = soft ? Loss.softmaxCrossEntropy(logits, targets: batchTargets, into: gradient)
+                : Loss.softmaxCrossEntropy(logits, labels: batchLabels, into: gradient)
             gradient = loss.gradient
             _ = network.backward(loss.gradient)
             optimizer.step()
@@ -75,12 +84,22 @@ public final class DownstreamClassifier {
     struct Source {
         let images: [Float]
         let labels: [Int]
+        let targets: [Float]?
         private var order: [Int] = []
         private var position = 0
 
-        init(images: [Float], labels: [Int]) {
+        init(images: [Float], labels: [Int], targets: [Float]? = nil) {
             self.images = images
             self.labels = labels
+            self.targets = targets
+        }
+
+        /// Image `index`'s target row: its soft target, or its label one-hot.
+        func target(_ index: Int, classes: Int) -> [Float] {
+            if let targets { return Array(targets[index * classes..<(index + 1) * classes]) }
+            var row = [Float](repeating: 0, count: classes)
+            row[labels[index]] = 1
+            return row
         }
 
         mutating func next(_ random: inout SeededRandom) -> Int {

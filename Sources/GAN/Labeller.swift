@@ -100,6 +100,15 @@ public final class LabellerScorer: ClassScorer {
         zip(labeller.classifier.probabilities(images.values), classes).map { p, label in p[mapping[label]] }
     }
 
+    /// Each image's probabilities of the model's classes (rows of the model's K, renormalised
+    /// over them when the labeller knows more classes): soft labels.
+    public func probabilities(_ images: Tensor) -> [[Float]] {
+        labeller.classifier.probabilities(images.values).map { p in
+            let row = mapping.map { p[$0] }, total = row.reduce(0, +)
+            return row.map { $0 / max(total, .leastNormalMagnitude) }
+        }
+    }
+
     /// Each image's most probable class, as a model class index (−1 for a class the model lacks).
     public func predictions(_ images: Tensor) -> [Int] {
         labeller.classifier.probabilities(images.values).map { p in

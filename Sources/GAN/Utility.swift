@@ -21,6 +21,9 @@ public struct UtilityOptions: Sendable {
     public var labeller: String?
     /// Each synthetic image takes the labeller's class instead of the one it was generated as.
     public var relabel = false
+    /// Each synthetic image's target is the labeller's probabilities over the classes (soft
+    /// labels: the labeller as a teacher, Hinton et al. 2015), not one class.
+    public var softLabels = false
     /// The fraction of each real + synthetic batch that is synthetic.
     public var syntheticShare = 0.5
     public var seed: UInt64 = 0
@@ -58,6 +61,8 @@ public struct UtilityReport: Codable, Sendable {
     /// generated as (before any relabelling), and how many images `relabel` moved to another class.
     public var labellerAgreement: Double?
     public var relabelled: Int?
+    /// The synthetic images were trained on with the labeller's probabilities as targets.
+    public var softLabels: Bool
     /// Each class's test accuracy (recall) under each classifier: where a synthetic set helps and
     /// where its classes are wrong.
     public var perClass: [ClassAccuracy]
@@ -78,7 +83,7 @@ public struct UtilityReport: Codable, Sendable {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
-        case filter, filterBy = "filter_by", labellerAgreement = "labeller_agreement", relabelled
+        case filter, filterBy = "filter_by", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels"
     }
 }
 
@@ -111,8 +116,8 @@ public enum Utility {
         }
 
         let labeller = try options.labeller.map { try Labeller(path: $0).scorer(for: configuration) }
-        if options.relabel || options.filterBy == .labeller {
-            guard labeller != nil else { throw LabelError.unreadable(path: model, reason: "relabelling or filtering by the labeller needs a labeller (label --save-labeller)") }
+        if options.relabel || options.softLabels || options.filterBy == .labeller {
+            guard labeller != nil else { throw LabelError.unreadable(path: model, reason: "relabelling, soft labels or filtering by the labeller need a labeller (label --save-labeller)") }
         }
         let candidates = options.filter > 0 ? Int((Double(options.perClass) / (1 - options.filter)).rounded(.up)) : options.perClass
         var scorer: ClassScorer?
@@ -120,9 +125,9 @@ public enum Utility {
             scorer = options.filterBy == .labeller ? labeller : try ClassConfidence(run: model, checkpoint: options.checkpoint)
         }
         progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is surest of)" } ?? ""))
-        var synthetic: [Float] = [], syntheticClasses: [Int] = [], agreeing = 0, relabelled = 0
+        var synthetic: [Float] = [], syntheticClasses: [Int] = [], syntheticTargets: [Float] = [], agreeing = 0, relabelled = 0
         for label in classes.indices {
-            var images: [Float] = [], sureness: [Float] = [], predicted: [Int] = []
+            var images: [Float] = [], sureness: [Float] = [], predicted: [Int] = [], soft: [[Float]] = []
             for start in stride(from: 0, to: candidates, by: 256) {
                 let indices = start..<min(start + 256, candidates)
                 let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
@@ -130,6 +135,7 @@ public enum Utility {
                 images += batch.values
                 if let scorer { sureness += scorer.scores(batch, classes: indices.map { _ in label }) }
                 if let labeller { predicted += labeller.predictions(batch) }
+                if let labeller, options.softLabels { soft += labeller.probabilities(batch) }
             }
             let kept = scorer == nil ? Array(0..<candidates) : sureness.indices.sorted { sureness[$0] > sureness[$1] }.prefix(options.perClass).sorted()
             for index in kept {
@@ -139,17 +145,19 @@ public enum Utility {
                 if options.relabel && !agrees && predicted[index] < 0 { continue }
                 synthetic += images[index * sample..<(index + 1) * sample]
                 syntheticClasses.append(options.relabel ? predicted[index] : label)
+                if options.softLabels { syntheticTargets += soft[index] }
                 if options.relabel && !agrees { relabelled += 1 }
             }
         }
         let keptCount = classes.count * options.perClass
 
         /// The test predictions of the classifier trained on `images`.
-        func predictions(_ name: String, images: [Float], labels: [Int], mixedWith other: (images: [Float], labels: [Int])? = nil) -> [Int] {
+        func predictions(_ name: String, images: [Float], labels: [Int], targets: [Float]? = nil,
+                         mixedWith other: (images: [Float], labels: [Int])? = nil, mixedTargets: [Float]? = nil) -> [Int] {
             progress("training the classifier on \(name)")
             let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
                                                   recipe: options.recipe)
-            classifier.train(images: images, labels: labels, mixedWith: other, share: options.syntheticShare)
+            classifier.train(images: images, labels: labels, targets: targets, mixedWith: other, mixedTargets: mixedTargets, share: options.syntheticShare)
             return classifier.predict(test.images)
         }
         /// The fraction right of the test images whose class passes `where`.
@@ -159,8 +167,10 @@ public enum Utility {
         }
         let realOnly = predictions("the \(train.classes.count) labelled real images", images: train.images, labels: train.classes)
         let realPlusSynthetic = predictions("real + synthetic (\(Int(options.syntheticShare * 100))% of each batch synthetic)", images: train.images,
-                                            labels: train.classes, mixedWith: (synthetic, syntheticClasses))
-        let syntheticOnly = predictions("the \(syntheticClasses.count) synthetic images", images: synthetic, labels: syntheticClasses)
+                                            labels: train.classes, mixedWith: (synthetic, syntheticClasses),
+                                            mixedTargets: options.softLabels ? syntheticTargets : nil)
+        let syntheticOnly = predictions("the \(syntheticClasses.count) synthetic images", images: synthetic, labels: syntheticClasses,
+                                        targets: options.softLabels ? syntheticTargets : nil)
         let perClass = classes.indices.map { label in
             UtilityReport.ClassAccuracy(label: classes[label], testCount: test.classes.filter { $0 == label }.count,
                                         realOnly: accuracy(realOnly) { $0 == label }, realPlusSynthetic: accuracy(realPlusSynthetic) { $0 == label },
@@ -186,6 +196,6 @@ public enum Utility {
                              discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath,
                              filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy,
                              labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
-                             relabelled: options.relabel ? relabelled : nil, perClass: perClass)
+                             relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels, perClass: perClass)
     }
 }

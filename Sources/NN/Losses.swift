@@ -102,6 +102,25 @@ public enum Loss {
         return LossResult(value: weight * Float(total / Double(batch)), gradient: gradient)
     }
 
+    /// Cross-entropy against a target distribution per row (`targets`: N·K values, each row summing
+    /// to 1): −mean_n Σ_j t_nj·log p_nj, gradient (p − t)/N. One-hot rows give `labels:`'s value.
+    public static func softmaxCrossEntropy(_ logits: Tensor, targets: [Float], into gradient: Tensor? = nil) -> LossResult {
+        let batch = logits.shape[0], classes = logits.count / batch
+        precondition(targets.count == batch * classes, "one target row per logit row")
+        let gradient = Tensor.reuse(gradient, shape: logits.shape)
+        var total = 0.0
+        for n in 0..<batch {
+            let probabilities = softmax(UnsafeBufferPointer(start: logits.data + n * classes, count: classes))
+            for j in 0..<classes {
+                let target = targets[n * classes + j]
+                if target > 0 { total -= Double(target) * Double(log(max(probabilities[j], .leastNormalMagnitude))) }
+                gradient.data[n * classes + j] = (probabilities[j] - target) / Float(batch)
+            }
+        }
+        gradient.markModified()
+        return LossResult(value: Float(total / Double(batch)), gradient: gradient)
+    }
+
     /// softmax of one row of logits, computed stably (the largest logit subtracted first).
     public static func softmax(_ logits: UnsafeBufferPointer<Float>) -> [Float] {
         let largest = logits.max() ?? 0

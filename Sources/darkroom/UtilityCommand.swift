@@ -28,6 +28,8 @@ struct UtilityCommand: ParsableCommand {
     var labeller: String?
     @Flag(help: "Give each synthetic image the labeller's class instead of the one it was generated as.")
     var relabel = false
+    @Flag(help: "Train on each synthetic image with the labeller's probabilities over the classes as its target (soft labels).")
+    var softLabels = false
     @Option(help: "The fraction of each real + synthetic batch that is synthetic.")
     var syntheticShare = 0.5
     @Option var seed: UInt64 = 0
@@ -42,7 +44,7 @@ struct UtilityCommand: ParsableCommand {
         guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
         guard let by = UtilityOptions.FilterBy(rawValue: filterBy) else { throw ValidationError("--filter-by must be head or labeller") }
-        if (by == .labeller || relabel) && labeller == nil { throw ValidationError("--filter-by labeller and --relabel need --labeller") }
+        if (by == .labeller || relabel || softLabels) && labeller == nil { throw ValidationError("--filter-by labeller, --relabel and --soft-labels need --labeller") }
     }
 
     func run() throws {
@@ -53,6 +55,7 @@ struct UtilityCommand: ParsableCommand {
         options.filterBy = UtilityOptions.FilterBy(rawValue: filterBy)!
         options.labeller = labeller
         options.relabel = relabel
+        options.softLabels = softLabels
         options.syntheticShare = syntheticShare
         options.seed = seed
         options.testLabels = testLabels

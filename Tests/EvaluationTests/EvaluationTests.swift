@@ -230,6 +230,23 @@ final class DownstreamClassifierTests: XCTestCase {
         XCTAssertEqual(recipe.steps(for: 64), 80, "20 passes over 64 images in batches of 16")
     }
 
+    /// Soft targets replace a set's labels in the loss: one-hot targets train the very same weights
+    /// as the labels, and targets that swap the classes teach the swapped classes.
+    func testSoftTargetsReplaceTheLabels() {
+        var recipe = DownstreamClassifier.Recipe()
+        (recipe.minimumSteps, recipe.batch, recipe.width) = (60, 16, 8)
+        let train = stripes(64, seed: 1), test = stripes(40, seed: 2), few = stripes(4, seed: 3)
+        func oneHot(_ labels: [Int]) -> [Float] { labels.flatMap { $0 == 0 ? [Float(1), 0] : [0, 1] } }
+        let byLabels = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        byLabels.train(images: few.images, labels: few.labels, mixedWith: train)
+        let byTargets = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        byTargets.train(images: few.images, labels: few.labels, mixedWith: train, mixedTargets: oneHot(train.labels))
+        XCTAssertEqual(byTargets.network.parameters.map(\.value.values), byLabels.network.parameters.map(\.value.values))
+        let swapped = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        swapped.train(images: train.images, labels: train.labels, targets: oneHot(train.labels.map { 1 - $0 }))
+        XCTAssertLessThanOrEqual(swapped.accuracy(images: test.images, labels: test.labels), 0.05)
+    }
+
     /// FixMatch learns the stripes from two labelled images of each class and many unlabelled
     /// ones; with a threshold no prediction reaches, its unlabelled targets are all masked.
     func testFixMatchLearnsFromFewLabelsAndMasksUnsureTargets() {

@@ -354,6 +354,10 @@ final class ConditionalTests: XCTestCase {
         try Labeller(classifier: cnn, classes: ["stripe", "circle", "square"]).write(to: labellerPath)
         let scorer = try Labeller(path: labellerPath).scorer(for: generator.configuration)
         XCTAssertEqual(scorer.mapping, order)
+        let probe = generator.images(latents: generator.latent(seed: 0, index: 0), classes: [0])
+        let raw = cnn.probabilities(probe.values)[0], mapped = scorer.probabilities(probe)[0]
+        for k in 0..<3 { XCTAssertEqual(mapped[k], raw[order[k]], accuracy: 1e-6, "the model's class \(k) is the labeller's \(order[k])") }
+        XCTAssertEqual(scorer.predictions(probe), [mapped.firstIndex(of: mapped.max()!)!])
 
         var byLabeller = GenerationOptions(count: 0)
         byLabeller.filter = 0.5
@@ -382,11 +386,17 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(relabelled.relabelled, Int(((1 - agreement) * 24).rounded()), "the images the labeller calls another class")
         XCTAssertEqual(relabelled.syntheticCount, 24)
         utility.relabel = false
+        utility.softLabels = true
+        let soft = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        XCTAssertTrue(soft.softLabels)
+        XCTAssertFalse(measured.softLabels)
+        XCTAssertEqual(soft.realOnly, report.realOnly)
+        utility.softLabels = false
         utility.labeller = nil
         utility.filter = 0.5
         utility.filterBy = .labeller
         XCTAssertThrowsError(try Utility.run(model: options.out, labels: options.labels!, options: utility)) {
-            XCTAssertTrue("\($0)".contains("needs a labeller"), "\($0)")
+            XCTAssertTrue("\($0)".contains("need a labeller"), "\($0)")
         }
         let twoClasses = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
         XCTAssertThrowsError(try Labeller(classifier: twoClasses, classes: ["circle", "square"], path: "two.safetensors").scorer(for: generator.configuration)) {
