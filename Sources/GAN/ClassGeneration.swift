@@ -52,9 +52,10 @@ extension Generation {
     /// candidates per class are drawn and the N the scorer rates highest are kept, class by class.
     /// With `options.augment` (a prepared dataset) and `options.labels`, the dataset's labelled
     /// images are written too, DIR/images/<label>/real-NNNNNN.png, rows with `source` "real".
+    /// With `labeller`, each synthetic row has its `labeller_probabilities`.
     @discardableResult
     public static func writePerClass(_ generator: TrainedGenerator, perClass: Int, options: GenerationOptions, to directory: String,
-                                     confidence: ClassConfidence, scorer: ClassScorer? = nil,
+                                     confidence: ClassConfidence, scorer: ClassScorer? = nil, labeller: LabellerScorer? = nil,
                                      progress: (Int, Int) -> Void = { _, _ in }) throws -> [GeneratedImage] {
         let classes = generator.configuration.classes
         guard !classes.isEmpty else { throw GenerationError.notConditional(path: generator.checkpointPath) }
@@ -100,13 +101,14 @@ extension Generation {
                 let labels = slots.map { _ in label }
                 let images = generator.images(latents: batchLatents, classes: labels)
                 let sure = confidence.confidence(images, classes: labels)
+                let soft = labeller?.probabilities(images)
                 for (offset, candidate) in slots.enumerated() {
                     let fileName = String(format: "%@/%06d.%@", folder, label * perClass + start + offset, fileExtension)
                     let image = generator.pixelImage(images, index: offset)
                     try AtomicFile.write(try encode(image), to: root.appendingPathComponent(fileName).path)
                     rows.append(GeneratedImage(fileName: fileName, source: "synthetic", index: label * candidates + candidate, seed: options.seed,
                                                checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[candidate], label: name,
-                                               confidence: sure[offset]))
+                                               confidence: sure[offset], labellerProbabilities: soft?[offset]))
                 }
                 latents += batchLatents
                 progress(rows.count, perClass * classes.count)

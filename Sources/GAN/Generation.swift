@@ -207,8 +207,14 @@ public struct GeneratedImage: Codable, Equatable, Sendable {
     /// `generate --per-class`: the image's class, and the probability D's classifier head gives it.
     public var label: String?
     public var confidence: Float?
+    /// `generate --per-class --labeller`: the labeller's probability of each of the model's classes
+    /// (in class-index order), soft labels for the image.
+    public var labellerProbabilities: [Float]?
 
-    enum CodingKeys: String, CodingKey { case fileName = "file_name", source, index, seed, checkpoint, path, score, label, confidence }
+    enum CodingKeys: String, CodingKey {
+        case fileName = "file_name", source, index, seed, checkpoint, path, score, label, confidence
+        case labellerProbabilities = "labeller_probabilities"
+    }
 }
 
 public enum Generation {

@@ -42,7 +42,7 @@ struct GenerateCommand: ParsableCommand {
     var filter: Double?
     @Option(help: "What scores candidates for --filter: two-sample (a fresh real-vs-synthetic classifier; measured better), discriminator (the run's D), or labeller (with --per-class: --labeller's probability of the class asked for).")
     var filterBy = "two-sample"
-    @Option(help: "With --filter-by labeller: a classifier written by label --save-labeller.")
+    @Option(help: "With --per-class: a classifier written by label --save-labeller; each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it.")
     var labeller: String?
     @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
     var data: String?
@@ -59,11 +59,8 @@ struct GenerateCommand: ParsableCommand {
         if let interpolate { guard interpolate >= 1 else { throw ValidationError("--interpolate must be at least 1") } }
         if let filter { guard (0..<1).contains(filter) else { throw ValidationError("--filter must be in [0, 1)") } }
         guard ["discriminator", "two-sample", "labeller"].contains(filterBy) else { throw ValidationError("--filter-by must be discriminator, two-sample or labeller") }
-        if filterBy == "labeller" {
-            guard labeller != nil, perClass != nil else { throw ValidationError("--filter-by labeller needs --labeller and --per-class") }
-        } else if labeller != nil {
-            throw ValidationError("--labeller comes with --filter-by labeller")
-        }
+        if filterBy == "labeller" && labeller == nil { throw ValidationError("--filter-by labeller needs --labeller") }
+        if labeller != nil && perClass == nil { throw ValidationError("--labeller comes with --per-class") }
     }
 
     func run() throws {
@@ -82,6 +79,7 @@ struct GenerateCommand: ParsableCommand {
         options.overwrite = overwrite
         options.augment = augment
         options.ratio = ratio
+        let labellerScorer = try labeller.map { try Labeller(path: $0).scorer(for: generator.configuration) }
         var scorer: ClassScorer?
         if let filter, filter > 0 {
             options.filter = filter
@@ -90,7 +88,7 @@ struct GenerateCommand: ParsableCommand {
                 Console.note("training a two-sample classifier to score candidates")
                 scorer = try TwoSampleScorer(generator: generator, dataset: data ?? TrainedGenerator.trainingData(run: model), seed: seed)
             case "labeller":
-                scorer = try Labeller(path: labeller!).scorer(for: generator.configuration)
+                scorer = labellerScorer
             default:
                 scorer = try DiscriminatorScorer(run: model, checkpoint: checkpoint)
             }
@@ -99,7 +97,8 @@ struct GenerateCommand: ParsableCommand {
         if let perClass {
             options.labels = labels ?? TrainedGenerator.trainingLabels(run: model)
             let confidence = try ClassConfidence(run: model, checkpoint: checkpoint)
-            rows = try Generation.writePerClass(generator, perClass: perClass, options: options, to: out, confidence: confidence, scorer: scorer) { done, total in
+            rows = try Generation.writePerClass(generator, perClass: perClass, options: options, to: out, confidence: confidence, scorer: scorer,
+                                              labeller: labellerScorer) { done, total in
                 Console.progress("generate: \(done)/\(total)")
             }
         } else {

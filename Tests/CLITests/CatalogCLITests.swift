@@ -63,6 +63,7 @@ final class CatalogCLITests: XCTestCase {
                                       (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--filter-by", "oracle"], "--filter-by"),
                                       (["generate", "--model", "/tmp/run", "--per-class", "2", "--out", "/tmp/x", "--filter", "0.5",
                                         "--filter-by", "labeller"], "--labeller"),
+                                      (["generate", "--model", "/tmp/run", "--count", "2", "--out", "/tmp/x", "--labeller", "l.safetensors"], "--per-class"),
                                       (["train", "--data", "/tmp/d", "--out", "/tmp/r", "--class-norm"], "--labels")] {
             let refused = try DarkroomBinary.run(arguments)
             XCTAssertNotEqual(refused.status, 0, arguments.joined(separator: " "))

@@ -340,6 +340,8 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(filtered.filterBy, .head)
         XCTAssertNil(report.filterBy)
         XCTAssertNil(report.labellerAgreement)
+        XCTAssertTrue(rows.allSatisfy { $0.labellerProbabilities == nil }, "no labeller, no soft labels")
+        XCTAssertFalse(metadata.contains("labeller_probabilities"))
 
         // A labeller: the utility CNN on the labelled images, its classes in another order than the
         // model's (matched by name), saved and read back.
@@ -362,7 +364,7 @@ final class ConditionalTests: XCTestCase {
         var byLabeller = GenerationOptions(count: 0)
         byLabeller.filter = 0.5
         let chosen = try Generation.writePerClass(generator, perClass: 3, options: byLabeller, to: directory.file("by-labeller").path,
-                                                  confidence: try ClassConfidence(run: options.out), scorer: scorer)
+                                                  confidence: try ClassConfidence(run: options.out), scorer: scorer, labeller: scorer)
         // Each class keeps the 3 of its 6 candidates that the labeller gives the highest probability of that class.
         for (label, name) in generator.configuration.classes.enumerated() {
             let candidates = (0..<6).map { label * 6 + $0 }
@@ -370,8 +372,14 @@ final class ConditionalTests: XCTestCase {
             let scores = scorer.scores(images, classes: candidates.map { _ in label })
             let top = scores.indices.sorted { scores[$0] > scores[$1] }.prefix(3)
             let rows = chosen.filter { $0.label == name }
+            XCTAssertEqual(rows.count, 3)
             XCTAssertEqual(Set(rows.map(\.index)), Set(top.map { candidates[$0] }), name)
-            for row in rows { XCTAssertEqual(row.score!, scores[row.index - label * 6], accuracy: 1e-5) }
+            for row in rows {
+                XCTAssertEqual(row.score!, scores[row.index - label * 6], accuracy: 1e-5)
+                let soft = try XCTUnwrap(row.labellerProbabilities)
+                XCTAssertEqual(soft.reduce(0, +), 1, accuracy: 1e-5)
+                XCTAssertEqual(soft[label], row.score!, accuracy: 1e-5, "the soft label of the class it was kept for")
+            }
         }
 
         utility.filter = 0
