@@ -2,7 +2,8 @@
 # README's utility table: Fashion-MNIST at 32 px gray, labels for 1,000 of the 60,000 training
 # images (the first 100 of each class, by class name), the 10,000 test images held out.
 #   scripts/utility-fmnist.sh setup                  # WORK/{train,test} prepared, WORK/labels-1000.csv, WORK/test-labels.csv
-#   scripts/utility-fmnist.sh label                  # WORK/all-labels.csv: darkroom label's FixMatch labels for the other 59,000
+#   scripts/utility-fmnist.sh label                  # WORK/all-labels.csv: darkroom label's FixMatch labels for the other 59,000,
+#                                                    # and its classifier, WORK/labeller.safetensors (UTILITY="--labeller WORK/labeller.safetensors")
 #   scripts/utility-fmnist.sh run NAME [train flags…] # train --labels 5 epochs, then utility (UTILITY="…" adds its flags)
 # WORK (default fmnist-utility) holds everything; B the darkroom binary. TRAIN_LABELS=all trains on
 # WORK/all-labels.csv (README's best: TRAIN_LABELS=all scripts/utility-fmnist.sh run NAME --preset quality --projection);
@@ -38,7 +39,7 @@ for split, out, per_class in (("train", "labels-1000.csv", 100), ("test", "test-
 EOF
   ;;
 label)
-  "$B" label --data "$WORK/train" --labels "$WORK/labels-1000.csv" --out "$WORK/all-labels.csv" \
+  "$B" label --data "$WORK/train" --labels "$WORK/labels-1000.csv" --out "$WORK/all-labels.csv" --save-labeller "$WORK/labeller.safetensors" \
     --test-labels "$WORK/test-labels.csv" --test-data "$WORK/test" --json > "$WORK/label.json"
   cat "$WORK/label.json"
   ;;
