@@ -96,24 +96,37 @@ public final class LabellerScorer: ClassScorer {
         self.mapping = mapping
     }
 
-    public func scores(_ images: Tensor, classes: [Int]) -> [Float] {
-        zip(labeller.classifier.probabilities(images.values), classes).map { p, label in p[mapping[label]] }
-    }
+    /// What the labeller makes of one image, in the model's classes: one forward pass gives the
+    /// filter's score, the soft label and the prediction.
+    public struct Reading: Sendable {
+        /// Its probability of each model class, as the labeller gives it.
+        public let classProbabilities: [Float]
+        /// Its most probable class of its own, as a model class index (−1: a class the model lacks).
+        public let prediction: Int
 
-    /// Each image's probabilities of the model's classes (rows of the model's K, renormalised
-    /// over them when the labeller knows more classes): soft labels.
-    public func probabilities(_ images: Tensor) -> [[Float]] {
-        labeller.classifier.probabilities(images.values).map { p in
-            let row = mapping.map { p[$0] }, total = row.reduce(0, +)
-            return row.map { $0 / max(total, .leastNormalMagnitude) }
+        /// The soft label: `classProbabilities` renormalised over the model's classes (they sum to
+        /// less than 1 when the labeller knows more classes).
+        public var probabilities: [Float] {
+            let total = classProbabilities.reduce(0, +)
+            return classProbabilities.map { $0 / max(total, .leastNormalMagnitude) }
         }
     }
 
-    /// Each image's most probable class, as a model class index (−1 for a class the model lacks).
-    public func predictions(_ images: Tensor) -> [Int] {
+    /// images [N, C, S, S] plain in [-1, 1] → N readings.
+    public func readings(_ images: Tensor) -> [Reading] {
         labeller.classifier.probabilities(images.values).map { p in
             let best = p.indices.max { p[$0] < p[$1] }!
-            return mapping.firstIndex(of: best) ?? -1
+            return Reading(classProbabilities: mapping.map { p[$0] }, prediction: mapping.firstIndex(of: best) ?? -1)
         }
     }
+
+    public func scores(_ images: Tensor, classes: [Int]) -> [Float] {
+        zip(readings(images), classes).map { reading, label in reading.classProbabilities[label] }
+    }
+
+    /// Each image's soft label over the model's classes.
+    public func probabilities(_ images: Tensor) -> [[Float]] { readings(images).map(\.probabilities) }
+
+    /// Each image's most probable class, as a model class index (−1 for a class the model lacks).
+    public func predictions(_ images: Tensor) -> [Int] { readings(images).map(\.prediction) }
 }

@@ -133,9 +133,14 @@ public enum Utility {
                 let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
                 let batch = generator.images(latents: latents, classes: indices.map { _ in label })
                 images += batch.values
-                if let scorer { sureness += scorer.scores(batch, classes: indices.map { _ in label }) }
-                if let labeller { predicted += labeller.predictions(batch) }
-                if let labeller, options.softLabels { soft += labeller.probabilities(batch) }
+                // The labeller reads each batch once, for its filter score, prediction and soft label.
+                let readings = labeller?.readings(batch) ?? []
+                if let scorer {
+                    sureness += scorer === labeller ? readings.map { $0.classProbabilities[label] }
+                        : scorer.scores(batch, classes: indices.map { _ in label })
+                }
+                predicted += readings.map(\.prediction)
+                if options.softLabels { soft += readings.map(\.probabilities) }
             }
             let kept = scorer == nil ? Array(0..<candidates) : sureness.indices.sorted { sureness[$0] > sureness[$1] }.prefix(options.perClass).sorted()
             for index in kept {
