@@ -19,6 +19,8 @@ struct LabelCommand: ParsableCommand {
     var steps = 6000
     @Option(help: "FixMatch's confidence threshold for its own targets.")
     var threshold: Float = 0.95
+    @Option(help: "The labeller CNN's first layer's channels (doubled at each of its downsamplings).")
+    var width = 32
     @Option(help: "The fraction of the labelled images held out to measure the labeller.")
     var validationFraction = 0.1
     @Option(help: "Held-out labelled images to also measure the labeller on (path,label).")
@@ -33,6 +35,7 @@ struct LabelCommand: ParsableCommand {
     func validate() throws {
         guard keep >= 0 && keep <= 1 else { throw ValidationError("--keep must be in [0, 1]") }
         guard threshold > 0 && threshold <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
+        guard width >= 1 else { throw ValidationError("--width must be at least 1") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard validationFraction > 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
@@ -42,6 +45,7 @@ struct LabelCommand: ParsableCommand {
         var options = PseudoLabelOptions()
         options.fixMatch.steps = steps
         options.fixMatch.threshold = threshold
+        options.recipe.width = width
         options.keep = keep
         options.validationFraction = validationFraction
         options.testLabels = testLabels
