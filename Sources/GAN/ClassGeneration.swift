@@ -35,6 +35,29 @@ public final class ClassConfidence: ClassScorer {
     public func scores(_ images: Tensor, classes: [Int]) -> [Float] { confidence(images, classes: classes) }
 }
 
+/// Which of a class's filter candidates to keep, by their scores (a probability of the class asked for).
+public enum ClassFilterKeep: String, Sendable, Codable, CaseIterable {
+    /// The highest-scored: the clearest images of the class.
+    case surest
+    /// The lowest-scored of those the scorer gives at least half the probability (so calls the
+    /// class), then the surest of the rest: the class's images nearest its boundaries, the ones a
+    /// classifier of real images learns most from, without the ones drawn as another class.
+    case hardest
+
+    /// The `count` candidate indices kept, in ascending order.
+    public func choose(_ scores: [Float], count: Int) -> [Int] {
+        let ranked: [Int]
+        switch self {
+        case .surest:
+            ranked = scores.indices.sorted { scores[$0] > scores[$1] }
+        case .hardest:
+            let (agreeing, rest) = (scores.indices.filter { scores[$0] >= 0.5 }, scores.indices.filter { scores[$0] < 0.5 })
+            ranked = agreeing.sorted { scores[$0] < scores[$1] } + rest.sorted { scores[$0] > scores[$1] }
+        }
+        return ranked.prefix(count).sorted()
+    }
+}
+
 extension Generation {
     /// A class's folder name under DIR/images: the label, with characters a path cannot hold
     /// ("/", a leading ".") replaced by "_" (metadata.jsonl keeps the label as it is).
@@ -49,7 +72,8 @@ extension Generation {
     /// DIR/metadata.jsonl (`file_name`, `label`, `source`, `seed`, `index`, `checkpoint`, and
     /// `confidence`: D's classifier head's probability of the label). Image `index` k·N + j is
     /// class k's j-th, from latent `index` of `seed`. With `options.filter`, N/(1 − filter)
-    /// candidates per class are drawn and the N the scorer rates highest are kept, class by class.
+    /// candidates per class are drawn and N kept, class by class: those the scorer rates highest, or
+    /// with `options.filterKeep` `.hardest` the least sure of those it calls their class.
     /// With `options.augment` (a prepared dataset) and `options.labels`, the dataset's labelled
     /// images are written too, DIR/images/<label>/real-NNNNNN.png, rows with `source` "real".
     /// With `labeller`, each synthetic row has its `labeller_probabilities`.
@@ -92,7 +116,7 @@ extension Generation {
                     let labels = indices.map { _ in label }
                     scores += scorer.scores(generator.images(latents: batchLatents, classes: labels), classes: labels)
                 }
-                chosen = scores.indices.sorted { scores[$0] > scores[$1] }.prefix(perClass).sorted()
+                chosen = options.filterKeep.choose(scores, count: perClass)
                 for index in chosen { scoreOf[index] = scores[index] }
             }
             for start in stride(from: 0, to: perClass, by: options.batch) {

@@ -183,6 +183,8 @@ public struct GenerationOptions: Sendable {
     public var ratio: Double = 1
     /// Draw count / (1 − filter) candidates and keep the `count` the scorer rates most real.
     public var filter: Double = 0
+    /// With a per-class export: which of a class's candidates `filter` keeps by the scorer's probability of the class.
+    public var filterKeep = ClassFilterKeep.surest
     /// With `augment` and a per-class export: the `path,label` CSV saying which of the dataset's
     /// images are labelled (only those are written, each in its class's folder).
     public var labels: String?

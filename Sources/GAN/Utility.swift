@@ -16,6 +16,8 @@ public struct UtilityOptions: Sendable {
     /// is surest of (0: keep every image drawn).
     public var filter = 0.0
     public var filterBy = FilterBy.head
+    /// Which candidates `filter` keeps: the surest, or the hardest the scorer still calls their class.
+    public var filterKeep = ClassFilterKeep.surest
     /// A classifier written by `label --save-labeller`: it measures how many synthetic images are
     /// the class they were generated as, and is used by `filterBy: .labeller` and `relabel`.
     public var labeller: String?
@@ -57,6 +59,7 @@ public struct UtilityReport: Codable, Sendable {
     /// How the synthetic set was chosen: `filter` of the candidates dropped by `filter_by`.
     public var filter: Double
     public var filterBy: UtilityOptions.FilterBy?
+    public var filterKeep: ClassFilterKeep?
     /// With a labeller: the fraction of the synthetic set it classifies as the class each image was
     /// generated as (before any relabelling), and how many images `relabel` moved to another class.
     public var labellerAgreement: Double?
@@ -83,7 +86,7 @@ public struct UtilityReport: Codable, Sendable {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
-        case filter, filterBy = "filter_by", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels"
+        case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels"
     }
 }
 
@@ -124,7 +127,7 @@ public enum Utility {
         if candidates > options.perClass {
             scorer = options.filterBy == .labeller ? labeller : try ClassConfidence(run: model, checkpoint: options.checkpoint)
         }
-        progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is surest of)" } ?? ""))
+        progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is \(options.filterKeep == .surest ? "surest of" : "least sure of among those it calls their class"))" } ?? ""))
         var synthetic: [Float] = [], syntheticClasses: [Int] = [], syntheticTargets: [Float] = [], agreeing = 0, relabelled = 0
         for label in classes.indices {
             var images: [Float] = [], sureness: [Float] = [], predicted: [Int] = [], soft: [[Float]] = []
@@ -142,7 +145,7 @@ public enum Utility {
                 predicted += readings.map(\.prediction)
                 if options.softLabels { soft += readings.map(\.probabilities) }
             }
-            let kept = scorer == nil ? Array(0..<candidates) : sureness.indices.sorted { sureness[$0] > sureness[$1] }.prefix(options.perClass).sorted()
+            let kept = scorer == nil ? Array(0..<candidates) : options.filterKeep.choose(sureness, count: options.perClass)
             for index in kept {
                 let agrees = labeller == nil || predicted[index] == label
                 if agrees { agreeing += 1 }
@@ -199,7 +202,7 @@ public enum Utility {
         return UtilityReport(classes: classes, realCount: train.classes.count, syntheticCount: syntheticClasses.count, testCount: test.classes.count,
                              realOnly: accuracy(realOnly), realPlusSynthetic: accuracy(realPlusSynthetic), syntheticOnly: accuracy(syntheticOnly),
                              discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath,
-                             filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy,
+                             filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy, filterKeep: scorer == nil ? nil : options.filterKeep,
                              labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
                              relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels, perClass: perClass)
     }

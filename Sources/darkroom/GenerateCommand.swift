@@ -42,6 +42,8 @@ struct GenerateCommand: ParsableCommand {
     var filter: Double?
     @Option(help: "What scores candidates for --filter: two-sample (a fresh real-vs-synthetic classifier; measured better), discriminator (the run's D), or labeller (with --per-class: --labeller's probability of the class asked for).")
     var filterBy = "two-sample"
+    @Option(help: "With --per-class --filter-by labeller: which candidates --filter keeps, surest (the highest probability of their class) or hardest (the lowest of those the labeller calls their class).")
+    var filterKeep = "surest"
     @Option(help: "With --per-class: a classifier written by label --save-labeller; each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it.")
     var labeller: String?
     @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
@@ -60,6 +62,8 @@ struct GenerateCommand: ParsableCommand {
         if let filter { guard (0..<1).contains(filter) else { throw ValidationError("--filter must be in [0, 1)") } }
         guard ["discriminator", "two-sample", "labeller"].contains(filterBy) else { throw ValidationError("--filter-by must be discriminator, two-sample or labeller") }
         if filterBy == "labeller" && labeller == nil { throw ValidationError("--filter-by labeller needs --labeller") }
+        guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
+        if filterKeep == "hardest" && filterBy != "labeller" { throw ValidationError("--filter-keep hardest needs --filter-by labeller (a probability of the class)") }
         if labeller != nil && perClass == nil { throw ValidationError("--labeller comes with --per-class") }
     }
 
@@ -83,6 +87,7 @@ struct GenerateCommand: ParsableCommand {
         var scorer: ClassScorer?
         if let filter, filter > 0 {
             options.filter = filter
+            options.filterKeep = ClassFilterKeep(rawValue: filterKeep)!
             switch filterBy {
             case "two-sample":
                 Console.note("training a two-sample classifier to score candidates")

@@ -24,6 +24,8 @@ struct UtilityCommand: ParsableCommand {
     var filter = 0.0
     @Option(help: "What ranks --filter's candidates: head (D's classifier head) or labeller (--labeller's probability of the class asked for).")
     var filterBy = "head"
+    @Option(help: "Which candidates --filter keeps: surest (the highest-scored) or hardest (the lowest-scored of those scored at least 0.5, so called their class: the images near the class boundaries).")
+    var filterKeep = "surest"
     @Option(help: "A classifier written by label --save-labeller: reports how many synthetic images it calls their class; for --filter-by labeller and --relabel.")
     var labeller: String?
     @Flag(help: "Give each synthetic image the labeller's class instead of the one it was generated as.")
@@ -44,6 +46,7 @@ struct UtilityCommand: ParsableCommand {
         guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
         guard let by = UtilityOptions.FilterBy(rawValue: filterBy) else { throw ValidationError("--filter-by must be head or labeller") }
+        guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
         if (by == .labeller || relabel || softLabels) && labeller == nil { throw ValidationError("--filter-by labeller, --relabel and --soft-labels need --labeller") }
     }
 
@@ -53,6 +56,7 @@ struct UtilityCommand: ParsableCommand {
         options.perClass = perClass
         options.filter = filter
         options.filterBy = UtilityOptions.FilterBy(rawValue: filterBy)!
+        options.filterKeep = ClassFilterKeep(rawValue: filterKeep)!
         options.labeller = labeller
         options.relabel = relabel
         options.softLabels = softLabels

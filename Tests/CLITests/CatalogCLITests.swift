@@ -64,6 +64,10 @@ final class CatalogCLITests: XCTestCase {
                                       (["generate", "--model", "/tmp/run", "--per-class", "2", "--out", "/tmp/x", "--filter", "0.5",
                                         "--filter-by", "labeller"], "--labeller"),
                                       (["generate", "--model", "/tmp/run", "--count", "2", "--out", "/tmp/x", "--labeller", "l.safetensors"], "--per-class"),
+                                      (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--filter-keep", "easiest"], "--filter-keep"),
+                                      (["generate", "--model", "/tmp/run", "--per-class", "2", "--out", "/tmp/x", "--filter", "0.5",
+                                        "--filter-keep", "hardest"], "--filter-by labeller"),
+                                      (["label", "--data", "/tmp/d", "--labels", "l.csv", "--out", "o.csv", "--width", "0"], "--width"),
                                       (["train", "--data", "/tmp/d", "--out", "/tmp/r", "--class-norm"], "--labels")] {
             let refused = try DarkroomBinary.run(arguments)
             XCTAssertNotEqual(refused.status, 0, arguments.joined(separator: " "))

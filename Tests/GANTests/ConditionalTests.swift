@@ -282,6 +282,17 @@ final class ConditionalTests: XCTestCase {
 
     /// generate --per-class writes the ImageFolder layout with each row's label and confidence;
     /// utility trains its classifiers and reports every accuracy; an unconditional model is refused.
+    func testFilterKeepsTheSurestOrTheHardestOfTheClass() {
+        let scores: [Float] = [0.9, 0.2, 0.55, 0.99, 0.45, 0.7, 0.5]
+        XCTAssertEqual(ClassFilterKeep.surest.choose(scores, count: 3), [0, 3, 5])
+        // Called their class (≥ 0.5): 0.5, 0.55, 0.7, 0.9, 0.99, least sure first.
+        XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 3), [2, 5, 6])
+        XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 5), [0, 2, 3, 5, 6])
+        // Too few called their class: the rest, surest first (0.45 before 0.2).
+        XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 6), [0, 2, 3, 4, 5, 6])
+        XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 7), Array(0..<7))
+    }
+
     func testPerClassExportAndUtilityReport() throws {
         let data = try writeTinyDataset(directory)
         var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
@@ -338,7 +349,9 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(filtered.syntheticCount, 24, "the surest half of 16 candidates per class")
         XCTAssertEqual(filtered.realOnly, report.realOnly, "the real-only classifier does not depend on the synthetic set")
         XCTAssertEqual(filtered.filterBy, .head)
+        XCTAssertEqual(filtered.filterKeep, .surest)
         XCTAssertNil(report.filterBy)
+        XCTAssertNil(report.filterKeep)
         XCTAssertNil(report.labellerAgreement)
         XCTAssertTrue(rows.allSatisfy { $0.labellerProbabilities == nil }, "no labeller, no soft labels")
         XCTAssertFalse(metadata.contains("labeller_probabilities"))
@@ -361,24 +374,29 @@ final class ConditionalTests: XCTestCase {
         for k in 0..<3 { XCTAssertEqual(mapped[k], raw[order[k]], accuracy: 1e-6, "the model's class \(k) is the labeller's \(order[k])") }
         XCTAssertEqual(scorer.predictions(probe), [mapped.firstIndex(of: mapped.max()!)!])
 
-        var byLabeller = GenerationOptions(count: 0)
-        byLabeller.filter = 0.5
-        let chosen = try Generation.writePerClass(generator, perClass: 3, options: byLabeller, to: directory.file("by-labeller").path,
-                                                  confidence: try ClassConfidence(run: options.out), scorer: scorer, labeller: scorer)
-        // Each class keeps the 3 of its 6 candidates that the labeller gives the highest probability of that class.
-        for (label, name) in generator.configuration.classes.enumerated() {
-            let candidates = (0..<6).map { label * 6 + $0 }
-            let images = generator.images(latents: candidates.flatMap { generator.latent(seed: 0, index: $0) }, classes: candidates.map { _ in label })
-            let scores = scorer.scores(images, classes: candidates.map { _ in label })
-            let top = scores.indices.sorted { scores[$0] > scores[$1] }.prefix(3)
-            let rows = chosen.filter { $0.label == name }
-            XCTAssertEqual(rows.count, 3)
-            XCTAssertEqual(Set(rows.map(\.index)), Set(top.map { candidates[$0] }), name)
-            for row in rows {
-                XCTAssertEqual(row.score!, scores[row.index - label * 6], accuracy: 1e-5)
-                let soft = try XCTUnwrap(row.labellerProbabilities)
-                XCTAssertEqual(soft.reduce(0, +), 1, accuracy: 1e-5)
-                XCTAssertEqual(soft[label], row.score!, accuracy: 1e-5, "the soft label of the class it was kept for")
+        // Each class keeps 3 of its 6 candidates by the labeller's probability of that class: the
+        // highest three, or (hardest) the lowest of those it calls the class.
+        for keep in ClassFilterKeep.allCases {
+            var byLabeller = GenerationOptions(count: 0)
+            byLabeller.filter = 0.5
+            byLabeller.filterKeep = keep
+            let chosen = try Generation.writePerClass(generator, perClass: 3, options: byLabeller, to: directory.file("by-labeller-\(keep)").path,
+                                                      confidence: try ClassConfidence(run: options.out), scorer: scorer, labeller: scorer)
+            for (label, name) in generator.configuration.classes.enumerated() {
+                let candidates = (0..<6).map { label * 6 + $0 }
+                let images = generator.images(latents: candidates.flatMap { generator.latent(seed: 0, index: $0) }, classes: candidates.map { _ in label })
+                let scores = scorer.scores(images, classes: candidates.map { _ in label })
+                let ranked = keep == .surest ? scores.indices.sorted { scores[$0] > scores[$1] }
+                    : scores.indices.filter { scores[$0] >= 0.5 }.sorted { scores[$0] < scores[$1] } + scores.indices.filter { scores[$0] < 0.5 }.sorted { scores[$0] > scores[$1] }
+                let rows = chosen.filter { $0.label == name }
+                XCTAssertEqual(rows.count, 3)
+                XCTAssertEqual(Set(rows.map(\.index)), Set(ranked.prefix(3).map { candidates[$0] }), "\(name), \(keep)")
+                for row in rows {
+                    XCTAssertEqual(row.score!, scores[row.index - label * 6], accuracy: 1e-5)
+                    let soft = try XCTUnwrap(row.labellerProbabilities)
+                    XCTAssertEqual(soft.reduce(0, +), 1, accuracy: 1e-5)
+                    XCTAssertEqual(soft[label], row.score!, accuracy: 1e-5, "the soft label of the class it was kept for")
+                }
             }
         }
 
