@@ -90,7 +90,8 @@ public final class TrainedGenerator {
     }
 
     /// Images [N, C, S, S] in [-1, 1] from latents (N·nz values); a conditional model's of
-    /// `classes` (nil: balanced, image i of class i mod K).
+    /// `classes` (nil: balanced, image i of class i mod K). The tensor can be the network's own
+    /// output, overwritten by the next call: copy what must outlive it (`values`).
     public func images(latents: [Float], classes: [Int]? = nil) -> Tensor {
         network.forward(latents: latents, classes: classes).plain()
     }

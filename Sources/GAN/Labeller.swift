@@ -61,14 +61,7 @@ public final class Labeller {
 
     /// The labeller as a scorer of a class-conditional model's images, classes matched by name.
     public func scorer(for model: DCGANConfiguration) throws -> LabellerScorer {
-        guard model.imageSize == classifier.imageSize, model.channels == classifier.channels else {
-            throw LabelError.unreadable(path: path, reason: "the labeller reads \(classifier.channels)×\(classifier.imageSize)² images, the model makes \(model.channels)×\(model.imageSize)²")
-        }
-        let mapping = try model.classes.map { label in
-            guard let index = classes.firstIndex(of: label) else { throw LabelError.unknownClass(path: path, label: label, classes: classes) }
-            return index
-        }
-        return LabellerScorer(labeller: self, mapping: mapping)
+        try LabellerScorer(labellers: [self], for: model)
     }
 }
 
@@ -84,20 +77,52 @@ extension RealismScorer {
     public func scores(_ images: Tensor, classes: [Int]) -> [Float] { scores(images) }
 }
 
-/// The labeller's probability that an image is the class it was generated as.
+/// The labeller's probability that an image is the class it was generated as. Several labellers
+/// (say, `label` run with other seeds or widths) make an ensemble: their probabilities are averaged,
+/// which is surer than any one of them where their mistakes differ.
 public final class LabellerScorer: ClassScorer {
-    public let name = "labeller"
-    let labeller: Labeller
-    /// Model class index → labeller class index.
+    public let name: String
+    let labellers: [Labeller]
+    /// For each labeller: its class index of each of the first labeller's classes.
+    let alignments: [[Int]]
+    /// Model class index → the first labeller's class index.
     let mapping: [Int]
 
-    init(labeller: Labeller, mapping: [Int]) {
-        self.labeller = labeller
-        self.mapping = mapping
+    /// Every labeller must read the model's images and know the same classes.
+    public init(labellers: [Labeller], for model: DCGANConfiguration) throws {
+        precondition(!labellers.isEmpty, "at least one labeller")
+        let first = labellers[0]
+        for labeller in labellers {
+            let classifier = labeller.classifier
+            guard model.imageSize == classifier.imageSize, model.channels == classifier.channels else {
+                throw LabelError.unreadable(path: labeller.path, reason: "the labeller reads \(classifier.channels)×\(classifier.imageSize)² images, the model makes \(model.channels)×\(model.imageSize)²")
+            }
+            guard Set(labeller.classes) == Set(first.classes) else {
+                throw LabelError.unreadable(path: labeller.path, reason: "an ensemble's labellers must know the same classes; this one knows \(labeller.classes.sorted()), \(first.path) knows \(first.classes.sorted())")
+            }
+        }
+        mapping = try model.classes.map { label in
+            guard let index = first.classes.firstIndex(of: label) else { throw LabelError.unknownClass(path: first.path, label: label, classes: first.classes) }
+            return index
+        }
+        alignments = labellers.map { labeller in first.classes.map { labeller.classes.firstIndex(of: $0)! } }
+        self.labellers = labellers
+        name = labellers.count == 1 ? "labeller" : "ensemble of \(labellers.count) labellers"
     }
 
-    /// What the labeller makes of one image, in the model's classes: one forward pass gives the
-    /// filter's score, the soft label and the prediction.
+    /// images [N, C, S, S] plain in [-1, 1] → N × the first labeller's classes: the labellers' mean.
+    func probabilities(of values: [Float]) -> [[Float]] {
+        let share = 1 / Float(labellers.count)
+        var mean: [[Float]] = []
+        for (labeller, alignment) in zip(labellers, alignments) {
+            let own = labeller.classifier.probabilities(values).map { p in alignment.map { share * p[$0] } }
+            mean = mean.isEmpty ? own : zip(mean, own).map { sum, p in zip(sum, p).map(+) }
+        }
+        return mean
+    }
+
+    /// What the labeller makes of one image, in the model's classes: one forward pass (a labeller)
+    /// gives the filter's score, the soft label and the prediction.
     public struct Reading: Sendable {
         /// Its probability of each model class, as the labeller gives it.
         public let classProbabilities: [Float]
@@ -114,7 +139,7 @@ public final class LabellerScorer: ClassScorer {
 
     /// images [N, C, S, S] plain in [-1, 1] → N readings.
     public func readings(_ images: Tensor) -> [Reading] {
-        labeller.classifier.probabilities(images.values).map { p in
+        probabilities(of: images.values).map { p in
             let best = p.indices.max { p[$0] < p[$1] }!
             return Reading(classProbabilities: mapping.map { p[$0] }, prediction: mapping.firstIndex(of: best) ?? -1)
         }

@@ -18,9 +18,15 @@ public struct UtilityOptions: Sendable {
     public var filterBy = FilterBy.head
     /// Which candidates `filter` keeps: the surest, or the hardest the scorer still calls their class.
     public var filterKeep = ClassFilterKeep.surest
-    /// A classifier written by `label --save-labeller`: it measures how many synthetic images are
-    /// the class they were generated as, and is used by `filterBy: .labeller` and `relabel`.
-    public var labeller: String?
+    /// Classifiers written by `label --save-labeller` (several: an ensemble, their probabilities
+    /// averaged): they measure how many synthetic images are the class they were generated as, and
+    /// are used by `filterBy: .labeller`, `relabel` and `softLabels`.
+    public var labellers: [String] = []
+    /// The one labeller, when there is one.
+    public var labeller: String? {
+        get { labellers.first }
+        set { labellers = newValue.map { [$0] } ?? [] }
+    }
     /// Each synthetic image takes the labeller's class instead of the one it was generated as.
     public var relabel = false
     /// Each synthetic image's target is the labeller's probabilities over the classes (soft
@@ -63,6 +69,10 @@ public struct UtilityReport: Codable, Sendable {
     /// With a labeller: the fraction of the synthetic set it classifies as the class each image was
     /// generated as (before any relabelling), and how many images `relabel` moved to another class.
     public var labellerAgreement: Double?
+    /// With a labeller: its own test accuracy, the most its soft labels and filter can teach.
+    public var labellerTestAccuracy: Double?
+    /// The labellers used (more than one: an ensemble).
+    public var labellers: [String]?
     public var relabelled: Int?
     /// The synthetic images were trained on with the labeller's probabilities as targets.
     public var softLabels: Bool
@@ -87,6 +97,7 @@ public struct UtilityReport: Codable, Sendable {
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
         case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels"
+        case labellerTestAccuracy = "labeller_test_accuracy", labellers
     }
 }
 
@@ -118,7 +129,8 @@ public enum Utility {
             train = gather(order.dropFirst(testCount))
         }
 
-        let labeller = try options.labeller.map { try Labeller(path: $0).scorer(for: configuration) }
+        let labeller = try options.labellers.isEmpty ? nil
+            : LabellerScorer(labellers: options.labellers.map { try Labeller(path: $0) }, for: configuration)
         if options.relabel || options.softLabels || options.filterBy == .labeller {
             guard labeller != nil else { throw LabelError.unreadable(path: model, reason: "relabelling, soft labels or filtering by the labeller need a labeller (label --save-labeller)") }
         }
@@ -185,6 +197,14 @@ public enum Utility {
                                         syntheticOnly: accuracy(syntheticOnly) { $0 == label })
         }
 
+        let labellerTestAccuracy = labeller.map { labeller in
+            accuracy(stride(from: 0, to: test.classes.count, by: 256).flatMap { start in
+                let n = min(256, test.classes.count - start)
+                return labeller.predictions(Tensor(shape: [n, configuration.channels, configuration.imageSize, configuration.imageSize],
+                                                   values: Array(test.images[start * sample..<(start + n) * sample])))
+            })
+        }
+
         progress("logistic regression on the discriminator's features")
         let extractor = try FeatureExtractor(run: model, checkpoint: options.checkpoint)
         func features(_ images: [Float]) -> [Float] {
@@ -204,6 +224,7 @@ public enum Utility {
                              discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath,
                              filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy, filterKeep: scorer == nil ? nil : options.filterKeep,
                              labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
+                             labellerTestAccuracy: labellerTestAccuracy, labellers: labeller == nil ? nil : options.labellers,
                              relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels, perClass: perClass)
     }
 }

@@ -44,8 +44,8 @@ struct GenerateCommand: ParsableCommand {
     var filterBy = "two-sample"
     @Option(help: "With --per-class --filter-by labeller: which candidates --filter keeps, surest (the highest probability of their class) or hardest (the lowest of those the labeller calls their class).")
     var filterKeep = "surest"
-    @Option(help: "With --per-class: a classifier written by label --save-labeller; each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it.")
-    var labeller: String?
+    @Option(help: "With --per-class: a classifier written by label --save-labeller; each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it. Repeat for an ensemble (their probabilities averaged).")
+    var labeller: [String] = []
     @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
     var data: String?
 
@@ -61,10 +61,10 @@ struct GenerateCommand: ParsableCommand {
         if let interpolate { guard interpolate >= 1 else { throw ValidationError("--interpolate must be at least 1") } }
         if let filter { guard (0..<1).contains(filter) else { throw ValidationError("--filter must be in [0, 1)") } }
         guard ["discriminator", "two-sample", "labeller"].contains(filterBy) else { throw ValidationError("--filter-by must be discriminator, two-sample or labeller") }
-        if filterBy == "labeller" && labeller == nil { throw ValidationError("--filter-by labeller needs --labeller") }
+        if filterBy == "labeller" && labeller.isEmpty { throw ValidationError("--filter-by labeller needs --labeller") }
         guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
         if filterKeep == "hardest" && filterBy != "labeller" { throw ValidationError("--filter-keep hardest needs --filter-by labeller (a probability of the class)") }
-        if labeller != nil && perClass == nil { throw ValidationError("--labeller comes with --per-class") }
+        if !labeller.isEmpty && perClass == nil { throw ValidationError("--labeller comes with --per-class") }
     }
 
     func run() throws {
@@ -83,7 +83,8 @@ struct GenerateCommand: ParsableCommand {
         options.overwrite = overwrite
         options.augment = augment
         options.ratio = ratio
-        let labellerScorer = try labeller.map { try Labeller(path: $0).scorer(for: generator.configuration) }
+        let labellerScorer = try labeller.isEmpty ? nil
+            : LabellerScorer(labellers: labeller.map { try Labeller(path: $0) }, for: generator.configuration)
         var scorer: ClassScorer?
         if let filter, filter > 0 {
             options.filter = filter

@@ -26,8 +26,8 @@ struct UtilityCommand: ParsableCommand {
     var filterBy = "head"
     @Option(help: "Which candidates --filter keeps: surest (the highest-scored) or hardest (the lowest-scored of those scored at least 0.5, so called their class: the images near the class boundaries).")
     var filterKeep = "surest"
-    @Option(help: "A classifier written by label --save-labeller: reports how many synthetic images it calls their class; for --filter-by labeller and --relabel.")
-    var labeller: String?
+    @Option(help: "A classifier written by label --save-labeller: reports how many synthetic images it calls their class and its own test accuracy; for --filter-by labeller, --relabel and --soft-labels. Repeat for an ensemble (their probabilities averaged).")
+    var labeller: [String] = []
     @Flag(help: "Give each synthetic image the labeller's class instead of the one it was generated as.")
     var relabel = false
     @Flag(help: "Train on each synthetic image with the labeller's probabilities over the classes as its target (soft labels).")
@@ -47,7 +47,7 @@ struct UtilityCommand: ParsableCommand {
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
         guard let by = UtilityOptions.FilterBy(rawValue: filterBy) else { throw ValidationError("--filter-by must be head or labeller") }
         guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
-        if (by == .labeller || relabel || softLabels) && labeller == nil { throw ValidationError("--filter-by labeller, --relabel and --soft-labels need --labeller") }
+        if (by == .labeller || relabel || softLabels) && labeller.isEmpty { throw ValidationError("--filter-by labeller, --relabel and --soft-labels need --labeller") }
     }
 
     func run() throws {
@@ -57,7 +57,7 @@ struct UtilityCommand: ParsableCommand {
         options.filter = filter
         options.filterBy = UtilityOptions.FilterBy(rawValue: filterBy)!
         options.filterKeep = ClassFilterKeep(rawValue: filterKeep)!
-        options.labeller = labeller
+        options.labellers = labeller
         options.relabel = relabel
         options.softLabels = softLabels
         options.syntheticShare = syntheticShare
@@ -76,6 +76,9 @@ struct UtilityCommand: ParsableCommand {
         print(String(format: "  real + synthetic (%d + %d)   %.4f", report.realCount, report.syntheticCount, report.realPlusSynthetic))
         print(String(format: "  synthetic only (%d images)       %.4f", report.syntheticCount, report.syntheticOnly))
         print(String(format: "  logistic regression on D features  %.4f", report.discriminatorFeatures))
+        if let accuracy = report.labellerTestAccuracy {
+            print(String(format: "  the labeller%@                 %.4f", ((report.labellers?.count ?? 1) > 1 ? "s' mean" : " itself") as NSString, accuracy))
+        }
         if let agreement = report.labellerAgreement {
             print(String(format: "the labeller calls %.1f%% of the synthetic images the class they were generated as", agreement * 100)
                   + (report.relabelled.map { "; \($0) relabelled" } ?? ""))

@@ -418,6 +418,35 @@ final class ConditionalTests: XCTestCase {
         XCTAssertFalse(measured.softLabels)
         XCTAssertEqual(soft.realOnly, report.realOnly)
         utility.softLabels = false
+
+        // An ensemble: a second labeller, its classes in a third order, averaged with the first.
+        recipe.seed = 7
+        let other = DownstreamClassifier(imageSize: 32, channels: 1, classes: 3, recipe: recipe)
+        let otherOrder = [2, 0, 1]
+        other.train(images: labelled.images, labels: labelled.classes.map { otherOrder[$0] })
+        let otherPath = directory.file("labeller-2.safetensors").path
+        try Labeller(classifier: other, classes: ["square", "stripe", "circle"]).write(to: otherPath)
+        let ensemble = try LabellerScorer(labellers: [Labeller(path: labellerPath), Labeller(path: otherPath)], for: generator.configuration)
+        XCTAssertEqual(ensemble.name, "ensemble of 2 labellers")
+        // The generator reuses its output tensor: a fresh image, not `probe`.
+        let image = generator.images(latents: generator.latent(seed: 0, index: 1), classes: [1])
+        let mean = ensemble.probabilities(image)[0], firstRaw = cnn.probabilities(image.values)[0], otherRaw = other.probabilities(image.values)[0]
+        for k in 0..<3 { XCTAssertEqual(mean[k], (firstRaw[order[k]] + otherRaw[otherOrder[k]]) / 2, accuracy: 1e-6, "class \(k): the two labellers' mean") }
+        XCTAssertEqual(ensemble.predictions(image), [mean.firstIndex(of: mean.max()!)!])
+        // Tested on the labelled images themselves, the report gives the ensemble's own accuracy.
+        utility.labellers = [labellerPath, otherPath]
+        utility.testLabels = options.labels
+        let byEnsemble = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        let predicted = ensemble.predictions(Tensor(shape: [labelled.count, 1, 32, 32], values: labelled.images))
+        let right = zip(predicted, labelled.classes).filter { $0 == $1 }.count
+        XCTAssertEqual(try XCTUnwrap(byEnsemble.labellerTestAccuracy), Double(right) / Double(labelled.count), accuracy: 1e-9)
+        XCTAssertEqual(byEnsemble.labellers, [labellerPath, otherPath])
+        XCTAssertNil(report.labellerTestAccuracy)
+        XCTAssertThrowsError(try LabellerScorer(labellers: [Labeller(path: labellerPath), Labeller(classifier: other, classes: ["square", "star", "circle"], path: "star.safetensors")],
+                                                for: generator.configuration)) {
+            XCTAssertTrue("\($0)".contains("star.safetensors") && "\($0)".contains("the same classes"), "\($0)")
+        }
+        utility.testLabels = nil
         utility.labeller = nil
         utility.filter = 0.5
         utility.filterBy = .labeller
