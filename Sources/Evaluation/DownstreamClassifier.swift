@@ -1,9 +1,10 @@
+import Foundation
 import Formats
 import NN
 
 /// The fixed small CNN of the downstream-utility report: does a synthetic set help a classifier?
 /// Conv 4×4 s2 (→ width) + LeakyReLU, then [Conv 4×4 s2 + BatchNorm + LeakyReLU] down to 4×4,
-/// then Conv 4×4 to K class logits. Adam (lr 1e-3, β 0.9/0.999), batches of 64, random shifts of
+/// then Conv 4×4 to K class logits. Adam (lr 1e-3, β 0.9/0.999; `schedule`), batches of 64, random shifts of
 /// up to 2 pixels (edges repeated), and a fixed budget: `max(minimumSteps, epochs passes)` steps, so a small
 /// training set is not under-trained and a large one is seen `epochs` times.
 public final class DownstreamClassifier {
@@ -13,11 +14,27 @@ public final class DownstreamClassifier {
         public var epochs = 20
         public var minimumSteps = 1500
         public var learningRate: Float = 1e-3
+        public var schedule = Schedule.constant
         public var shift = 2
         public var seed: UInt64 = 0xC1A5
         public init() {}
 
         public func steps(for count: Int) -> Int { max(minimumSteps, (epochs * count + batch - 1) / batch) }
+
+        /// Step k of K's learning rate.
+        public func learningRate(step: Int, of steps: Int) -> Float {
+            switch schedule {
+            case .constant: learningRate
+            case .cosine: learningRate * 0.5 * (1 + cosf(.pi * Float(step) / Float(steps)))
+            }
+        }
+    }
+
+    /// The learning rate over the steps: constant, or cosine from `learningRate` to 0 (Loshchilov &
+    /// Hutter 2017, without restarts). At a constant rate the classifier ends wherever the last
+    /// steps happen to take it; decayed, it settles, so the same set measures the same.
+    public enum Schedule: String, Sendable, Codable, CaseIterable {
+        case constant, cosine
     }
 
     public let imageSize: Int
@@ -59,7 +76,9 @@ public final class DownstreamClassifier {
         let input = Tensor(shape: [recipe.batch, channels, imageSize, imageSize])
         var gradient: Tensor?
         network.isTraining = true
-        for _ in 0..<recipe.steps(for: sources.reduce(0) { $0 + $1.labels.count }) {
+        let steps = recipe.steps(for: sources.reduce(0) { $0 + $1.labels.count })
+        for step in 0..<steps {
+            optimizer.learningRate = recipe.learningRate(step: step, of: steps)
             var batchLabels: [Int] = [], batchTargets: [Float] = []
             for slot in 0..<recipe.batch {
                 let source = sources.count > 1 && Double(slot) >= Double(recipe.batch) * (1 - share) ? 1 : 0

@@ -41,6 +41,10 @@ public struct UtilityOptions: Sendable {
     public var testData: String?
     public var testFraction = 0.2
     public var recipe = DownstreamClassifier.Recipe()
+    /// Each classifier is trained this many times, the i-th with `recipe.seed + i` (its
+    /// initialisation and batch order), and each accuracy is their mean: one run's figure moves
+    /// with the seed as much as many of the choices it would judge.
+    public var repeats = 1
     public init() {}
 
     public enum FilterBy: String, Sendable, Codable {
@@ -76,6 +80,11 @@ public struct UtilityReport: Codable, Sendable {
     public var relabelled: Int?
     /// The synthetic images were trained on with the labeller's probabilities as targets.
     public var softLabels: Bool
+    /// The classifiers' learning-rate schedule, and how many seeds each accuracy is the mean of.
+    public var schedule: DownstreamClassifier.Schedule
+    public var repeats: Int
+    /// With repeats: each seed's accuracy, in seed order.
+    public var runs: Runs?
     /// Each class's test accuracy (recall) under each classifier: where a synthetic set helps and
     /// where its classes are wrong.
     public var perClass: [ClassAccuracy]
@@ -92,12 +101,22 @@ public struct UtilityReport: Codable, Sendable {
         }
     }
 
+    public struct Runs: Codable, Sendable, Equatable {
+        public var realOnly: [Double]
+        public var realPlusSynthetic: [Double]
+        public var syntheticOnly: [Double]
+
+        enum CodingKeys: String, CodingKey {
+            case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
         case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels"
-        case labellerTestAccuracy = "labeller_test_accuracy", labellers
+        case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, runs
     }
 }
 
@@ -171,19 +190,27 @@ public enum Utility {
         }
         let keptCount = classes.count * options.perClass
 
-        /// The test predictions of the classifier trained on `images`.
+        /// The test predictions of the classifier trained on `images`, once per seed.
         func predictions(_ name: String, images: [Float], labels: [Int], targets: [Float]? = nil,
-                         mixedWith other: (images: [Float], labels: [Int])? = nil, mixedTargets: [Float]? = nil) -> [Int] {
-            progress("training the classifier on \(name)")
-            let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
-                                                  recipe: options.recipe)
-            classifier.train(images: images, labels: labels, targets: targets, mixedWith: other, mixedTargets: mixedTargets, share: options.syntheticShare)
-            return classifier.predict(test.images)
+                         mixedWith other: (images: [Float], labels: [Int])? = nil, mixedTargets: [Float]? = nil) -> [[Int]] {
+            (0..<options.repeats).map { run in
+                progress("training the classifier on \(name)" + (options.repeats > 1 ? " (seed \(run + 1) of \(options.repeats))" : ""))
+                var recipe = options.recipe
+                recipe.seed = recipe.seed &+ UInt64(run)
+                let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
+                                                      recipe: recipe)
+                classifier.train(images: images, labels: labels, targets: targets, mixedWith: other, mixedTargets: mixedTargets, share: options.syntheticShare)
+                return classifier.predict(test.images)
+            }
         }
         /// The fraction right of the test images whose class passes `where`.
         func accuracy(_ predicted: [Int], where include: (Int) -> Bool = { _ in true }) -> Double {
             let rows = test.classes.indices.filter { include(test.classes[$0]) }
             return Double(rows.filter { predicted[$0] == test.classes[$0] }.count) / Double(max(rows.count, 1))
+        }
+        /// The same, the seeds' mean.
+        func accuracy(_ runs: [[Int]], where include: (Int) -> Bool = { _ in true }) -> Double {
+            runs.reduce(0) { $0 + accuracy($1, where: include) } / Double(runs.count)
         }
         let realOnly = predictions("the \(train.classes.count) labelled real images", images: train.images, labels: train.classes)
         let realPlusSynthetic = predictions("real + synthetic (\(Int(options.syntheticShare * 100))% of each batch synthetic)", images: train.images,
@@ -225,6 +252,10 @@ public enum Utility {
                              filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy, filterKeep: scorer == nil ? nil : options.filterKeep,
                              labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
                              labellerTestAccuracy: labellerTestAccuracy, labellers: labeller == nil ? nil : options.labellers,
-                             relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels, perClass: perClass)
+                             relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels,
+                             schedule: options.recipe.schedule, repeats: options.repeats,
+                             runs: options.repeats > 1 ? UtilityReport.Runs(realOnly: realOnly.map { accuracy($0) }, realPlusSynthetic: realPlusSynthetic.map { accuracy($0) },
+                                                                            syntheticOnly: syntheticOnly.map { accuracy($0) }) : nil,
+                             perClass: perClass)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Evaluation
 import GAN
 
 struct UtilityCommand: ParsableCommand {
@@ -34,6 +35,10 @@ struct UtilityCommand: ParsableCommand {
     var softLabels = false
     @Option(help: "The fraction of each real + synthetic batch that is synthetic.")
     var syntheticShare = 0.5
+    @Option(help: "The classifiers' learning rate over their steps: constant (as measured before) or cosine (decayed to 0: they settle, so a figure moves less with the seed).")
+    var schedule = "constant"
+    @Option(help: "Train each classifier with this many seeds and report their mean (and each seed's figure).")
+    var repeats = 1
     @Option var seed: UInt64 = 0
     @Flag var json = false
     @Option(help: "Also write the report as JSON to this file.")
@@ -45,6 +50,8 @@ struct UtilityCommand: ParsableCommand {
         guard syntheticShare > 0 && syntheticShare < 1 else { throw ValidationError("--synthetic-share must be in (0, 1)") }
         guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
+        guard DownstreamClassifier.Schedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant or cosine") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard let by = UtilityOptions.FilterBy(rawValue: filterBy) else { throw ValidationError("--filter-by must be head or labeller") }
         guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
         if (by == .labeller || relabel || softLabels) && labeller.isEmpty { throw ValidationError("--filter-by labeller, --relabel and --soft-labels need --labeller") }
@@ -61,6 +68,8 @@ struct UtilityCommand: ParsableCommand {
         options.relabel = relabel
         options.softLabels = softLabels
         options.syntheticShare = syntheticShare
+        options.recipe.schedule = DownstreamClassifier.Schedule(rawValue: schedule)!
+        options.repeats = repeats
         options.seed = seed
         options.testLabels = testLabels
         options.testData = testData
@@ -71,10 +80,13 @@ struct UtilityCommand: ParsableCommand {
             print(try Console.json(report))
             return
         }
-        print("test accuracy on \(report.testCount) held-out labelled real images (\(report.classes.count) classes):")
-        print(String(format: "  real only (%d images)            %.4f", report.realCount, report.realOnly))
-        print(String(format: "  real + synthetic (%d + %d)   %.4f", report.realCount, report.syntheticCount, report.realPlusSynthetic))
-        print(String(format: "  synthetic only (%d images)       %.4f", report.syntheticCount, report.syntheticOnly))
+        print("test accuracy on \(report.testCount) held-out labelled real images (\(report.classes.count) classes)"
+              + (report.repeats > 1 ? ", the mean of \(report.repeats) seeds [each seed]:" : ":"))
+        func seeds(_ runs: [Double]?) -> String { runs.map { " [" + $0.map { String(format: "%.4f", $0) }.joined(separator: " ") + "]" } ?? "" }
+        print(String(format: "  real only (%d images)            %.4f", report.realCount, report.realOnly) + seeds(report.runs?.realOnly))
+        print(String(format: "  real + synthetic (%d + %d)   %.4f", report.realCount, report.syntheticCount, report.realPlusSynthetic)
+              + seeds(report.runs?.realPlusSynthetic))
+        print(String(format: "  synthetic only (%d images)       %.4f", report.syntheticCount, report.syntheticOnly) + seeds(report.runs?.syntheticOnly))
         print(String(format: "  logistic regression on D features  %.4f", report.discriminatorFeatures))
         if let accuracy = report.labellerTestAccuracy {
             print(String(format: "  the labeller%@                 %.4f", ((report.labellers?.count ?? 1) > 1 ? "s' mean" : " itself") as NSString, accuracy))

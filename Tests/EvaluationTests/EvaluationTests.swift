@@ -230,6 +230,25 @@ final class DownstreamClassifierTests: XCTestCase {
         XCTAssertEqual(recipe.steps(for: 64), 80, "20 passes over 64 images in batches of 16")
     }
 
+    /// The cosine schedule decays the learning rate from its start to 0 over the steps; training
+    /// follows it (other weights than at the constant rate, from the same seed) and still learns.
+    func testCosineScheduleDecaysToZeroAndStillLearns() {
+        var recipe = DownstreamClassifier.Recipe()
+        (recipe.minimumSteps, recipe.batch, recipe.width) = (60, 16, 8)
+        XCTAssertEqual(recipe.learningRate(step: 30, of: 60), 1e-3)
+        let train = stripes(64, seed: 1), test = stripes(40, seed: 2)
+        let constant = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        constant.train(images: train.images, labels: train.labels)
+        recipe.schedule = .cosine
+        XCTAssertEqual(recipe.learningRate(step: 0, of: 60), 1e-3)
+        XCTAssertEqual(recipe.learningRate(step: 30, of: 60), 5e-4, accuracy: 1e-9)
+        XCTAssertLessThan(recipe.learningRate(step: 59, of: 60), 1e-5)
+        let cosine = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        cosine.train(images: train.images, labels: train.labels)
+        XCTAssertNotEqual(cosine.network.parameters.map(\.value.values), constant.network.parameters.map(\.value.values))
+        XCTAssertGreaterThanOrEqual(cosine.accuracy(images: test.images, labels: test.labels), 0.95)
+    }
+
     /// Soft targets replace a set's labels in the loss: one-hot targets train the very same weights
     /// as the labels, and targets that swap the classes teach the swapped classes.
     func testSoftTargetsReplaceTheLabels() {

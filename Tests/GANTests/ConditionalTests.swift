@@ -344,6 +344,22 @@ final class ConditionalTests: XCTestCase {
             let weighted = report.perClass.reduce(0.0) { $0 + $1[keyPath: perClass] * Double($1.testCount) } / Double(report.testCount)
             XCTAssertEqual(weighted, overall, accuracy: 1e-9)
         }
+        // Two seeds per classifier: the first is the single run, each figure is their mean.
+        utility.repeats = 2
+        let twice = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        let runs = try XCTUnwrap(twice.runs)
+        for (mean, seeds, single) in [(twice.realOnly, runs.realOnly, report.realOnly), (twice.realPlusSynthetic, runs.realPlusSynthetic, report.realPlusSynthetic),
+                                      (twice.syntheticOnly, runs.syntheticOnly, report.syntheticOnly)] {
+            XCTAssertEqual(seeds.count, 2)
+            XCTAssertEqual(seeds[0], single, "seed 1 of 2 is the one-seed report's")
+            XCTAssertEqual(mean, (seeds[0] + seeds[1]) / 2, accuracy: 1e-12)
+        }
+        let weighted = twice.perClass.reduce(0.0) { $0 + $1.realOnly * Double($1.testCount) } / Double(twice.testCount)
+        XCTAssertEqual(weighted, twice.realOnly, accuracy: 1e-9)
+        XCTAssertEqual(twice.repeats, 2)
+        XCTAssertNil(report.runs)
+        XCTAssertEqual(report.schedule, .constant)
+        utility.repeats = 1
         utility.filter = 0.5
         let filtered = try Utility.run(model: options.out, labels: options.labels!, options: utility)
         XCTAssertEqual(filtered.syntheticCount, 24, "the surest half of 16 candidates per class")
