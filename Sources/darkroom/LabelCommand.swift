@@ -15,8 +15,10 @@ struct LabelCommand: ParsableCommand {
     var out: String
     @Option(help: "Write an unlabelled image's predicted class only where the labeller's probability reaches this (0: every image).")
     var keep: Float = 0
-    @Option(help: "FixMatch's steps (each: 64 labelled and 128 unlabelled images).")
+    @Option(help: "FixMatch's steps (each: 64 labelled and 64 × --unlabelled-ratio unlabelled images).")
     var steps = 6000
+    @Option(help: "Unlabelled images per labelled image in a step (FixMatch's μ; its paper uses 7).")
+    var unlabelledRatio = 2
     @Option(help: "FixMatch's confidence threshold for its own targets.")
     var threshold: Float = 0.95
     @Option(help: "The labeller CNN's first layer's channels (doubled at each of its downsamplings).")
@@ -37,6 +39,7 @@ struct LabelCommand: ParsableCommand {
         guard threshold > 0 && threshold <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
         guard width >= 1 else { throw ValidationError("--width must be at least 1") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard unlabelledRatio >= 1 else { throw ValidationError("--unlabelled-ratio must be at least 1") }
         guard validationFraction > 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
     }
@@ -44,6 +47,7 @@ struct LabelCommand: ParsableCommand {
     func run() throws {
         var options = PseudoLabelOptions()
         options.fixMatch.steps = steps
+        options.fixMatch.unlabelledRatio = unlabelledRatio
         options.fixMatch.threshold = threshold
         options.recipe.width = width
         options.keep = keep

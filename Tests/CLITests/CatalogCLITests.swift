@@ -68,6 +68,9 @@ final class CatalogCLITests: XCTestCase {
                                       (["generate", "--model", "/tmp/run", "--per-class", "2", "--out", "/tmp/x", "--filter", "0.5",
                                         "--filter-keep", "hardest"], "--filter-by labeller"),
                                       (["label", "--data", "/tmp/d", "--labels", "l.csv", "--out", "o.csv", "--width", "0"], "--width"),
+                                      (["label", "--data", "/tmp/d", "--labels", "l.csv", "--out", "o.csv", "--unlabelled-ratio", "0"], "--unlabelled-ratio"),
+                                      (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--repeats", "0"], "--repeats"),
+                                      (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--schedule", "step"], "--schedule"),
                                       (["train", "--data", "/tmp/d", "--out", "/tmp/r", "--class-norm"], "--labels")] {
             let refused = try DarkroomBinary.run(arguments)
             XCTAssertNotEqual(refused.status, 0, arguments.joined(separator: " "))
