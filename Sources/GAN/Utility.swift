@@ -123,6 +123,7 @@ public struct UtilityReport: Codable, Sendable {
 public enum Utility {
     public static func run(model: String, labels: String, options: UtilityOptions = UtilityOptions(),
                            progress: (String) -> Void = { _ in }) throws -> UtilityReport {
+        precondition(options.repeats >= 1, "at least one seed per classifier")
         let generator = try TrainedGenerator(run: model, checkpoint: options.checkpoint)
         let configuration = generator.configuration
         guard configuration.isConditional else { throw GenerationError.notConditional(path: generator.checkpointPath) }
