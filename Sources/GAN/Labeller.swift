@@ -88,6 +88,11 @@ public final class LabellerScorer: ClassScorer {
     /// Model class index → the first labeller's class index.
     let mapping: [Int]
 
+    /// The labellers saved at `paths` (none: nil).
+    public static func load(_ paths: [String], for model: DCGANConfiguration) throws -> LabellerScorer? {
+        paths.isEmpty ? nil : try LabellerScorer(labellers: paths.map { try Labeller(path: $0) }, for: model)
+    }
+
     /// Every labeller must read the model's images and know the same classes.
     public init(labellers: [Labeller], for model: DCGANConfiguration) throws {
         precondition(!labellers.isEmpty, "at least one labeller")
@@ -138,8 +143,11 @@ public final class LabellerScorer: ClassScorer {
     }
 
     /// images [N, C, S, S] plain in [-1, 1] → N readings.
-    public func readings(_ images: Tensor) -> [Reading] {
-        probabilities(of: images.values).map { p in
+    public func readings(_ images: Tensor) -> [Reading] { readings(of: images.values) }
+
+    /// The same from the images' values, in batches of the classifier's own.
+    func readings(of values: [Float]) -> [Reading] {
+        probabilities(of: values).map { p in
             let best = p.indices.max { p[$0] < p[$1] }!
             return Reading(classProbabilities: mapping.map { p[$0] }, prediction: mapping.firstIndex(of: best) ?? -1)
         }

@@ -149,8 +149,7 @@ public enum Utility {
             train = gather(order.dropFirst(testCount))
         }
 
-        let labeller = try options.labellers.isEmpty ? nil
-            : LabellerScorer(labellers: options.labellers.map { try Labeller(path: $0) }, for: configuration)
+        let labeller = try LabellerScorer.load(options.labellers, for: configuration)
         if options.relabel || options.softLabels || options.filterBy == .labeller {
             guard labeller != nil else { throw LabelError.unreadable(path: model, reason: "relabelling, soft labels or filtering by the labeller need a labeller (label --save-labeller)") }
         }
@@ -225,13 +224,7 @@ public enum Utility {
                                         syntheticOnly: accuracy(syntheticOnly) { $0 == label })
         }
 
-        let labellerTestAccuracy = labeller.map { labeller in
-            accuracy(stride(from: 0, to: test.classes.count, by: 256).flatMap { start in
-                let n = min(256, test.classes.count - start)
-                return labeller.predictions(Tensor(shape: [n, configuration.channels, configuration.imageSize, configuration.imageSize],
-                                                   values: Array(test.images[start * sample..<(start + n) * sample])))
-            })
-        }
+        let labellerTestAccuracy = labeller.map { accuracy($0.readings(of: test.images).map(\.prediction)) }
 
         progress("logistic regression on the discriminator's features")
         let extractor = try FeatureExtractor(run: model, checkpoint: options.checkpoint)

@@ -83,8 +83,7 @@ struct GenerateCommand: ParsableCommand {
         options.overwrite = overwrite
         options.augment = augment
         options.ratio = ratio
-        let labellerScorer = try labeller.isEmpty ? nil
-            : LabellerScorer(labellers: labeller.map { try Labeller(path: $0) }, for: generator.configuration)
+        let labellerScorer = try LabellerScorer.load(labeller, for: generator.configuration)
         var scorer: ClassScorer?
         if let filter, filter > 0 {
             options.filter = filter
