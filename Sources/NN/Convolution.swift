@@ -40,16 +40,21 @@ struct KernelCache {
 
     private var precision = Precision.fp32
 
-    /// bf16 applies to the fast path's direct convolutions; the dense edge layers (GEMMs, a few
-    /// percent of the work) and the reference stay fp32.
+    /// bf16 applies to the fast path's convolutions (as matrix products where the CPU has AMX); the
+    /// dense edge layers (GEMMs, a few percent of the work) and the reference stay fp32.
     mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend, precision: Precision, transposed: Bool) -> ConvolutionKernels {
         if let current, self.geometry == geometry, self.precision == precision { return current }
         let made: ConvolutionKernels
         switch backend {
         case .reference: made = ReferenceConvolutionKernels(geometry)
         case .fast:
-            made = DenseConvolutionKernels.applies(to: geometry)
-                ? DenseConvolutionKernels(geometry) : DNNLConvolutionKernels(geometry, precision: precision, transposed: transposed)
+            if DenseConvolutionKernels.applies(to: geometry) {
+                made = DenseConvolutionKernels(geometry)
+            } else if precision == .bf16, ColumnConvolutionKernels.applies(to: geometry) {
+                made = ColumnConvolutionKernels(geometry, transposed: transposed)
+            } else {
+                made = DNNLConvolutionKernels(geometry, precision: precision, transposed: transposed)
+            }
         }
         current = made
         self.geometry = geometry

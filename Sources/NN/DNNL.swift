@@ -48,6 +48,15 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
     /// Let the primitive choose (blocked layouts for convolutions).
     static func any(_ dims: [Int], _ type: Precision = .fp32) -> MemoryFormat { tagged(dims, dnnl_format_tag_any, type) }
 
+    /// Row-major `dims` with explicit strides (in elements): a transposed view of a matrix.
+    static func strided(_ dims: [Int], strides: [Int], _ type: Precision = .fp32) -> MemoryFormat {
+        var descriptor = dnnl_memory_desc_t()
+        var values = DNNL.dims(dims), steps = DNNL.dims(strides)
+        DNNL.check(dnnl_memory_desc_init_by_strides(&descriptor, Int32(dims.count), &values.0, type.dataType, &steps.0),
+                   "memory_desc_init_by_strides \(dims) \(strides)")
+        return MemoryFormat(descriptor)
+    }
+
     static func tagged(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: Precision = .fp32) -> MemoryFormat {
         var descriptor = dnnl_memory_desc_t()
         var values = DNNL.dims(dims)
@@ -213,6 +222,14 @@ final class Primitive {
         DNNL.check(dnnl_convolution_backward_weights_desc_init(&operation, dnnl_convolution_direct, &src, &dwei, nil, &ddst,
                                                                &strides.0, &pads.0, &pads.0), "convolution_backward_weights_desc_init")
         return Primitive(&operation, hint: hint)
+    }
+
+    /// C [M, N] = A [M, K] · B [K, N]; a transposed operand is a strided view.
+    static func matmul(a: MemoryFormat, b: MemoryFormat, c: MemoryFormat) -> Primitive {
+        var operation = dnnl_matmul_desc_t()
+        var src = a.descriptor, wei = b.descriptor, dst = c.descriptor
+        DNNL.check(dnnl_matmul_desc_init(&operation, &src, &wei, nil, &dst), "matmul_desc_init")
+        return Primitive(&operation)
     }
 
     /// Batch normalisation with scale and shift; `globalStatistics` uses given mean/variance (evaluation).

@@ -66,6 +66,51 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
+    /// The matrix-product kernels AMX CPUs run in bf16, against the plain-Swift reference on any
+    /// CPU (oneDNN's matmul computes bf16 without AMX too, only slower): stride-2 DCGAN shapes, and
+    /// an odd-sized stride-1 one whose windows hang over every border.
+    func testColumnKernelsAgreeWithTheReference() {
+        let geometries = [
+            ConvolutionGeometry(batch: 3, inChannels: 64, inHeight: 16, inWidth: 16, outChannels: 128, kernel: 4, stride: 2, padding: 1),
+            ConvolutionGeometry(batch: 2, inChannels: 256, inHeight: 8, inWidth: 8, outChannels: 512, kernel: 4, stride: 2, padding: 1),
+            ConvolutionGeometry(batch: 3, inChannels: 16, inHeight: 7, inWidth: 5, outChannels: 24, kernel: 3, stride: 1, padding: 1),
+        ]
+        for g in geometries {
+            let input = Tensor(shape: g.inputShape), weight = Tensor(shape: g.weightShape), gradient = Tensor(shape: g.outputShape)
+            randomize(input, seed: 1)
+            randomize(weight, seed: 2, scale: 0.05)
+            randomize(gradient, seed: 3)
+            let columns = ColumnConvolutionKernels(g), reference = ReferenceConvolutionKernels(g)
+            let output = Tensor(shape: [1]), expectedOutput = Tensor(shape: [1])
+            columns.forward(input: input, weight: weight, output: output)
+            reference.forward(input: input, weight: weight, output: expectedOutput)
+            assertBF16Close(output, expectedOutput, "\(g) forward")
+
+            let inputGradient = Tensor(shape: [1]), expectedInputGradient = Tensor(shape: [1])
+            columns.backwardData(outputGradient: gradient, weight: weight, inputGradient: inputGradient)
+            reference.backwardData(outputGradient: gradient, weight: weight, inputGradient: expectedInputGradient)
+            assertBF16Close(inputGradient, expectedInputGradient, "\(g) input gradient")
+
+            // Both accumulate onto what the gradient already holds.
+            let weightGradient = Tensor(shape: g.weightShape), expectedWeightGradient = Tensor(shape: g.weightShape)
+            weightGradient.fill(1)
+            expectedWeightGradient.fill(1)
+            columns.backwardWeights(input: input, outputGradient: gradient, weightGradient: weightGradient)
+            reference.backwardWeights(input: input, outputGradient: gradient, weightGradient: expectedWeightGradient)
+            for tensor in [weightGradient, expectedWeightGradient] {
+                for i in 0..<tensor.count { tensor[i] -= 1 }
+            }
+            assertBF16Close(weightGradient, expectedWeightGradient, "\(g) weight gradient")
+
+            // A changed weight is copied to bf16 again; a changed input is laid out again.
+            for i in 0..<weight.count { weight[i] *= -2 }
+            for i in 0..<input.count { input[i] = input[i] * 0.5 + 0.25 }
+            columns.forward(input: input, weight: weight, output: output)
+            reference.forward(input: input, weight: weight, output: expectedOutput)
+            assertBF16Close(output, expectedOutput, "\(g) forward after a change")
+        }
+    }
+
     func testBF16WithoutAVX512BF16FallsBackToFP32WithANote() {
         let fallback = Precision.resolve(.bf16, bf16Supported: false)
         XCTAssertEqual(fallback.precision, .fp32)
