@@ -1,31 +1,39 @@
 import CDNNL
 import Foundation
 
-/// bf16 convolution passes as matrix products on oneDNN's matmul, for CPUs with AMX. oneDNN 2.6's
-/// AMX convolutions run backward at 60–240 GFLOP/s on the DCGAN's shapes (slower than its fp32
-/// kernels), while its AMX matmul runs the same products at 400–1,100. With P = N·OH·OW output
-/// positions and the window W = k·k·C (in (ky, kx, c) order, so a window row is runs of C channels):
-///   columns [P, W] = im2col(input)                      (bf16, channels-last input)
-///   forward:          output [P, O]  = columns · weightᵀ           (output channels-last, fp32)
-///   backward-weights: weightGradient [O, W] += outputGradientᵀ · columns
-///   backward-data:    windows [P, W] = outputGradient · weight;  inputGradient = col2im(windows)
-/// The weight [O, C, k, k] is used as [O, W] (OHWI), a bf16 copy made once per optimiser step.
-/// Products accumulate in fp32 and every result is fp32, as in the direct path.
+/// bf16 passes of the DCGAN's stride-2 convolutions (kernel 4, padding 1) as matrix products on
+/// oneDNN's matmul, for CPUs with AMX. oneDNN 2.6's AMX backward convolutions run at 60–240
+/// GFLOP/s on these shapes (slower than its fp32 kernels); its AMX matmul runs the same products
+/// at 500–1,300. With P = N·OH·OW output positions:
+///   columns [P, 16C] = im2col(input), windows 4×4 in (ky, kx, c) order   (bf16, channels-last)
+///   forward:          output [P, O] = columns · weightᵀ            (written channels-last, fp32)
+///   backward-weights: weightGradient [O, 16C] += outputGradientᵀ · columns
+/// The weight [O, C, 4, 4] is used as [O, 16C] (OHWI), a bf16 copy made once per optimiser step.
+///
+/// Backward-data splits by output phase (sub-pixel): the input gradient's pixel (2m + py, 2l + px)
+/// gathers the output gradient at rows m − 1 + py, m + py and columns l − 1 + px, l + px only, with
+/// taps ky = 3 − py − 2a, kx = 3 − px − 2b. So one 2×2 im2col of the output gradient padded by one,
+///   gradientColumns [Q, 4O] over the Q = N·(OH+1)·(OW+1) window origins (a, b, o),
+/// times phaseWeights [4O, 4C] ((a, b, o) × (py, px, c)) gives every phase of every pixel at once:
+///   phases [Q, 4C];  inputGradient[n, 2m + py, 2l + px, c] = phases[(n, m + py, l + px), (py, px, c)]
+/// a product with 4× the inner dimension of the im2col one and a quarter of its output, and a copy
+/// in place of col2im's sums. Products accumulate in fp32; every result is fp32.
 final class ColumnConvolutionKernels: ConvolutionKernels {
     let geometry: ConvolutionGeometry
     /// The layer is a transposed convolution: its forward is this kernel's backward-data.
     private let transposed: Bool
-    private let positions: Int, window: Int
+    /// The 2×2, stride-1, padding-1 windows over the output gradient that backward-data reads.
+    private let phaseGeometry: ConvolutionGeometry
+    private let positions: Int, origins: Int
 
     private let sourceFormat: MemoryFormat, gradientFormat: MemoryFormat, weightFormat: MemoryFormat
-    /// The matrices the products read and write: columns [P, W] and gradient [P, O] in bf16,
-    /// weight [O, W] in bf16 and as weightᵀ [W, O], gradientᵀ [O, P]; fp32 [P, O], [P, W], [O, W].
-    private let columnsMatrix: MemoryFormat, gradientMatrix: MemoryFormat, weightMatrix: MemoryFormat
-    private let weightTransposed: MemoryFormat, gradientTransposed: MemoryFormat
-    private let outputMatrix: MemoryFormat, windowsMatrix: MemoryFormat, weightGradientMatrix: MemoryFormat
+    /// The matrices the products read (bf16) and write (fp32).
+    private let columnsMatrix: MemoryFormat, weightTransposed: MemoryFormat, gradientTransposed: MemoryFormat
+    private let gradientColumnsMatrix: MemoryFormat, phaseWeightsMatrix: MemoryFormat
+    private let outputMatrix: MemoryFormat, phasesMatrix: MemoryFormat, weightGradientMatrix: MemoryFormat
     private lazy var forwardProduct = Primitive.matmul(a: columnsMatrix, b: weightTransposed, c: outputMatrix)
-    private lazy var dataProduct = Primitive.matmul(a: gradientMatrix, b: weightMatrix, c: windowsMatrix)
     private lazy var weightsProduct = Primitive.matmul(a: gradientTransposed, b: columnsMatrix, c: weightGradientMatrix)
+    private lazy var dataProduct = Primitive.matmul(a: gradientColumnsMatrix, b: phaseWeightsMatrix, c: phasesMatrix)
 
     private var sourceScratch: Tensor?
     private var gradientScratch: Tensor?
@@ -33,12 +41,19 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     private var bf16Weight = ReorderedWeight()
     private let columns: Tensor
     private var columnsOf: (tensor: Tensor, version: UInt64)?
-    private lazy var windows = Tensor(shape: [positions, window], zeros: false)
+    private lazy var gradientColumns = Tensor.bf16([origins, 4 * geometry.outChannels])
+    private lazy var phaseWeights = Tensor.bf16([4 * geometry.outChannels, 4 * geometry.inChannels])
+    private lazy var phaseWeightsPlain = Tensor(shape: [4 * geometry.outChannels, 4 * geometry.inChannels], zeros: false)
+    private var phaseWeightsOf: (tensor: Tensor, version: UInt64)?
+    private lazy var phases = Tensor(shape: [origins, 4 * geometry.inChannels], zeros: false)
     private lazy var blockedWeightGradient = Tensor(shape: geometry.weightShape, zeros: false)
 
-    /// AMX present (oneDNN's effective ISA), and runs of channels long enough for the copies.
+    /// AMX present (oneDNN's effective ISA); the DCGAN's down/up-sampling geometry; runs of
+    /// channels long enough for the copies.
     static func applies(to geometry: ConvolutionGeometry, amx: Bool = ColumnConvolutionKernels.amxSupported) -> Bool {
-        amx && geometry.inChannels >= 16 && geometry.outChannels >= 16 && !DenseConvolutionKernels.applies(to: geometry)
+        amx && geometry.kernel == 4 && geometry.stride == 2 && geometry.padding == 1
+            && geometry.inHeight % 2 == 0 && geometry.inWidth % 2 == 0
+            && geometry.inChannels >= 16 && geometry.outChannels >= 16
     }
 
     static var amxSupported: Bool {
@@ -47,24 +62,27 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     }
 
     init(_ geometry: ConvolutionGeometry, transposed: Bool = false) {
+        precondition(ColumnConvolutionKernels.applies(to: geometry, amx: true), "not a kernel-4, stride-2, padding-1 geometry: \(geometry)")
         self.geometry = geometry
         self.transposed = transposed
-        positions = geometry.batch * geometry.outHeight * geometry.outWidth
-        window = geometry.kernel * geometry.kernel * geometry.inChannels
-        let outputs = geometry.outChannels
-        sourceFormat = .tagged(geometry.inputShape, dnnl_acdb, .bf16)
-        gradientFormat = .tagged(geometry.outputShape, dnnl_acdb, .bf16)
-        weightFormat = .tagged(geometry.weightShape, dnnl_acdb, .bf16)
+        let g = geometry, outputs = g.outChannels
+        phaseGeometry = ConvolutionGeometry(batch: g.batch, inChannels: outputs, inHeight: g.outHeight, inWidth: g.outWidth,
+                                            outChannels: 4 * g.inChannels, kernel: 2, stride: 1, padding: 1)
+        positions = g.batch * g.outHeight * g.outWidth
+        origins = g.batch * phaseGeometry.outHeight * phaseGeometry.outWidth
+        let window = 16 * g.inChannels
+        sourceFormat = .tagged(g.inputShape, dnnl_acdb, .bf16)
+        gradientFormat = .tagged(g.outputShape, dnnl_acdb, .bf16)
+        weightFormat = .tagged(g.weightShape, dnnl_acdb, .bf16)
         columnsMatrix = .tagged([positions, window], dnnl_ab, .bf16)
-        gradientMatrix = .tagged([positions, outputs], dnnl_ab, .bf16)
-        weightMatrix = .tagged([outputs, window], dnnl_ab, .bf16)
         weightTransposed = .strided([window, outputs], strides: [1, window], .bf16)
         gradientTransposed = .strided([outputs, positions], strides: [1, outputs], .bf16)
+        gradientColumnsMatrix = .tagged([origins, 4 * outputs], dnnl_ab, .bf16)
+        phaseWeightsMatrix = .tagged([4 * outputs, 4 * g.inChannels], dnnl_ab, .bf16)
         outputMatrix = .plain([positions, outputs])
-        windowsMatrix = .plain([positions, window])
+        phasesMatrix = .plain([origins, 4 * g.inChannels])
         weightGradientMatrix = .plain([outputs, window])
-        columns = Tensor(shape: [1], zeros: false)
-        columns.adopt(shape: [positions, window], format: columnsMatrix)
+        columns = Tensor.bf16([positions, window])
     }
 
     func forward(input: Tensor, weight: Tensor, output: Tensor) {
@@ -76,16 +94,6 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
                                 (Argument.destination, output.data, outputMatrix)])
     }
 
-    func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor) {
-        if transposed { startCycle() }
-        let gradient = gradientCopy.of(outputGradient, in: gradientFormat, scratch: &gradientScratch)
-        let weights = bf16Weight.of(weight, in: weightFormat)
-        dataProduct.execute([(Argument.source, gradient.data, gradientMatrix), (Argument.weights, weights.data, weightMatrix),
-                             (Argument.destination, windows.data, windowsMatrix)])
-        inputGradient.adopt(shape: geometry.inputShape, format: .channelsLast(geometry.inputShape))
-        columnsToImage(windows.data, into: inputGradient.data)
-    }
-
     func backwardWeights(input: Tensor, outputGradient: Tensor, weightGradient: Tensor) {
         let columns = imageColumns(input)
         let gradient = gradientCopy.of(outputGradient, in: gradientFormat, scratch: &gradientScratch)
@@ -93,6 +101,17 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
         weightsProduct.execute([(Argument.source, gradient.data, gradientTransposed), (Argument.weights, columns.data, columnsMatrix),
                                 (Argument.destination, blocked.data, weightGradientMatrix)])
         accumulate(blocked, into: weightGradient)
+    }
+
+    func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor) {
+        if transposed { startCycle() }
+        let gradient = gradientCopy.of(outputGradient, in: gradientFormat, scratch: &gradientScratch)
+        imageToColumns(phaseGeometry, gradient.data, into: gradientColumns.data)
+        dataProduct.execute([(Argument.source, gradientColumns.data, gradientColumnsMatrix),
+                             (Argument.weights, phaseWeights(of: weight).data, phaseWeightsMatrix),
+                             (Argument.destination, phases.data, phasesMatrix)])
+        inputGradient.adopt(shape: geometry.inputShape, format: .channelsLast(geometry.inputShape))
+        phasesToImage(phases.data, into: inputGradient.data)
     }
 
     /// A layer's forward starts a cycle; within it the columns and the gradient's copy are reused
@@ -105,65 +124,89 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     private func imageColumns(_ input: Tensor) -> Tensor {
         if DNNLConvolutionKernels.reusesOperands, let columnsOf, columnsOf.tensor === input, columnsOf.version == input.version { return columns }
         let source = input.converted(to: sourceFormat, scratch: &sourceScratch)
-        imageToColumns(UnsafeRawPointer(source.data).assumingMemoryBound(to: UInt16.self),
-                       into: UnsafeMutableRawPointer(columns.data).assumingMemoryBound(to: UInt16.self))
+        imageToColumns(geometry, source.data, into: columns.data)
         columnsOf = (input, input.version)
         return columns
     }
 
-    /// The valid taps of one window row: kx in lower..<upper reads input columns ix0 + kx.
-    private func taps(_ origin: Int, extent: Int) -> Range<Int> {
-        max(0, -origin)..<min(geometry.kernel, extent - origin)
-    }
-
-    /// columns[(n, oy, ox), (ky, kx, c)] = input[n, oy·s − p + ky, ox·s − p + kx, c] (zero outside),
-    /// split over the batch between two threads.
-    private func imageToColumns(_ source: UnsafePointer<UInt16>, into target: UnsafeMutablePointer<UInt16>) {
-        let g = geometry, channels = g.inChannels, k = g.kernel, window = window
-        DispatchQueue.concurrentPerform(iterations: min(2, g.batch)) { part in
-            for n in stride(from: part, to: g.batch, by: 2) {
-                for oy in 0..<g.outHeight {
-                    for ox in 0..<g.outWidth {
-                        let row = target + ((n * g.outHeight + oy) * g.outWidth + ox) * window
-                        let x0 = ox * g.stride - g.padding, across = taps(x0, extent: g.inWidth)
-                        for ky in 0..<k {
-                            let line = row + ky * k * channels, iy = oy * g.stride - g.padding + ky
-                            guard iy >= 0 && iy < g.inHeight, !across.isEmpty else {
-                                line.update(repeating: 0, count: k * channels)
-                                continue
-                            }
-                            line.update(repeating: 0, count: across.lowerBound * channels)
-                            (line + across.upperBound * channels).update(repeating: 0, count: (k - across.upperBound) * channels)
-                            (line + across.lowerBound * channels).update(from: source + ((n * g.inHeight + iy) * g.inWidth + x0 + across.lowerBound) * channels,
-                                                                         count: across.count * channels)
+    /// phaseWeights[(a, b, o), (py, px, c)] = weight[o, c, 3 − py − 2a, 3 − px − 2b], in bf16, made
+    /// again only when the weight changed.
+    private func phaseWeights(of weight: Tensor) -> Tensor {
+        if let phaseWeightsOf, phaseWeightsOf.tensor === weight, phaseWeightsOf.version == weight.version { return phaseWeights }
+        precondition(weight.format == nil, "weights stay plain")
+        let outputs = geometry.outChannels, channels = geometry.inChannels
+        let source = weight.data, target = phaseWeightsPlain.data
+        for a in 0..<2 {
+            for b in 0..<2 {
+                for o in 0..<outputs {
+                    let row = target + ((a * 2 + b) * outputs + o) * 4 * channels
+                    for py in 0..<2 {
+                        for px in 0..<2 {
+                            let ky = 3 - py - 2 * a, kx = 3 - px - 2 * b, column = row + (py * 2 + px) * channels
+                            for c in 0..<channels { column[c] = source[((o * channels + c) * 4 + ky) * 4 + kx] }
                         }
                     }
                 }
             }
         }
+        Reorders.run(from: .plain(phaseWeightsPlain.shape), target, to: phaseWeightsMatrix, phaseWeights.data)
+        phaseWeightsOf = (weight, weight.version)
+        return phaseWeights
     }
 
-    /// inputGradient[n, iy, ix, c] = Σ over the windows that cover it of windows[(n, oy, ox), (ky, kx, c)].
-    private func columnsToImage(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
-        let g = geometry, channels = g.inChannels, k = g.kernel, window = window
+    /// inputGradient[n, 2m + py, 2l + px, c] = phases[(n, m + py, l + px), (py, px, c)].
+    private func phasesToImage(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+        let g = geometry, channels = g.inChannels, originRows = phaseGeometry.outHeight, originColumns = phaseGeometry.outWidth
         DispatchQueue.concurrentPerform(iterations: min(2, g.batch)) { part in
             for n in stride(from: part, to: g.batch, by: 2) {
-                let image = target + n * g.inHeight * g.inWidth * channels
-                image.update(repeating: 0, count: g.inHeight * g.inWidth * channels)
-                for oy in 0..<g.outHeight {
-                    for ox in 0..<g.outWidth {
-                        let row = source + ((n * g.outHeight + oy) * g.outWidth + ox) * window
-                        let x0 = ox * g.stride - g.padding, across = taps(x0, extent: g.inWidth)
-                        for ky in 0..<k {
-                            let iy = oy * g.stride - g.padding + ky
-                            guard iy >= 0 && iy < g.inHeight, !across.isEmpty else { continue }
-                            let from = row + (ky * k + across.lowerBound) * channels
-                            let to = image + (iy * g.inWidth + x0 + across.lowerBound) * channels
-                            for i in 0..<(across.count * channels) { to[i] += from[i] }
-                        }
+                for iy in 0..<g.inHeight {
+                    let py = iy % 2, oy = iy / 2 + py
+                    for ix in 0..<g.inWidth {
+                        let px = ix % 2, ox = ix / 2 + px
+                        let from = source + ((n * originRows + oy) * originColumns + ox) * 4 * channels + (py * 2 + px) * channels
+                        (target + ((n * g.inHeight + iy) * g.inWidth + ix) * channels).update(from: from, count: channels)
                     }
                 }
             }
         }
+    }
+}
+
+/// columns[(n, oy, ox), (ky, kx, c)] = image[n, oy·s − p + ky, ox·s − p + kx, c] (zero outside),
+/// for a channels-last bf16 image; split over the batch between two threads.
+private func imageToColumns(_ g: ConvolutionGeometry, _ image: UnsafeMutablePointer<Float>, into columns: UnsafeMutablePointer<Float>) {
+    let source = UnsafeRawPointer(image).assumingMemoryBound(to: UInt16.self)
+    let target = UnsafeMutableRawPointer(columns).assumingMemoryBound(to: UInt16.self)
+    let channels = g.inChannels, k = g.kernel, window = k * k * channels
+    DispatchQueue.concurrentPerform(iterations: min(2, g.batch)) { part in
+        for n in stride(from: part, to: g.batch, by: 2) {
+            for oy in 0..<g.outHeight {
+                for ox in 0..<g.outWidth {
+                    let row = target + ((n * g.outHeight + oy) * g.outWidth + ox) * window
+                    // Taps kx in across read input columns x0 + kx.
+                    let x0 = ox * g.stride - g.padding, across = max(0, -x0)..<min(k, g.inWidth - x0)
+                    for ky in 0..<k {
+                        let line = row + ky * k * channels, iy = oy * g.stride - g.padding + ky
+                        guard iy >= 0 && iy < g.inHeight, !across.isEmpty else {
+                            line.update(repeating: 0, count: k * channels)
+                            continue
+                        }
+                        line.update(repeating: 0, count: across.lowerBound * channels)
+                        (line + across.upperBound * channels).update(repeating: 0, count: (k - across.upperBound) * channels)
+                        (line + across.lowerBound * channels).update(from: source + ((n * g.inHeight + iy) * g.inWidth + x0 + across.lowerBound) * channels,
+                                                                     count: across.count * channels)
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// Storage for a plain bf16 matrix or image of `shape` (half as many Float slots).
+    static func bf16(_ shape: [Int]) -> Tensor {
+        let tensor = Tensor(shape: [1], zeros: false)
+        tensor.adopt(shape: shape, format: .tagged(shape, [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd][shape.count - 1], .bf16))
+        return tensor
     }
 }
