@@ -61,6 +61,13 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
         return dnnl_get_effective_cpu_isa().rawValue & amx == amx
     }
 
+    /// Whether oneDNN computes bf16 at all here (AVX-512; emulated without AVX512-BF16): where
+    /// these kernels can be checked.
+    static var runs: Bool {
+        let avx512 = dnnl_cpu_isa_avx512_core.rawValue
+        return dnnl_get_effective_cpu_isa().rawValue & avx512 == avx512
+    }
+
     init(_ geometry: ConvolutionGeometry, transposed: Bool = false) {
         precondition(ColumnConvolutionKernels.applies(to: geometry, amx: true), "not a kernel-4, stride-2, padding-1 geometry: \(geometry)")
         self.geometry = geometry
