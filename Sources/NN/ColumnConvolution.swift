@@ -1,4 +1,3 @@
-import CDNNL
 import Foundation
 
 /// bf16 passes of the DCGAN's stride-2 convolutions (kernel 4, padding 1) as matrix products on
@@ -27,6 +26,8 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     private let positions: Int, origins: Int
 
     private let sourceFormat: MemoryFormat, gradientFormat: MemoryFormat, weightFormat: MemoryFormat
+    /// Where results land: output and input gradient channels-last, the weight gradient OHWI (fp32).
+    private let outputLayout: MemoryFormat, inputGradientLayout: MemoryFormat, weightGradientLayout: MemoryFormat
     /// The matrices the products read (bf16) and write (fp32).
     private let columnsMatrix: MemoryFormat, weightTransposed: MemoryFormat, gradientTransposed: MemoryFormat
     private let gradientColumnsMatrix: MemoryFormat, phaseWeightsMatrix: MemoryFormat
@@ -40,32 +41,20 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     private var gradientCopy = ConvertedOperand()
     private var bf16Weight = ReorderedWeight()
     private let columns: Tensor
-    private var columnsOf: (tensor: Tensor, version: UInt64)?
+    private var columnsOf = TensorStamp()
     private lazy var gradientColumns = Tensor.bf16([origins, 4 * geometry.outChannels])
     private lazy var phaseWeights = Tensor.bf16([4 * geometry.outChannels, 4 * geometry.inChannels])
     private lazy var phaseWeightsPlain = Tensor(shape: [4 * geometry.outChannels, 4 * geometry.inChannels], zeros: false)
-    private var phaseWeightsOf: (tensor: Tensor, version: UInt64)?
+    private var phaseWeightsOf = TensorStamp()
     private lazy var phases = Tensor(shape: [origins, 4 * geometry.inChannels], zeros: false)
     private lazy var blockedWeightGradient = Tensor(shape: geometry.weightShape, zeros: false)
 
     /// AMX present (oneDNN's effective ISA); the DCGAN's down/up-sampling geometry; runs of
     /// channels long enough for the copies.
-    static func applies(to geometry: ConvolutionGeometry, amx: Bool = ColumnConvolutionKernels.amxSupported) -> Bool {
+    static func applies(to geometry: ConvolutionGeometry, amx: Bool = Precision.amxSupported) -> Bool {
         amx && geometry.kernel == 4 && geometry.stride == 2 && geometry.padding == 1
             && geometry.inHeight % 2 == 0 && geometry.inWidth % 2 == 0
             && geometry.inChannels >= 16 && geometry.outChannels >= 16
-    }
-
-    static var amxSupported: Bool {
-        let amx = dnnl_cpu_isa_avx512_core_amx.rawValue
-        return dnnl_get_effective_cpu_isa().rawValue & amx == amx
-    }
-
-    /// Whether oneDNN computes bf16 at all here (AVX-512; emulated without AVX512-BF16): where
-    /// these kernels can be checked.
-    static var runs: Bool {
-        let avx512 = dnnl_cpu_isa_avx512_core.rawValue
-        return dnnl_get_effective_cpu_isa().rawValue & avx512 == avx512
     }
 
     init(_ geometry: ConvolutionGeometry, transposed: Bool = false) {
@@ -78,14 +67,17 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
         positions = g.batch * g.outHeight * g.outWidth
         origins = g.batch * phaseGeometry.outHeight * phaseGeometry.outWidth
         let window = 16 * g.inChannels
-        sourceFormat = .tagged(g.inputShape, dnnl_acdb, .bf16)
-        gradientFormat = .tagged(g.outputShape, dnnl_acdb, .bf16)
-        weightFormat = .tagged(g.weightShape, dnnl_acdb, .bf16)
-        columnsMatrix = .tagged([positions, window], dnnl_ab, .bf16)
+        sourceFormat = .channelsLast(g.inputShape, .bf16)
+        gradientFormat = .channelsLast(g.outputShape, .bf16)
+        weightFormat = .channelsLast(g.weightShape, .bf16)
+        outputLayout = .channelsLast(g.outputShape)
+        inputGradientLayout = .channelsLast(g.inputShape)
+        weightGradientLayout = .channelsLast(g.weightShape)
+        columnsMatrix = .plain([positions, window], .bf16)
         weightTransposed = .strided([window, outputs], strides: [1, window], .bf16)
         gradientTransposed = .strided([outputs, positions], strides: [1, outputs], .bf16)
-        gradientColumnsMatrix = .tagged([origins, 4 * outputs], dnnl_ab, .bf16)
-        phaseWeightsMatrix = .tagged([4 * outputs, 4 * g.inChannels], dnnl_ab, .bf16)
+        gradientColumnsMatrix = .plain([origins, 4 * outputs], .bf16)
+        phaseWeightsMatrix = .plain([4 * outputs, 4 * g.inChannels], .bf16)
         outputMatrix = .plain([positions, outputs])
         phasesMatrix = .plain([origins, 4 * g.inChannels])
         weightGradientMatrix = .plain([outputs, window])
@@ -96,7 +88,7 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
         if !transposed { startCycle() }
         let columns = imageColumns(input)
         let weights = bf16Weight.of(weight, in: weightFormat)
-        output.adopt(shape: geometry.outputShape, format: .channelsLast(geometry.outputShape))
+        output.adopt(shape: geometry.outputShape, format: outputLayout)
         forwardProduct.execute([(Argument.source, columns.data, columnsMatrix), (Argument.weights, weights.data, weightTransposed),
                                 (Argument.destination, output.data, outputMatrix)])
     }
@@ -104,7 +96,7 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     func backwardWeights(input: Tensor, outputGradient: Tensor, weightGradient: Tensor) {
         let columns = imageColumns(input)
         let gradient = gradientCopy.of(outputGradient, in: gradientFormat, scratch: &gradientScratch)
-        let blocked = Tensor.reuse(blockedWeightGradient, shape: geometry.weightShape, format: .tagged(geometry.weightShape, dnnl_acdb))
+        let blocked = Tensor.reuse(blockedWeightGradient, shape: geometry.weightShape, format: weightGradientLayout)
         weightsProduct.execute([(Argument.source, gradient.data, gradientTransposed), (Argument.weights, columns.data, columnsMatrix),
                                 (Argument.destination, blocked.data, weightGradientMatrix)])
         accumulate(blocked, into: weightGradient)
@@ -117,29 +109,29 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
         dataProduct.execute([(Argument.source, gradientColumns.data, gradientColumnsMatrix),
                              (Argument.weights, phaseWeights(of: weight).data, phaseWeightsMatrix),
                              (Argument.destination, phases.data, phasesMatrix)])
-        inputGradient.adopt(shape: geometry.inputShape, format: .channelsLast(geometry.inputShape))
+        inputGradient.adopt(shape: geometry.inputShape, format: inputGradientLayout)
         phasesToImage(phases.data, into: inputGradient.data)
     }
 
     /// A layer's forward starts a cycle; within it the columns and the gradient's copy are reused
     /// while their tensors are unchanged (the layer contract, as in the direct path).
     private func startCycle() {
-        columnsOf = nil
+        columnsOf = TensorStamp()
         gradientCopy = ConvertedOperand()
     }
 
     private func imageColumns(_ input: Tensor) -> Tensor {
-        if DNNLConvolutionKernels.reusesOperands, let columnsOf, columnsOf.tensor === input, columnsOf.version == input.version { return columns }
+        if DNNLConvolutionKernels.reusesOperands, columnsOf.matches(input) { return columns }
         let source = input.converted(to: sourceFormat, scratch: &sourceScratch)
         imageToColumns(geometry, source.data, into: columns.data)
-        columnsOf = (input, input.version)
+        columnsOf.record(input)
         return columns
     }
 
     /// phaseWeights[(a, b, o), (py, px, c)] = weight[o, c, 3 − py − 2a, 3 − px − 2b], in bf16, made
     /// again only when the weight changed.
     private func phaseWeights(of weight: Tensor) -> Tensor {
-        if let phaseWeightsOf, phaseWeightsOf.tensor === weight, phaseWeightsOf.version == weight.version { return phaseWeights }
+        if phaseWeightsOf.matches(weight) { return phaseWeights }
         precondition(weight.format == nil, "weights stay plain")
         let outputs = geometry.outChannels, channels = geometry.inChannels
         let source = weight.data, target = phaseWeightsPlain.data
@@ -157,7 +149,7 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
             }
         }
         Reorders.run(from: .plain(phaseWeightsPlain.shape), target, to: phaseWeightsMatrix, phaseWeights.data)
-        phaseWeightsOf = (weight, weight.version)
+        phaseWeightsOf.record(weight)
         return phaseWeights
     }
 
@@ -213,7 +205,7 @@ extension Tensor {
     /// Storage for a plain bf16 matrix or image of `shape` (half as many Float slots).
     static func bf16(_ shape: [Int]) -> Tensor {
         let tensor = Tensor(shape: [1], zeros: false)
-        tensor.adopt(shape: shape, format: .tagged(shape, [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd][shape.count - 1], .bf16))
+        tensor.adopt(shape: shape, format: .plain(shape, .bf16))
         return tensor
     }
 }

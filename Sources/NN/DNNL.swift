@@ -40,10 +40,12 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
     init(_ descriptor: dnnl_memory_desc_t) { self.descriptor = descriptor }
 
     /// Plain row-major layout of `dims` (NCHW for 4-D).
-    public static func plain(_ dims: [Int]) -> MemoryFormat { tagged(dims, [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd][dims.count - 1]) }
+    public static func plain(_ dims: [Int], _ type: Precision = .fp32) -> MemoryFormat {
+        tagged(dims, [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd][dims.count - 1], type)
+    }
 
-    /// Channels-last layout of 4-D `dims` (NHWC for [N, C, H, W]).
-    static func channelsLast(_ dims: [Int]) -> MemoryFormat { tagged(dims, dnnl_acdb) }
+    /// Channels-last layout of 4-D `dims` (NHWC for [N, C, H, W]; OHWI for a weight [O, C, k, k]).
+    static func channelsLast(_ dims: [Int], _ type: Precision = .fp32) -> MemoryFormat { tagged(dims, dnnl_acdb, type) }
 
     /// Let the primitive choose (blocked layouts for convolutions).
     static func any(_ dims: [Int], _ type: Precision = .fp32) -> MemoryFormat { tagged(dims, dnnl_format_tag_any, type) }

@@ -181,17 +181,28 @@ func accumulate(_ blocked: Tensor, into weightGradient: Tensor) {
 /// An operand in the layout (and element type) a primitive wants, kept for the other passes of
 /// the same cycle: valid while it is the same tensor, unchanged, wanted in the same layout.
 struct ConvertedOperand {
-    private var original: Tensor?
-    private var version: UInt64 = 0
+    private var original = TensorStamp()
     private var copy: Tensor?
 
     mutating func of(_ tensor: Tensor, in format: MemoryFormat, scratch: inout Tensor?) -> Tensor {
-        if DNNLConvolutionKernels.reusesOperands, let copy, original === tensor, version == tensor.version, (copy.format ?? .plain(copy.shape)) == format { return copy }
+        if DNNLConvolutionKernels.reusesOperands, let copy, original.matches(tensor), (copy.format ?? .plain(copy.shape)) == format { return copy }
         let converted = tensor.converted(to: format, scratch: &scratch)
-        original = tensor
-        version = tensor.version
+        original.record(tensor)
         copy = converted
         return converted
+    }
+}
+
+/// Which tensor, at which version, something derived from it was made from.
+struct TensorStamp {
+    private var tensor: Tensor?
+    private var version: UInt64 = 0
+
+    func matches(_ other: Tensor) -> Bool { tensor === other && version == other.version }
+
+    mutating func record(_ source: Tensor) {
+        tensor = source
+        version = source.version
     }
 }
 
@@ -199,15 +210,13 @@ struct ConvertedOperand {
 /// reordered again only when the weight's version moved.
 struct ReorderedWeight {
     private var scratch: Tensor?
-    private var source: Tensor?
-    private var sourceVersion: UInt64 = 0
+    private var source = TensorStamp()
     private var result: Tensor?
 
     mutating func of(_ weight: Tensor, in format: MemoryFormat?) -> Tensor {
-        if let result, source === weight, sourceVersion == weight.version { return result }
+        if let result, source.matches(weight) { return result }
         let reordered = weight.converted(to: format, scratch: &scratch)
-        source = weight
-        sourceVersion = weight.version
+        source.record(weight)
         result = reordered
         return reordered
     }

@@ -10,8 +10,16 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
     var dataType: dnnl_data_type_t { self == .bf16 ? dnnl_bf16 : dnnl_f32 }
 
     /// Whether this CPU runs bf16 convolutions natively (oneDNN's own dispatch decides).
-    public static var bf16Supported: Bool {
-        dnnl_get_effective_cpu_isa().rawValue & dnnl_cpu_isa_avx512_core_bf16.rawValue == dnnl_cpu_isa_avx512_core_bf16.rawValue
+    public static var bf16Supported: Bool { hasISA(dnnl_cpu_isa_avx512_core_bf16) }
+
+    /// Whether the CPU has AMX (oneDNN's `avx512_core_amx`), where bf16 convolutions run as matmuls.
+    static var amxSupported: Bool { hasISA(dnnl_cpu_isa_avx512_core_amx) }
+
+    /// Whether oneDNN computes bf16 at all here (AVX-512; emulated without AVX512-BF16).
+    static var bf16Computable: Bool { hasISA(dnnl_cpu_isa_avx512_core) }
+
+    private static func hasISA(_ isa: dnnl_cpu_isa_t) -> Bool {
+        dnnl_get_effective_cpu_isa().rawValue & isa.rawValue == isa.rawValue
     }
 
     /// The precision a run can use on this CPU, and a note when the request cannot be met
