@@ -57,6 +57,12 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
             && geometry.inChannels >= 16 && geometry.outChannels >= 16
     }
 
+    /// Without AMX, the weight-gradient pass alone where the output is at most 4×4 (see
+    /// `DNNLConvolutionKernels`).
+    static func computesWeightGradient(of geometry: ConvolutionGeometry) -> Bool {
+        applies(to: geometry, amx: true) && geometry.outHeight * geometry.outWidth <= 16
+    }
+
     init(_ geometry: ConvolutionGeometry, transposed: Bool = false) {
         precondition(ColumnConvolutionKernels.applies(to: geometry, amx: true), "not a kernel-4, stride-2, padding-1 geometry: \(geometry)")
         self.geometry = geometry
