@@ -85,6 +85,7 @@ public final class LeakyReLU: ElementwiseActivation {
     private var frozenOutput: Tensor?
     private var frozenGradient: Tensor?
     private var frozenScratch: Tensor?
+    private var frozenInput: Tensor?
 
     public init(slope: Float = 0.2, backend: Backend = .reference) {
         self.slope = slope
@@ -99,12 +100,13 @@ public final class LeakyReLU: ElementwiseActivation {
     public var freezesPattern = false {
         didSet {
             guard freezesPattern != oldValue else { return }
-            pattern = freezesPattern ? input?.clone() : nil
+            pattern = freezesPattern ? input.map { $0.inFP32(scratch: &frozenInput).clone() } : nil
         }
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
         guard freezesPattern, let pattern else { return super.forward(input) }
+        let input = input.inFP32(scratch: &frozenInput)
         precondition(input.shape == pattern.shape && input.format == pattern.format, "a frozen LeakyReLU takes inputs like the one it froze on")
         let output = Tensor.reuse(frozenOutput, shape: input.shape, format: input.format)
         frozenOutput = output

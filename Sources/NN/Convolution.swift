@@ -39,11 +39,15 @@ struct KernelCache {
     private var geometry: ConvolutionGeometry?
 
     private var precision = Precision.fp32
+    private var outputPrecision = Precision.fp32
 
     /// bf16 applies to the fast path's convolutions (as matrix products where the CPU has AMX); the
     /// dense edge layers (GEMMs, a few percent of the work) and the reference stay fp32.
-    mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend, precision: Precision, transposed: Bool) -> ConvolutionKernels {
-        if let current, self.geometry == geometry, self.precision == precision { return current }
+    /// `output` bf16 asks for the layer's output in bf16 (oneDNN's direct kernels honour it; the
+    /// others write fp32, which every reader takes as well).
+    mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend, precision: Precision, output: Precision = .fp32,
+                          transposed: Bool) -> ConvolutionKernels {
+        if let current, self.geometry == geometry, self.precision == precision, outputPrecision == output { return current }
         let made: ConvolutionKernels
         switch backend {
         case .reference: made = ReferenceConvolutionKernels(geometry)
@@ -53,12 +57,14 @@ struct KernelCache {
             } else if precision == .bf16, ColumnConvolutionKernels.applies(to: geometry) {
                 made = ColumnConvolutionKernels(geometry, transposed: transposed)
             } else {
-                made = DNNLConvolutionKernels(geometry, precision: precision, transposed: transposed)
+                made = DNNLConvolutionKernels(geometry, precision: precision, output: precision == .bf16 ? output : .fp32,
+                                              transposed: transposed)
             }
         }
         current = made
         self.geometry = geometry
         self.precision = precision
+        outputPrecision = output
         return made
     }
 }
@@ -71,6 +77,8 @@ public final class Conv2d: Layer, PrecisionSelectable {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public var backend: Backend
     public var precision = Precision.fp32
+    /// bf16: the output is written in bf16 (`Sequential.setPrecision` decides where readers allow).
+    var outputPrecision = Precision.fp32
     public var isTraining = true
     public var needsInputGradient = true
     public var computesParameterGradients = true
@@ -94,11 +102,14 @@ public final class Conv2d: Layer, PrecisionSelectable {
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
+    /// The bias is added in Swift, on fp32.
+    var emitsBF16Safely: Bool { bias == nil && backend == .fast }
+
     private func implementation(for input: Tensor) -> (ConvolutionGeometry, ConvolutionKernels) {
         precondition(input.shape.count == 4 && input.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: inChannels, inHeight: input.shape[2], inWidth: input.shape[3],
                                            outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
-        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, transposed: false))
+        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, output: outputPrecision, transposed: false))
     }
 
     public func forward(_ input: Tensor) -> Tensor {
@@ -135,6 +146,8 @@ public final class ConvTranspose2d: Layer, PrecisionSelectable {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public var backend: Backend
     public var precision = Precision.fp32
+    /// bf16: the output is written in bf16 (`Sequential.setPrecision` decides where readers allow).
+    var outputPrecision = Precision.fp32
     public var isTraining = true
     public var needsInputGradient = true
     public var computesParameterGradients = true
@@ -158,6 +171,9 @@ public final class ConvTranspose2d: Layer, PrecisionSelectable {
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
+    /// The bias is added in Swift, on fp32.
+    var emitsBF16Safely: Bool { bias == nil && backend == .fast }
+
     /// The geometry of the underlying convolution: from this layer's output (its "input") to this
     /// layer's input (its "output").
     private func implementation(for input: Tensor) -> (ConvolutionGeometry, ConvolutionKernels) {
@@ -166,7 +182,7 @@ public final class ConvTranspose2d: Layer, PrecisionSelectable {
         let outWidth = (input.shape[3] - 1) * stride - 2 * padding + kernel
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: outChannels, inHeight: outHeight, inWidth: outWidth,
                                            outChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
-        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, transposed: true))
+        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, output: outputPrecision, transposed: true))
     }
 
     public func forward(_ input: Tensor) -> Tensor {

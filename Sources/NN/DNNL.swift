@@ -76,6 +76,13 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
     /// The element type of this layout.
     public var precision: Precision { descriptor.data_type == dnnl_bf16 ? .bf16 : .fp32 }
 
+    /// The same layout holding another element type (oneDNN gives blocking and padding in elements).
+    func holding(_ type: Precision) -> MemoryFormat {
+        var copy = descriptor
+        copy.data_type = type.dataType
+        return MemoryFormat(copy)
+    }
+
     public var dims: [Int] {
         withUnsafeBytes(of: descriptor.dims) { raw in Array(raw.bindMemory(to: dnnl_dim_t.self).prefix(Int(descriptor.ndims)).map(Int.init)) }
     }

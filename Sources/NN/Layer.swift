@@ -94,9 +94,32 @@ public final class Sequential: Layer {
 
     public func zeroGradients() { for parameter in parameters { parameter.zeroGradient() } }
 
-    /// Sets the arithmetic of every layer that has a choice (the convolutions).
+    /// Sets the arithmetic of every layer that has a choice (the convolutions). In bf16 a
+    /// convolution whose output reaches the next convolution through batch normalisation and
+    /// ReLUs only writes it in bf16: those layers run oneDNN primitives in whatever element type
+    /// they are given, and the next convolution would round its input to bf16 anyway, so half the
+    /// memory traffic and no conversion. Any other reader (a Swift loop, a loss) gets fp32.
     public func setPrecision(_ precision: Precision) {
         for case let layer as PrecisionSelectable in layers { layer.precision = precision }
+        for (index, layer) in layers.enumerated() {
+            let bf16 = precision == .bf16 && Sequential.feedsAConvolutionThroughPrimitives(layers[(index + 1)...])
+            if let convolution = layer as? Conv2d { convolution.outputPrecision = bf16 && convolution.emitsBF16Safely ? .bf16 : .fp32 }
+            if let convolution = layer as? ConvTranspose2d { convolution.outputPrecision = bf16 && convolution.emitsBF16Safely ? .bf16 : .fp32 }
+        }
+    }
+
+    private static func feedsAConvolutionThroughPrimitives(_ following: ArraySlice<Layer>) -> Bool {
+        for layer in following {
+            switch layer {
+            case let convolution as Conv2d: return convolution.backend == .fast
+            case let convolution as ConvTranspose2d: return convolution.backend == .fast
+            case let normalization as BatchNorm2d where normalization.backend == .fast: continue
+            case let activation as ReLU where activation.backend == .fast: continue
+            case let activation as LeakyReLU where activation.backend == .fast: continue
+            default: return false
+            }
+        }
+        return false
     }
 }
 

@@ -13,7 +13,7 @@ public final class MaxPoolToGrid {
         precondition(input.shape[2] == input.shape[3] && window * 4 == input.shape[2], "pooling to 4×4 needs a square side divisible by 4")
         let source = input.format ?? MemoryFormat.plain(input.shape)
         if primitive?.source != source {
-            primitive = (source, Primitive.maxPooling(source: source, destination: .any([count, channels, 4, 4]), window: window))
+            primitive = (source, Primitive.maxPooling(source: source, destination: .any([count, channels, 4, 4], source.precision), window: window))
         }
         let pool = primitive!.primitive, destination = pool.format(.destination)
         let output = Tensor.reuse(pooled, shape: [count, channels, 4, 4], format: destination)

@@ -76,6 +76,13 @@ public final class Tensor: @unchecked Sendable {
         return destination
     }
 
+    /// This tensor in its own layout with fp32 elements: itself, or a conversion into `scratch`.
+    /// Swift loops over `data` need it where a bf16 tensor may arrive.
+    func inFP32(scratch: inout Tensor?) -> Tensor {
+        guard let format, format.precision != .fp32 else { return self }
+        return converted(to: format.holding(.fp32), scratch: &scratch)
+    }
+
     /// This tensor in plain layout: itself, or a reorder into `scratch` (kept by the caller).
     public func converted(toPlainInto scratch: inout Tensor?) -> Tensor { converted(to: nil, scratch: &scratch) }
 

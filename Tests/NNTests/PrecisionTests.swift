@@ -112,6 +112,58 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
+    /// D's trunk: convolutions joined by batch normalisation and LeakyReLU pass bf16 activations
+    /// (the rule in `Sequential.setPrecision`). Forward and back, the chain is as close to fp32 as
+    /// the same chain with bf16 convolutions and fp32 activations between them (batch
+    /// normalisation's backward subtracts batch means, which magnifies any rounding to a few
+    /// percent on a batch of 4), and so is the frozen-slope pass a gradient penalty runs.
+    func testBF16ActivationsBetweenConvolutionsAgreeWithFP32() throws {
+        try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
+        func trunk() -> Sequential {
+            Sequential([Conv2d(3, 32, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast), LeakyReLU(backend: .fast),
+                        Conv2d(32, 64, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast), BatchNorm2d(64, backend: .fast),
+                        LeakyReLU(backend: .fast), Conv2d(64, 1, kernel: 4, stride: 1, padding: 0, bias: false, backend: .fast)])
+        }
+        let fp32 = trunk(), bf16 = trunk(), convolutionsOnly = trunk()
+        bf16.setPrecision(.bf16)
+        convolutionsOnly.setPrecision(.bf16)
+        for case let convolution as Conv2d in convolutionsOnly.layers { convolution.outputPrecision = .fp32 }
+        for (index, parameter) in fp32.parameters.enumerated() where parameter.value.count > 64 {
+            randomize(parameter.value, seed: UInt64(10 + index), scale: 0.1)
+            bf16.parameters[index].value.copy(from: parameter.value)
+            convolutionsOnly.parameters[index].value.copy(from: parameter.value)
+        }
+        let input = Tensor(shape: [4, 3, 16, 16]), gradient = Tensor(shape: [4, 1, 1, 1])
+        randomize(input, seed: 4)
+        randomize(gradient, seed: 5)
+        func run(_ network: Sequential) -> [Tensor] {
+            let output = network.forward(input).clone()
+            return [output, network.backward(gradient)!.clone()] + network.parameters.map(\.gradient)
+        }
+        let expected = run(fp32), reference = run(convolutionsOnly), results = run(bf16)
+        let labels = ["forward", "input gradient"] + fp32.parameters.map { "\($0.name) gradient" }
+        for (label, (result, (bound, exact))) in zip(labels, zip(results, zip(reference, expected))) {
+            let error = relativeError(result, exact), allowed = relativeError(bound, exact) * 1.5 + 2e-3
+            XCTAssertLessThan(error, allowed, "\(label): relative error \(error), bf16 convolutions alone \(allowed)")
+            XCTAssertLessThan(error, 0.1, label)
+        }
+        XCTAssertEqual(bf16.layers[0].forward(input).format?.precision, .bf16, "the first convolution writes bf16")
+        XCTAssertEqual(bf16.layers[5].forward(bf16.forward(input, layers: 0..<5)).format?.precision ?? .fp32, .fp32, "the logits stay fp32")
+
+        // Frozen slopes read bf16 activations as fp32: the same pass as unfrozen, to bf16's rounding.
+        let unfrozen = bf16.forward(input).clone()
+        for case let activation as LeakyReLU in bf16.layers { activation.freezesPattern = true }
+        assertBF16Close(bf16.forward(input), unfrozen, "frozen forward", mustDiffer: false)
+        for case let activation as LeakyReLU in bf16.layers { activation.freezesPattern = false }
+
+        // A Swift-loop reader (MinibatchStd) or a non-convolution next keeps a convolution's output fp32.
+        let guarded = Sequential([Conv2d(3, 8, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast), LeakyReLU(backend: .fast),
+                                  MinibatchStd(), Conv2d(9, 8, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast), Tanh(backend: .fast)])
+        guarded.setPrecision(.bf16)
+        XCTAssertEqual(guarded.layers[0].forward(input).format?.precision ?? .fp32, .fp32)
+        XCTAssertEqual(guarded.layers[3].forward(guarded.forward(input, layers: 0..<3)).format?.precision ?? .fp32, .fp32)
+    }
+
     func testBF16WithoutAVX512BF16FallsBackToFP32WithANote() {
         let fallback = Precision.resolve(.bf16, bf16Supported: false)
         XCTAssertEqual(fallback.precision, .fp32)
