@@ -69,9 +69,21 @@ struct KernelCache {
     }
 }
 
+/// The convolutions, whose output may be written in bf16 (`Sequential.setPrecision` decides).
+protocol ConvolutionLayer: AnyObject {
+    var backend: Backend { get }
+    var bias: Parameter? { get }
+    var outputPrecision: Precision { get set }
+}
+
+extension ConvolutionLayer {
+    /// The bias is added in Swift, on fp32.
+    var emitsBF16Safely: Bool { bias == nil && backend == .fast }
+}
+
 /// Conv2d, as PyTorch: weight [out, in, k, k], optional bias [out].
 ///   input [N, in, H, W] → output [N, out, (H + 2p − k)/s + 1, (W + 2p − k)/s + 1]
-public final class Conv2d: Layer, PrecisionSelectable {
+public final class Conv2d: Layer, PrecisionSelectable, ConvolutionLayer {
     public let weight: Parameter
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
@@ -101,9 +113,6 @@ public final class Conv2d: Layer, PrecisionSelectable {
     }
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
-
-    /// The bias is added in Swift, on fp32.
-    var emitsBF16Safely: Bool { bias == nil && backend == .fast }
 
     private func implementation(for input: Tensor) -> (ConvolutionGeometry, ConvolutionKernels) {
         precondition(input.shape.count == 4 && input.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
@@ -140,7 +149,7 @@ public final class Conv2d: Layer, PrecisionSelectable {
 ///   input [N, in, H, W] → output [N, out, (H − 1)·s − 2p + k, (W − 1)·s − 2p + k]
 /// It is the transpose of the convolution out → in with the same weight: its forward is that
 /// convolution's backward-data, its backward-data that convolution's forward.
-public final class ConvTranspose2d: Layer, PrecisionSelectable {
+public final class ConvTranspose2d: Layer, PrecisionSelectable, ConvolutionLayer {
     public let weight: Parameter
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
@@ -170,9 +179,6 @@ public final class ConvTranspose2d: Layer, PrecisionSelectable {
     }
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
-
-    /// The bias is added in Swift, on fp32.
-    var emitsBF16Safely: Bool { bias == nil && backend == .fast }
 
     /// The geometry of the underlying convolution: from this layer's output (its "input") to this
     /// layer's input (its "output").

@@ -102,17 +102,16 @@ public final class Sequential: Layer {
     public func setPrecision(_ precision: Precision) {
         for case let layer as PrecisionSelectable in layers { layer.precision = precision }
         for (index, layer) in layers.enumerated() {
-            let bf16 = precision == .bf16 && Sequential.feedsAConvolutionThroughPrimitives(layers[(index + 1)...])
-            if let convolution = layer as? Conv2d { convolution.outputPrecision = bf16 && convolution.emitsBF16Safely ? .bf16 : .fp32 }
-            if let convolution = layer as? ConvTranspose2d { convolution.outputPrecision = bf16 && convolution.emitsBF16Safely ? .bf16 : .fp32 }
+            guard let convolution = layer as? ConvolutionLayer else { continue }
+            let bf16 = precision == .bf16 && convolution.emitsBF16Safely && Sequential.feedsAConvolutionThroughPrimitives(layers[(index + 1)...])
+            convolution.outputPrecision = bf16 ? .bf16 : .fp32
         }
     }
 
     private static func feedsAConvolutionThroughPrimitives(_ following: ArraySlice<Layer>) -> Bool {
         for layer in following {
             switch layer {
-            case let convolution as Conv2d: return convolution.backend == .fast
-            case let convolution as ConvTranspose2d: return convolution.backend == .fast
+            case let convolution as ConvolutionLayer: return convolution.backend == .fast
             case let normalization as BatchNorm2d where normalization.backend == .fast: continue
             case let activation as ReLU where activation.backend == .fast: continue
             case let activation as LeakyReLU where activation.backend == .fast: continue

@@ -406,6 +406,40 @@ final class EmbeddingAndProbeTests: XCTestCase {
         try Data(shuffled.utf8).write(to: directory.file("noise.csv"))
         XCTAssertLessThan(try Probe.run(features: prefix, labels: directory.file("noise.csv").path, seed: 1).testAccuracy, 0.6)
     }
+
+    /// Generation and embedding in bf16 (batch normalisation in evaluation mode and the pooled
+    /// features reading bf16 activations) stay within bf16's rounding of fp32.
+    func testBF16SamplesAndFeaturesStayCloseToFP32() throws {
+        try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
+        let configuration = DCGANConfiguration(imageSize: 32, channels: 1, nz: 16, ngf: 16, ndf: 16)
+        func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+            let difference = zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }, norm = b.reduce(0) { $0 + $1 * $1 }
+            return (difference / norm).squareRoot()
+        }
+        var random = SeededRandom(seed: 7)
+        let latents = (0..<8 * 16).map { _ in random.nextUniform() * 2 - 1 }
+        var samples: [[Float]] = []
+        for precision in [Precision.fp32, .bf16] {
+            let generator = Generator(configuration, backend: .fast)
+            var initialization = SeededRandom(seed: 3)
+            Initialization.dcgan(generator.layers, random: &initialization)
+            generator.setPrecision(precision)
+            generator.isTraining = false
+            samples.append(generator.forward(latents: latents).values)
+        }
+        let sampleError = relativeError(samples[1], samples[0])
+        XCTAssertLessThan(sampleError, 2e-2)
+        XCTAssertGreaterThan(sampleError, 1e-5, "bf16 gave the fp32 samples, so it did not run")
+
+        let images = Tensor(shape: [8, 1, 32, 32], values: samples[0])
+        let fp32 = FeatureExtractor(configuration: configuration, seed: 3).features(images)
+        let bf16 = FeatureExtractor(configuration: configuration, seed: 3, precision: .bf16).features(images)
+        XCTAssertEqual(fp32.count, bf16.count)
+        let featureError = relativeError(bf16, fp32)
+        XCTAssertLessThan(featureError, 2e-2)
+        XCTAssertGreaterThan(featureError, 1e-5, "bf16 gave the fp32 features, so it did not run")
+    }
+
 }
 
 final class DiffAugmentTests: XCTestCase {
@@ -627,38 +661,4 @@ final class KimgAndAverageTests: XCTestCase {
         XCTAssertEqual(collapsed.verdict, "collapsed", collapsed.message)
         XCTAssertTrue(collapsed.message.hasPrefix("MODE COLLAPSE"))
     }
-
-    /// Generation and embedding in bf16 (batch normalisation in evaluation mode and the pooled
-    /// features reading bf16 activations) stay within bf16's rounding of fp32.
-    func testBF16SamplesAndFeaturesStayCloseToFP32() throws {
-        try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
-        let configuration = DCGANConfiguration(imageSize: 32, channels: 1, nz: 16, ngf: 16, ndf: 16)
-        func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-            let difference = zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }, norm = b.reduce(0) { $0 + $1 * $1 }
-            return (difference / norm).squareRoot()
-        }
-        var random = SeededRandom(seed: 7)
-        let latents = (0..<8 * 16).map { _ in random.nextUniform() * 2 - 1 }
-        var samples: [[Float]] = []
-        for precision in [Precision.fp32, .bf16] {
-            let generator = Generator(configuration, backend: .fast)
-            var initialization = SeededRandom(seed: 3)
-            Initialization.dcgan(generator.layers, random: &initialization)
-            generator.setPrecision(precision)
-            generator.isTraining = false
-            samples.append(generator.forward(latents: latents).values)
-        }
-        let sampleError = relativeError(samples[1], samples[0])
-        XCTAssertLessThan(sampleError, 2e-2)
-        XCTAssertGreaterThan(sampleError, 1e-5, "bf16 gave the fp32 samples, so it did not run")
-
-        let images = Tensor(shape: [8, 1, 32, 32], values: samples[0])
-        let fp32 = FeatureExtractor(configuration: configuration, seed: 3).features(images)
-        let bf16 = FeatureExtractor(configuration: configuration, seed: 3, precision: .bf16).features(images)
-        XCTAssertEqual(fp32.count, bf16.count)
-        let featureError = relativeError(bf16, fp32)
-        XCTAssertLessThan(featureError, 2e-2)
-        XCTAssertGreaterThan(featureError, 1e-5, "bf16 gave the fp32 features, so it did not run")
-    }
-
 }
