@@ -40,14 +40,16 @@ struct KernelCache {
 
     private var precision = Precision.fp32
     private var outputPrecision = Precision.fp32
+    private var inputGradientPrecision = Precision.fp32
 
     /// bf16 applies to the fast path's convolutions (as matrix products where the CPU has AMX); the
     /// dense edge layers (GEMMs, a few percent of the work) and the reference stay fp32.
-    /// `output` bf16 asks for the layer's output in bf16 (oneDNN's direct kernels honour it; the
-    /// others write fp32, which every reader takes as well).
+    /// `output` and `inputGradient` bf16 ask for the layer's output and input gradient in bf16
+    /// (oneDNN's direct kernels honour them; the others write fp32, which every reader takes as well).
     mutating func kernels(for geometry: ConvolutionGeometry, backend: Backend, precision: Precision, output: Precision = .fp32,
-                          transposed: Bool) -> ConvolutionKernels {
-        if let current, self.geometry == geometry, self.precision == precision, outputPrecision == output { return current }
+                          inputGradient: Precision = .fp32, transposed: Bool) -> ConvolutionKernels {
+        if let current, self.geometry == geometry, self.precision == precision, outputPrecision == output,
+           inputGradientPrecision == inputGradient { return current }
         let made: ConvolutionKernels
         switch backend {
         case .reference: made = ReferenceConvolutionKernels(geometry)
@@ -57,23 +59,27 @@ struct KernelCache {
             } else if precision == .bf16, ColumnConvolutionKernels.applies(to: geometry) {
                 made = ColumnConvolutionKernels(geometry, transposed: transposed)
             } else {
-                made = DNNLConvolutionKernels(geometry, precision: precision, output: precision == .bf16 ? output : .fp32,
-                                              transposed: transposed)
+                let bf16 = precision == .bf16
+                made = DNNLConvolutionKernels(geometry, precision: precision, output: bf16 ? output : .fp32,
+                                              inputGradient: bf16 ? inputGradient : .fp32, transposed: transposed)
             }
         }
         current = made
         self.geometry = geometry
         self.precision = precision
         outputPrecision = output
+        inputGradientPrecision = inputGradient
         return made
     }
 }
 
-/// The convolutions, whose output may be written in bf16 (`Sequential.setPrecision` decides).
+/// The convolutions, whose output and input gradient may be written in bf16
+/// (`Sequential.setPrecision` decides).
 protocol ConvolutionLayer: AnyObject {
     var backend: Backend { get }
     var bias: Parameter? { get }
     var outputPrecision: Precision { get set }
+    var inputGradientPrecision: Precision { get set }
 }
 
 extension ConvolutionLayer {
@@ -89,8 +95,10 @@ public final class Conv2d: Layer, PrecisionSelectable, ConvolutionLayer {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public var backend: Backend
     public var precision = Precision.fp32
-    /// bf16: the output is written in bf16 (`Sequential.setPrecision` decides where readers allow).
+    /// bf16: the output or the input gradient is written in bf16 (`Sequential.setPrecision`
+    /// decides where readers allow).
     var outputPrecision = Precision.fp32
+    var inputGradientPrecision = Precision.fp32
     public var isTraining = true
     public var needsInputGradient = true
     public var computesParameterGradients = true
@@ -118,7 +126,8 @@ public final class Conv2d: Layer, PrecisionSelectable, ConvolutionLayer {
         precondition(input.shape.count == 4 && input.shape[1] == inChannels, "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: inChannels, inHeight: input.shape[2], inWidth: input.shape[3],
                                            outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
-        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, output: outputPrecision, transposed: false))
+        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, output: outputPrecision,
+                                                    inputGradient: inputGradientPrecision, transposed: false))
     }
 
     public func forward(_ input: Tensor) -> Tensor {
@@ -155,8 +164,10 @@ public final class ConvTranspose2d: Layer, PrecisionSelectable, ConvolutionLayer
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public var backend: Backend
     public var precision = Precision.fp32
-    /// bf16: the output is written in bf16 (`Sequential.setPrecision` decides where readers allow).
+    /// bf16: the output or the input gradient is written in bf16 (`Sequential.setPrecision`
+    /// decides where readers allow).
     var outputPrecision = Precision.fp32
+    var inputGradientPrecision = Precision.fp32
     public var isTraining = true
     public var needsInputGradient = true
     public var computesParameterGradients = true
@@ -188,7 +199,8 @@ public final class ConvTranspose2d: Layer, PrecisionSelectable, ConvolutionLayer
         let outWidth = (input.shape[3] - 1) * stride - 2 * padding + kernel
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: outChannels, inHeight: outHeight, inWidth: outWidth,
                                            outChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
-        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, output: outputPrecision, transposed: true))
+        return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, output: outputPrecision,
+                                                    inputGradient: inputGradientPrecision, transposed: true))
     }
 
     public func forward(_ input: Tensor) -> Tensor {

@@ -9,20 +9,26 @@ import Foundation
 ///
 /// In bf16 the operands each pass reads (source, weights, destination gradient) are bf16: the
 /// reorder into the primitive's layout rounds them on the way, and the weights once per optimiser
-/// step. What each pass writes (source and weight gradients) stays fp32, and so does the layer's
-/// output unless `outputPrecision` asks for bf16 (where only oneDNN primitives read it before the
-/// next convolution: `Sequential.setPrecision`); the optimiser and the checkpoints never see bf16.
+/// step. What each pass writes stays fp32: the weight gradient always, the layer's output and its
+/// input gradient unless `outputPrecision` and `inputGradientPrecision` ask for bf16 (where only
+/// oneDNN primitives lie between this convolution and the next: `Sequential.setPrecision`); the
+/// optimiser and the checkpoints never see bf16.
 final class DNNLConvolutionKernels: ConvolutionKernels {
     let geometry: ConvolutionGeometry
     let precision: Precision
     /// The element type of the layer's output: the convolution's destination, or for a transposed
     /// layer its backward-data's source gradient.
     let outputPrecision: Precision
+    /// The element type of the layer's input gradient: the convolution's source gradient, or for a
+    /// transposed layer its forward's destination.
+    let inputGradientPrecision: Precision
     private lazy var forwardPrimitive = Primitive.convolutionForward(
         source: .any(geometry.inputShape, precision), weights: .any(geometry.weightShape, precision),
-        destination: .any(geometry.outputShape, transposed ? .fp32 : outputPrecision), stride: geometry.stride, padding: geometry.padding)
+        destination: .any(geometry.outputShape, transposed ? inputGradientPrecision : outputPrecision),
+        stride: geometry.stride, padding: geometry.padding)
     private lazy var dataPrimitive = Primitive.convolutionBackwardData(
-        sourceGradient: .any(geometry.inputShape, transposed ? outputPrecision : .fp32), weights: .any(geometry.weightShape, precision),
+        sourceGradient: .any(geometry.inputShape, transposed ? outputPrecision : inputGradientPrecision),
+        weights: .any(geometry.weightShape, precision),
         destinationGradient: .any(geometry.outputShape, precision), stride: geometry.stride, padding: geometry.padding, hint: forwardPrimitive)
     private lazy var weightsPrimitive = Primitive.convolutionBackwardWeights(
         source: .any(geometry.inputShape, precision), weightsGradient: .any(geometry.weightShape),
@@ -50,10 +56,12 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
         precision == .bf16 && ColumnConvolutionKernels.computesWeightGradient(of: geometry)
             ? ColumnConvolutionKernels(geometry, transposed: transposed) : nil
 
-    init(_ geometry: ConvolutionGeometry, precision: Precision = .fp32, output: Precision = .fp32, transposed: Bool = false) {
+    init(_ geometry: ConvolutionGeometry, precision: Precision = .fp32, output: Precision = .fp32, inputGradient: Precision = .fp32,
+         transposed: Bool = false) {
         self.geometry = geometry
         self.precision = precision
         outputPrecision = output
+        inputGradientPrecision = inputGradient
         self.transposed = transposed
     }
 

@@ -98,27 +98,37 @@ public final class Sequential: Layer {
     /// convolution whose output reaches the next convolution through batch normalisation and
     /// ReLUs only writes it in bf16: those layers run oneDNN primitives in whatever element type
     /// they are given, and the next convolution would round its input to bf16 anyway, so half the
-    /// memory traffic and no conversion. Any other reader (a Swift loop, a loss) gets fp32.
+    /// memory traffic and no conversion. The gradient takes the same way back, so that next
+    /// convolution writes its input gradient in bf16 too (those primitives would round it to
+    /// their bf16 layout first, as PyTorch's autocast keeps it bf16). Any other reader (a Swift
+    /// loop, a loss) gets fp32.
     public func setPrecision(_ precision: Precision) {
         for case let layer as PrecisionSelectable in layers { layer.precision = precision }
+        for case let convolution as ConvolutionLayer in layers {
+            convolution.outputPrecision = .fp32
+            convolution.inputGradientPrecision = .fp32
+        }
+        guard precision == .bf16 else { return }
         for (index, layer) in layers.enumerated() {
-            guard let convolution = layer as? ConvolutionLayer else { continue }
-            let bf16 = precision == .bf16 && convolution.emitsBF16Safely && Sequential.feedsAConvolutionThroughPrimitives(layers[(index + 1)...])
-            convolution.outputPrecision = bf16 ? .bf16 : .fp32
+            guard let convolution = layer as? ConvolutionLayer, convolution.emitsBF16Safely,
+                  let next = Sequential.convolutionFedThroughPrimitives(layers[(index + 1)...]) else { continue }
+            convolution.outputPrecision = .bf16
+            next.inputGradientPrecision = .bf16
         }
     }
 
-    private static func feedsAConvolutionThroughPrimitives(_ following: ArraySlice<Layer>) -> Bool {
+    /// The fast convolution the layers lead to through oneDNN-run normalisation and ReLUs only.
+    private static func convolutionFedThroughPrimitives(_ following: ArraySlice<Layer>) -> ConvolutionLayer? {
         for layer in following {
             switch layer {
-            case let convolution as ConvolutionLayer: return convolution.backend == .fast
+            case let convolution as ConvolutionLayer: return convolution.backend == .fast ? convolution : nil
             case let normalization as BatchNorm2d where normalization.backend == .fast: continue
             case let activation as ReLU where activation.backend == .fast: continue
             case let activation as LeakyReLU where activation.backend == .fast: continue
-            default: return false
+            default: return nil
             }
         }
-        return false
+        return nil
     }
 }
 

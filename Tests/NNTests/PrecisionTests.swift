@@ -127,7 +127,10 @@ final class PrecisionTests: XCTestCase {
         let fp32 = trunk(), bf16 = trunk(), convolutionsOnly = trunk()
         bf16.setPrecision(.bf16)
         convolutionsOnly.setPrecision(.bf16)
-        for case let convolution as Conv2d in convolutionsOnly.layers { convolution.outputPrecision = .fp32 }
+        for case let convolution as Conv2d in convolutionsOnly.layers {
+            convolution.outputPrecision = .fp32
+            convolution.inputGradientPrecision = .fp32
+        }
         for (index, parameter) in fp32.parameters.enumerated() where parameter.value.count > 64 {
             randomize(parameter.value, seed: UInt64(10 + index), scale: 0.1)
             bf16.parameters[index].value.copy(from: parameter.value)
@@ -149,6 +152,10 @@ final class PrecisionTests: XCTestCase {
         }
         XCTAssertEqual(bf16.layers[0].forward(input).format?.precision, .bf16, "the first convolution writes bf16")
         XCTAssertEqual(bf16.layers[5].forward(bf16.forward(input, layers: 0..<5)).format?.precision ?? .fp32, .fp32, "the logits stay fp32")
+        _ = bf16.forward(input)
+        XCTAssertEqual(bf16.backward(gradient, layers: 2..<6)?.format?.precision, .bf16,
+                       "the second convolution's input gradient, going back to the first through primitives only, is bf16")
+        XCTAssertEqual(bf16.backward(gradient, layers: 1..<6)?.format?.precision, .bf16, "the LeakyReLU passes it back in bf16")
 
         // Frozen slopes read bf16 activations as fp32: the same pass as unfrozen, to bf16's rounding.
         let unfrozen = bf16.forward(input).clone()
@@ -162,6 +169,11 @@ final class PrecisionTests: XCTestCase {
         guarded.setPrecision(.bf16)
         XCTAssertEqual(guarded.layers[0].forward(input).format?.precision ?? .fp32, .fp32)
         XCTAssertEqual(guarded.layers[3].forward(guarded.forward(input, layers: 0..<3)).format?.precision ?? .fp32, .fp32)
+        let guardedGradient = Tensor(shape: [4, 8, 4, 4])
+        randomize(guardedGradient, seed: 6)
+        _ = guarded.forward(input)
+        XCTAssertEqual(guarded.backward(guardedGradient, layers: 3..<5)?.format?.precision ?? .fp32, .fp32,
+                       "MinibatchStd's backward reads the gradient in Swift: fp32")
     }
 
     func testBF16WithoutAVX512BF16FallsBackToFP32WithANote() {
