@@ -22,6 +22,13 @@ enum DNNL {
         if status != dnnl_success { fatalError("oneDNN \(what()) failed with status \(status.rawValue)") }
     }
 
+    /// `values` as a `dnnl_dims_t` for the length of a call (a pointer to the whole array, not
+    /// to its first element).
+    static func withDims<Result>(_ values: [Int], _ body: (UnsafePointer<dnnl_dim_t>) -> Result) -> Result {
+        var dims = DNNL.dims(values)
+        return withUnsafePointer(to: &dims) { $0.withMemoryRebound(to: dnnl_dim_t.self, capacity: 12, body) }
+    }
+
     static func dims(_ values: [Int]) -> dnnl_dims_t {
         var dims: dnnl_dims_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &dims) { raw in
@@ -96,6 +103,24 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
     }
 
     public var isPlain: Bool { self == MemoryFormat.plain(dims) }
+
+    /// The part of this layout of `dims` starting at `offsets`, addressed from the same base
+    /// pointer; nil where oneDNN cannot describe it (an offset inside a channel block).
+    func window(_ dims: [Int], at offsets: [Int]) -> MemoryFormat? {
+        var parent = descriptor, window = dnnl_memory_desc_t()
+        let status = DNNL.withDims(dims) { values in
+            DNNL.withDims(offsets) { starts in dnnl_memory_desc_init_submemory(&window, &parent, values, starts) }
+        }
+        return status == dnnl_success ? MemoryFormat(window) : nil
+    }
+
+    /// The same storage seen with other dimensions (one split in two, unit ones added); nil where
+    /// oneDNN cannot.
+    func reshaped(_ dims: [Int]) -> MemoryFormat? {
+        var source = descriptor, reshaped = dnnl_memory_desc_t()
+        let status = DNNL.withDims(dims) { values in dnnl_memory_desc_reshape(&reshaped, &source, Int32(dims.count), values) }
+        return status == dnnl_success ? MemoryFormat(reshaped) : nil
+    }
 
     public static func == (lhs: MemoryFormat, rhs: MemoryFormat) -> Bool {
         var a = lhs.descriptor, b = rhs.descriptor

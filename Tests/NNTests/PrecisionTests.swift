@@ -52,17 +52,20 @@ final class PrecisionTests: XCTestCase {
     func testBF16ConvolutionsAgreeWithFP32OnTheDCGANShapes() throws {
         try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
         // The discriminator's stride-2 convolutions at 64 px RGB and 32 px gray, and the generator's
-        // transposed ones. The pass that writes a few-channel image gradient or image (D's first
-        // layer's input gradient, G's last layer's forward) stays an fp32 GEMM.
+        // transposed ones. Without AMX the passes that write a few-channel image gradient or image
+        // (D's first layer's input gradient, G's last layer's forward) and those at a 4×4 output
+        // run as phase-split forward convolutions (`PhaseBackwardData`); on AMX the few-channel
+        // ones stay an fp32 GEMM.
+        let phases = !Precision.amxSupported
         let convolutions: [(inC: Int, outC: Int, size: Int)] = [(3, 64, 64), (1, 64, 32), (64, 128, 32), (128, 256, 16), (256, 512, 8)]
         for c in convolutions {
             compare({ Conv2d(c.inC, c.outC, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast) },
-                    inputShape: [4, c.inC, c.size, c.size], label: "conv \(c)", inputGradientInBF16: c.inC > 4)
+                    inputShape: [4, c.inC, c.size, c.size], label: "conv \(c)", inputGradientInBF16: c.inC > 4 || phases)
         }
         let transposed: [(inC: Int, outC: Int, size: Int)] = [(512, 256, 4), (256, 128, 8), (128, 64, 16), (64, 3, 32), (64, 1, 16)]
         for c in transposed {
             compare({ ConvTranspose2d(c.inC, c.outC, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast) },
-                    inputShape: [4, c.inC, c.size, c.size], label: "deconv \(c)", forwardInBF16: c.outC > 4)
+                    inputShape: [4, c.inC, c.size, c.size], label: "deconv \(c)", forwardInBF16: c.outC > 4 || phases)
         }
     }
 
@@ -110,6 +113,38 @@ final class PrecisionTests: XCTestCase {
             reference.forward(input: input, weight: weight, output: expectedOutput)
             assertBF16Close(output, expectedOutput, "\(g) forward after a change")
         }
+    }
+
+    /// Backward-data split by phase on oneDNN's forward convolution, against the plain-Swift
+    /// reference: few input channels (an image gradient, plain), a 4×4 output (in the layout its
+    /// reader wants, fp32 and bf16), a non-square one; and again after the weight changed.
+    func testPhaseBackwardDataAgreesWithTheReference() throws {
+        try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
+        let cases: [(ConvolutionGeometry, Precision, Bool)] = [
+            (ConvolutionGeometry(batch: 3, inChannels: 3, inHeight: 16, inWidth: 16, outChannels: 32, kernel: 4, stride: 2, padding: 1), .fp32, true),
+            (ConvolutionGeometry(batch: 2, inChannels: 32, inHeight: 8, inWidth: 8, outChannels: 64, kernel: 4, stride: 2, padding: 1), .bf16, false),
+            (ConvolutionGeometry(batch: 2, inChannels: 16, inHeight: 8, inWidth: 8, outChannels: 48, kernel: 4, stride: 2, padding: 1), .fp32, false),
+            (ConvolutionGeometry(batch: 2, inChannels: 1, inHeight: 6, inWidth: 10, outChannels: 16, kernel: 4, stride: 2, padding: 1), .bf16, true),
+        ]
+        for (g, type, plain) in cases {
+            XCTAssertTrue(PhaseBackwardData.applies(to: g), "\(g)")
+            let preferred = plain ? MemoryFormat.plain(g.inputShape, type) : DNNLConvolutionKernels(g).preferredSourceFormat.holding(type)
+            let phase = PhaseBackwardData(g, preferred: preferred), reference = ReferenceConvolutionKernels(g)
+            let weight = Tensor(shape: g.weightShape), gradient = Tensor(shape: g.outputShape)
+            randomize(weight, seed: 2, scale: 0.05)
+            randomize(gradient, seed: 3)
+            var scratch: Tensor?
+            let inputGradient = Tensor(shape: [1]), expected = Tensor(shape: [1])
+            for round in 0..<2 {
+                phase.run(gradient: gradient.converted(to: phase.gradientFormat, scratch: &scratch), weight: weight, inputGradient: inputGradient)
+                reference.backwardData(outputGradient: gradient, weight: weight, inputGradient: expected)
+                XCTAssertEqual(inputGradient.format?.precision ?? .fp32, type, "\(g)")
+                assertBF16Close(inputGradient, expected, "\(g) input gradient, round \(round)")
+                for i in 0..<weight.count { weight[i] *= -2 }
+            }
+        }
+        XCTAssertFalse(PhaseBackwardData.applies(to: ConvolutionGeometry(batch: 1, inChannels: 3, inHeight: 15, inWidth: 15, outChannels: 8,
+                                                                          kernel: 4, stride: 2, padding: 1)))
     }
 
     /// D's trunk: convolutions joined by batch normalisation and LeakyReLU pass bf16 activations
