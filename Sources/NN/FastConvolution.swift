@@ -49,15 +49,11 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     private var blockedWeightGradient: Tensor?
 
     private lazy var columnBackwardData = ColumnBackwardData(geometry)
-    /// In bf16 (without AMX, where the few-channel layers' forward convolutions were not
-    /// measured), backward-data split by phase on the forward kernel where that was faster.
-    private lazy var phaseBackwardData: PhaseBackwardData? = {
-        guard precision == .bf16, !Precision.amxSupported, PhaseBackwardData.applies(to: geometry) else { return nil }
-        let type = transposed ? outputPrecision : inputGradientPrecision
-        let layout = geometry.inChannels <= ColumnBackwardData.maximumInputChannels
-            ? MemoryFormat.plain(geometry.inputShape, type) : forwardPrimitive.format(.source).holding(type)
-        return PhaseBackwardData(geometry, preferred: layout)
-    }()
+    /// In bf16 (without AMX, where it was not measured), the few-channel backward-data split by
+    /// phase on the forward kernel.
+    private lazy var phaseBackwardData: PhaseBackwardData? =
+        precision == .bf16 && !Precision.amxSupported && PhaseBackwardData.applies(to: geometry)
+            ? PhaseBackwardData(geometry, type: transposed ? outputPrecision : inputGradientPrecision) : nil
     /// oneDNN 2.6's bf16 backward-weights (`jit_bf16:avx512_core_bf16`) is slow where the output is
     /// 4×4 or smaller (D's last stride-2 layer, G's first): there the weight gradient is the column
     /// kernels' matrix product, which cut those layers' backward passes by a quarter to a third.

@@ -1,15 +1,14 @@
-/// Backward-data of a kernel-4, stride-2, padding-1 convolution in bf16 as oneDNN's *forward*
-/// convolution, split by output phase (sub-pixel, as `ColumnConvolutionKernels`' backward-data,
-/// with no im2col). The input gradient's pixel (2u − py, 2v − px) is phase (py, px) of a 2×2,
-/// stride-1, padding-1 convolution of the output gradient from O to 4C channels:
+/// Backward-data of a kernel-4, stride-2, padding-1 convolution with few input channels, in bf16,
+/// as oneDNN's *forward* convolution split by output phase (sub-pixel, as
+/// `ColumnConvolutionKernels`' backward-data, with no im2col). The input gradient's pixel
+/// (2u − py, 2v − px) is phase (py, px) of a 2×2, stride-1, padding-1 convolution of the output
+/// gradient from O to 4C channels,
 ///   phases[n, (py, px, c), u, v] = Σ_{o,a,b} outputGradient[n, o, u − 1 + a, v − 1 + b]
 ///                                            · weight[o, c, 3 − py − 2a, 3 − px − 2b]
 /// over u ∈ [0, OH], v ∈ [0, OW]; four reorders then copy each phase's rows u ∈ [py, py + OH) and
-/// columns v ∈ [px, px + OW) to every other pixel of the input gradient, in the layout its reader
-/// wants. oneDNN 2.6's bf16 forward kernel runs this at 600+ GFLOP/s where its backward-data runs
-/// at 300 (a 4×4 output: D's 256→512 layer, G's first transposed one), and on few input
-/// channels (D's first layer's input gradient, G's last layer's forward) the whole pass takes
-/// a fifth of the GEMM and col2im it replaces.
+/// columns v ∈ [px, px + OW) to every other pixel of the plain input gradient. These are D's first
+/// layer's input gradient and G's last layer's forward (an image), where oneDNN's direct
+/// backward-data is slow and the fp32 GEMM + col2im it replaces took five times as long.
 final class PhaseBackwardData {
     let geometry: ConvolutionGeometry
     /// The layout the gradient is read in (the forward primitive's choice).
@@ -18,26 +17,22 @@ final class PhaseBackwardData {
     private let primitive: Primitive
     private let phaseShape: [Int]
     private let result: MemoryFormat
-    /// Each phase's part of the primitive's output (or of its plain copy, where the layout it chose
-    /// cannot be cut at a phase's channels) and the pixels of the result it lands on.
+    /// Each phase's part of the plain phases and the pixels of the result it lands on.
     private let views: [(from: MemoryFormat, to: MemoryFormat)]
-    private let viewsReadPlainCopy: Bool
     private let phases: Tensor
-    private lazy var plainPhases = Tensor(shape: phaseShape, zeros: false)
+    private var plainPhases: Tensor?
     private var phaseWeights = ReorderedWeight()
     private let phaseWeightsPlain: Tensor
     private var phaseWeightsOf = TensorStamp()
 
-    /// kernel 4, stride 2, padding 1 on an even input: where measured faster than oneDNN's
-    /// backward-data or the few-channel GEMM.
+    /// Kernel 4, stride 2, padding 1 on an even input with at most 4 channels.
     static func applies(to g: ConvolutionGeometry) -> Bool {
         g.kernel == 4 && g.stride == 2 && g.padding == 1 && g.inHeight == 2 * g.outHeight && g.inWidth == 2 * g.outWidth
-            && (g.inChannels <= ColumnBackwardData.maximumInputChannels || g.outHeight * g.outWidth <= 16)
+            && g.inChannels <= ColumnBackwardData.maximumInputChannels
     }
 
-    /// `preferred`: the input gradient's layout and element type, where oneDNN can address every
-    /// other row of it (else channels-last of that type).
-    init(_ geometry: ConvolutionGeometry, preferred: MemoryFormat) {
+    /// The input gradient is written plain, with elements of `type`.
+    init(_ geometry: ConvolutionGeometry, type: Precision) {
         precondition(PhaseBackwardData.applies(to: geometry), "not a phase-split geometry: \(geometry)")
         self.geometry = geometry
         let g = geometry, channels = g.inChannels
@@ -47,25 +42,15 @@ final class PhaseBackwardData {
         phases = Tensor(shape: phaseShape, zeros: false)
         phases.adopt(shape: phaseShape, format: primitive.format(.destination))
         phaseWeightsPlain = Tensor(shape: [4 * channels, g.outChannels, 2, 2], zeros: false)
+        result = .plain(g.inputShape, type)
 
-        // Rows and columns split in (position, parity): a phase is one parity of each.
-        let split = [g.batch, channels, g.outHeight, 2, g.outWidth, 2], phaseWindow = [g.batch, channels, g.outHeight, 1, g.outWidth, 1]
-        let padded = phaseShape[0..<2] + [phaseShape[2], 1, phaseShape[3], 1]
-        func cuts(of layout: MemoryFormat) -> [MemoryFormat]? {
-            guard let spread = layout.reshaped(Array(padded)) else { return nil }
-            let parts = (0..<4).map { phase in spread.window(phaseWindow, at: [0, phase * channels, phase / 2, 0, phase % 2, 0]) }
-            return parts.allSatisfy { $0 != nil } ? parts.map { $0! } : nil
-        }
-        let fallback = MemoryFormat.channelsLast(g.inputShape, preferred.precision)
-        result = preferred.reshaped(split) == nil ? fallback : preferred
-        let pixels = result.reshaped(split)!
-        let targets = (0..<4).map { phase in pixels.window(phaseWindow, at: [0, 0, 0, phase / 2, 0, phase % 2])! }
-        if let direct = cuts(of: primitive.format(.destination)) {
-            views = Array(zip(direct, targets))
-            viewsReadPlainCopy = false
-        } else {
-            views = Array(zip(cuts(of: .plain(phaseShape))!, targets))
-            viewsReadPlainCopy = true
+        // Rows and columns seen as (position, parity): a phase fills one parity of each.
+        let window = [g.batch, channels, g.outHeight, 1, g.outWidth, 1]
+        let spread = MemoryFormat.plain(phaseShape).reshaped([phaseShape[0], phaseShape[1], phaseShape[2], 1, phaseShape[3], 1])!
+        let pixels = result.reshaped([g.batch, channels, g.outHeight, 2, g.outWidth, 2])!
+        views = (0..<4).map { phase in
+            let py = phase / 2, px = phase % 2
+            return (spread.window(window, at: [0, phase * channels, py, 0, px, 0])!, pixels.window(window, at: [0, 0, 0, py, 0, px])!)
         }
     }
 
@@ -74,11 +59,7 @@ final class PhaseBackwardData {
         primitive.execute([(Argument.source, gradient.data, gradientFormat),
                            (Argument.weights, phaseWeights(of: weight).data, primitive.format(.weights)),
                            (Argument.destination, phases.data, primitive.format(.destination))])
-        var source = phases
-        if viewsReadPlainCopy {
-            Reorders.run(from: primitive.format(.destination), phases.data, to: .plain(phaseShape), plainPhases.data)
-            source = plainPhases
-        }
+        let source = phases.converted(to: nil, scratch: &plainPhases)
         inputGradient.adopt(shape: geometry.inputShape, format: result)
         for (from, to) in views { Reorders.run(from: from, source.data, to: to, inputGradient.data) }
         inputGradient.markModified()
