@@ -22,20 +22,14 @@ enum DNNL {
         if status != dnnl_success { fatalError("oneDNN \(what()) failed with status \(status.rawValue)") }
     }
 
-    /// `values` as a `dnnl_dims_t` for the length of a call (a pointer to the whole array, not
-    /// to its first element).
+    /// `values` as a `dnnl_dims_t` for the length of a call: a pointer to the whole array (a
+    /// pointer to a tuple's first element is valid for that element only, and an optimised build
+    /// may not keep the rest beside it).
     static func withDims<Result>(_ values: [Int], _ body: (UnsafePointer<dnnl_dim_t>) -> Result) -> Result {
-        var dims = DNNL.dims(values)
-        return withUnsafePointer(to: &dims) { $0.withMemoryRebound(to: dnnl_dim_t.self, capacity: 12, body) }
-    }
-
-    static func dims(_ values: [Int]) -> dnnl_dims_t {
-        var dims: dnnl_dims_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &dims) { raw in
-            let slots = raw.bindMemory(to: dnnl_dim_t.self)
-            for (index, value) in values.enumerated() { slots[index] = dnnl_dim_t(value) }
-        }
-        return dims
+        precondition(values.count <= 12, "oneDNN takes at most 12 dimensions")
+        var dims = [dnnl_dim_t](repeating: 0, count: 12)
+        for (index, value) in values.enumerated() { dims[index] = dnnl_dim_t(value) }
+        return dims.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
 
@@ -60,16 +54,17 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
     /// Row-major `dims` with explicit strides (in elements): a transposed view of a matrix.
     static func strided(_ dims: [Int], strides: [Int], _ type: Precision = .fp32) -> MemoryFormat {
         var descriptor = dnnl_memory_desc_t()
-        var values = DNNL.dims(dims), steps = DNNL.dims(strides)
-        DNNL.check(dnnl_memory_desc_init_by_strides(&descriptor, Int32(dims.count), &values.0, type.dataType, &steps.0),
-                   "memory_desc_init_by_strides \(dims) \(strides)")
+        let status = DNNL.withDims(dims) { values in
+            DNNL.withDims(strides) { steps in dnnl_memory_desc_init_by_strides(&descriptor, Int32(dims.count), values, type.dataType, steps) }
+        }
+        DNNL.check(status, "memory_desc_init_by_strides \(dims) \(strides)")
         return MemoryFormat(descriptor)
     }
 
     static func tagged(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: Precision = .fp32) -> MemoryFormat {
         var descriptor = dnnl_memory_desc_t()
-        var values = DNNL.dims(dims)
-        DNNL.check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), &values.0, type.dataType, tag), "memory_desc_init_by_tag \(dims)")
+        let status = DNNL.withDims(dims) { values in dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), values, type.dataType, tag) }
+        DNNL.check(status, "memory_desc_init_by_tag \(dims)")
         return MemoryFormat(descriptor)
     }
 
@@ -232,9 +227,12 @@ final class Primitive {
     static func convolutionForward(source: MemoryFormat, weights: MemoryFormat, destination: MemoryFormat, stride: Int, padding: Int) -> Primitive {
         var operation = dnnl_convolution_desc_t()
         var src = source.descriptor, wei = weights.descriptor, dst = destination.descriptor
-        var strides = DNNL.dims([stride, stride]), pads = DNNL.dims([padding, padding])
-        DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_training, dnnl_convolution_direct, &src, &wei, nil, &dst,
-                                                      &strides.0, &pads.0, &pads.0), "convolution_forward_desc_init")
+        let status = DNNL.withDims([stride, stride]) { strides in
+            DNNL.withDims([padding, padding]) { pads in
+                dnnl_convolution_forward_desc_init(&operation, dnnl_forward_training, dnnl_convolution_direct, &src, &wei, nil, &dst, strides, pads, pads)
+            }
+        }
+        DNNL.check(status, "convolution_forward_desc_init")
         return Primitive(&operation)
     }
 
@@ -242,9 +240,12 @@ final class Primitive {
                                         stride: Int, padding: Int, hint: Primitive) -> Primitive {
         var operation = dnnl_convolution_desc_t()
         var dsrc = sourceGradient.descriptor, wei = weights.descriptor, ddst = destinationGradient.descriptor
-        var strides = DNNL.dims([stride, stride]), pads = DNNL.dims([padding, padding])
-        DNNL.check(dnnl_convolution_backward_data_desc_init(&operation, dnnl_convolution_direct, &dsrc, &wei, &ddst,
-                                                            &strides.0, &pads.0, &pads.0), "convolution_backward_data_desc_init")
+        let status = DNNL.withDims([stride, stride]) { strides in
+            DNNL.withDims([padding, padding]) { pads in
+                dnnl_convolution_backward_data_desc_init(&operation, dnnl_convolution_direct, &dsrc, &wei, &ddst, strides, pads, pads)
+            }
+        }
+        DNNL.check(status, "convolution_backward_data_desc_init")
         return Primitive(&operation, hint: hint)
     }
 
@@ -252,9 +253,12 @@ final class Primitive {
                                            stride: Int, padding: Int, hint: Primitive) -> Primitive {
         var operation = dnnl_convolution_desc_t()
         var src = source.descriptor, dwei = weightsGradient.descriptor, ddst = destinationGradient.descriptor
-        var strides = DNNL.dims([stride, stride]), pads = DNNL.dims([padding, padding])
-        DNNL.check(dnnl_convolution_backward_weights_desc_init(&operation, dnnl_convolution_direct, &src, &dwei, nil, &ddst,
-                                                               &strides.0, &pads.0, &pads.0), "convolution_backward_weights_desc_init")
+        let status = DNNL.withDims([stride, stride]) { strides in
+            DNNL.withDims([padding, padding]) { pads in
+                dnnl_convolution_backward_weights_desc_init(&operation, dnnl_convolution_direct, &src, &dwei, nil, &ddst, strides, pads, pads)
+            }
+        }
+        DNNL.check(status, "convolution_backward_weights_desc_init")
         return Primitive(&operation, hint: hint)
     }
 
@@ -335,9 +339,12 @@ extension Primitive {
     static func maxPooling(source: MemoryFormat, destination: MemoryFormat, window: Int) -> Primitive {
         var operation = dnnl_pooling_desc_t()
         var src = source.descriptor, dst = destination.descriptor
-        var strides = DNNL.dims([window, window]), kernel = DNNL.dims([window, window]), padding = DNNL.dims([0, 0])
-        DNNL.check(dnnl_pooling_forward_desc_init(&operation, dnnl_forward_inference, dnnl_pooling_max, &src, &dst,
-                                                  &strides.0, &kernel.0, &padding.0, &padding.0), "pooling_forward_desc_init")
+        let status = DNNL.withDims([window, window]) { steps in
+            DNNL.withDims([0, 0]) { padding in
+                dnnl_pooling_forward_desc_init(&operation, dnnl_forward_inference, dnnl_pooling_max, &src, &dst, steps, steps, padding, padding)
+            }
+        }
+        DNNL.check(status, "pooling_forward_desc_init")
         return Primitive(&operation)
     }
 }

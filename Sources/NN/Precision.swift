@@ -2,8 +2,9 @@ import CDNNL
 
 /// The arithmetic of the convolutions. bf16: operands (activations, weights, gradients) rounded
 /// to bfloat16 on their way into a convolution, products accumulated in fp32, results written in
-/// fp32; master weights, optimiser moments, normalisation statistics and losses stay fp32, as in
-/// PyTorch's autocast. Needs AVX512-BF16 (oneDNN's `avx512_core_bf16` kernels).
+/// fp32 except the activations and their gradients between two convolutions
+/// (`Sequential.setPrecision`); master weights, optimiser moments, normalisation statistics and
+/// losses stay fp32, as in PyTorch's autocast. Needs AVX512-BF16 (oneDNN's `avx512_core_bf16` kernels).
 public enum Precision: String, Codable, Sendable, CaseIterable {
     case fp32, bf16
 
