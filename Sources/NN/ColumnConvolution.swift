@@ -147,7 +147,7 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
                     let row = target + ((a * 2 + b) * outputs + o) * 4 * channels
                     for py in 0..<2 {
                         for px in 0..<2 {
-                            let ky = 3 - py - 2 * a, kx = 3 - px - 2 * b, column = row + (py * 2 + px) * channels
+                            let ky = phaseTap(py, a), kx = phaseTap(px, b), column = row + (py * 2 + px) * channels
                             for c in 0..<channels { column[c] = source[((o * channels + c) * 4 + ky) * 4 + kx] }
                         }
                     }
@@ -215,3 +215,8 @@ extension Tensor {
         return tensor
     }
 }
+
+/// The kernel tap (kernel 4, stride 2, padding 1) that takes an input-gradient pixel of `parity`
+/// from the output-gradient row or column `offset` ∈ {0, 1} of its 2×2 window: 3 − parity − 2·offset.
+@inline(__always)
+func phaseTap(_ parity: Int, _ offset: Int) -> Int { 3 - parity - 2 * offset }

@@ -27,9 +27,10 @@ enum DNNL {
     /// may not keep the rest beside it).
     static func withDims<Result>(_ values: [Int], _ body: (UnsafePointer<dnnl_dim_t>) -> Result) -> Result {
         precondition(values.count <= 12, "oneDNN takes at most 12 dimensions")
-        var dims = [dnnl_dim_t](repeating: 0, count: 12)
-        for (index, value) in values.enumerated() { dims[index] = dnnl_dim_t(value) }
-        return dims.withUnsafeBufferPointer { body($0.baseAddress!) }
+        return withUnsafeTemporaryAllocation(of: dnnl_dim_t.self, capacity: 12) { dims in
+            for index in 0..<12 { dims[index] = index < values.count ? dnnl_dim_t(values[index]) : 0 }
+            return body(dims.baseAddress!)
+        }
     }
 }
 
