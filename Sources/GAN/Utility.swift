@@ -45,6 +45,8 @@ public struct UtilityOptions: Sendable {
     /// initialisation and batch order), and each accuracy is their mean: one run's figure moves
     /// with the seed as much as many of the choices it would judge.
     public var repeats = 1
+    /// Each classifier's steps instead of the recipe's budget (a quick look, not the fixed recipe).
+    public var steps: Int?
     public init() {}
 
     public enum FilterBy: String, Sendable, Codable {
@@ -80,9 +82,13 @@ public struct UtilityReport: Codable, Sendable {
     public var relabelled: Int?
     /// The synthetic images were trained on with the labeller's probabilities as targets.
     public var softLabels: Bool
+    /// The synthetic fraction of each real + synthetic batch.
+    public var syntheticShare: Double
     /// The classifiers' learning-rate schedule, and how many seeds each accuracy is the mean of.
     public var schedule: DownstreamClassifier.Schedule
     public var repeats: Int
+    /// Each classifier's steps where `steps` replaced the fixed recipe's budget (nil: the recipe's).
+    public var steps: Int?
     /// With repeats: each seed's accuracy, in seed order.
     public var runs: Runs?
     /// Each class's test accuracy (recall) under each classifier: where a synthetic set helps and
@@ -115,8 +121,8 @@ public struct UtilityReport: Codable, Sendable {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
-        case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels"
-        case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, runs
+        case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", syntheticShare = "synthetic_share"
+        case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, steps, runs
     }
 }
 
@@ -197,6 +203,7 @@ public enum Utility {
                 progress("training the classifier on \(name)" + (options.repeats > 1 ? " (seed \(run + 1) of \(options.repeats))" : ""))
                 var recipe = options.recipe
                 recipe.seed = recipe.seed &+ UInt64(run)
+                if let steps = options.steps { (recipe.minimumSteps, recipe.epochs) = (steps, 0) }
                 let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
                                                       recipe: recipe)
                 classifier.train(images: images, labels: labels, targets: targets, mixedWith: other, mixedTargets: mixedTargets, share: options.syntheticShare)
@@ -246,8 +253,8 @@ public enum Utility {
                              filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy, filterKeep: scorer == nil ? nil : options.filterKeep,
                              labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
                              labellerTestAccuracy: labellerTestAccuracy, labellers: labeller == nil ? nil : options.labellers,
-                             relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels,
-                             schedule: options.recipe.schedule, repeats: options.repeats,
+                             relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels, syntheticShare: options.syntheticShare,
+                             schedule: options.recipe.schedule, repeats: options.repeats, steps: options.steps,
                              runs: options.repeats > 1 ? UtilityReport.Runs(realOnly: realOnly.map { accuracy($0) }, realPlusSynthetic: realPlusSynthetic.map { accuracy($0) },
                                                                             syntheticOnly: syntheticOnly.map { accuracy($0) }) : nil,
                              perClass: perClass)

@@ -2,6 +2,17 @@ import Catalog
 import Foundation
 import Imaging
 
+/// An input the report cannot read, with the file and the reason.
+public enum ReportError: Error, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): return "\(path): \(reason)"
+        }
+    }
+}
+
 /// `darkroom report`: one self-contained HTML file (inline SVG charts, thumbnails as data URLs) of
 /// a catalogue and, optionally, a training run. Opens offline; nothing is fetched.
 public struct HTMLReport {
@@ -10,15 +21,19 @@ public struct HTMLReport {
     public var run: String?
     public var generated: String?
     public var probe: String?
+    /// A `utility --out` report: does the synthetic set help a classifier?
+    public var utility: String?
     /// Largest number of rows or clusters shown per table.
     public var limit = 24
 
-    public init(database: CatalogDatabase, databasePath: String, run: String? = nil, generated: String? = nil, probe: String? = nil) {
+    public init(database: CatalogDatabase, databasePath: String, run: String? = nil, generated: String? = nil, probe: String? = nil,
+                utility: String? = nil) {
         self.database = database
         self.databasePath = databasePath
         self.run = run
         self.generated = generated
         self.probe = probe
+        self.utility = utility
     }
 
     public func render() throws -> String {
@@ -45,6 +60,7 @@ public struct HTMLReport {
                 \(card("test rows", json["test_count"] as? Int ?? 0))\(card("features", json["features"] as? Int ?? 0))</div>
                 """)
         }
+        if let utility { body += try utilitySection(utility) }
         return "<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>Darkroom report</title><style>\(HTMLReport.style)</style></head>\n<body>\n\(body)</body></html>\n"
     }
 
@@ -159,6 +175,61 @@ public struct HTMLReport {
             html += "<figure><img src=\"data:image/png;base64,\(image.base64EncodedString())\" alt=\"\(name)\"><figcaption>\(caption)</figcaption></figure>"
         }
         return section("Evaluation", html + "</div>")
+    }
+
+    /// `darkroom utility`'s figures side by side: the small CNN on the labelled real images, on
+    /// those plus the synthetic set, on the synthetic set alone, and logistic regression on D's
+    /// features, each on the same held-out real images; then each class's.
+    private func utilitySection(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ReportError.unreadable(path: path, reason: "no such file") }
+        guard let figures = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let realOnly = figures["real_only"] as? Double, let realPlusSynthetic = figures["real_plus_synthetic"] as? Double,
+              let syntheticOnly = figures["synthetic_only"] as? Double else {
+            throw ReportError.unreadable(path: path, reason: "not a utility report (darkroom utility --out FILE)")
+        }
+        let real = figures["real_count"] as? Int ?? 0, synthetic = figures["synthetic_count"] as? Int ?? 0
+        let runs = figures["runs"] as? [String: [Double]]
+        func row(_ name: String, _ images: String, _ accuracy: Double, _ key: String?) -> String {
+            let seeds = key.flatMap { runs?[$0] }.map { " <span class=muted>(" + $0.map { String(format: "%.1f", 100 * $0) }.joined(separator: ", ") + ")</span>" } ?? ""
+            let change = key == "real_only" ? "" : String(format: "%+.1f", 100 * (accuracy - realOnly))
+            return "<tr><td>\(escape(name))</td><td>\(escape(images))</td><td><b>\(String(format: "%.1f%%", 100 * accuracy))</b>\(seeds)</td><td>\(change)</td></tr>\n"
+        }
+        var html = "<p class=muted>Test accuracy on \(figures["test_count"] as? Int ?? 0) held-out labelled real images of "
+            + "\((figures["classes"] as? [String])?.count ?? 0) classes, \(escape(figures["checkpoint"] as? String ?? ""))"
+            + ((figures["repeats"] as? Int).map { $0 > 1 ? "; each the mean of \($0) seeds (each seed's in brackets)" : "" } ?? "") + ".</p>\n"
+        let lift = 100 * (realPlusSynthetic - realOnly)
+        html += String(format: lift > 0 ? "<p>The synthetic set lifts the classifier by <b>%.1f points</b>.</p>\n" : "<p class=alarm>The synthetic set does not help: %.1f points.</p>\n", lift)
+        html += "<table><tr><th>classifier</th><th>trained on</th><th>test accuracy</th><th>points against real only</th></tr>\n"
+        html += row("small CNN, real only", "\(real) labelled real images", realOnly, "real_only")
+        html += row("small CNN, real + synthetic", "\(real) real + \(synthetic) synthetic", realPlusSynthetic, "real_plus_synthetic")
+        html += row("small CNN, synthetic only (Classification Accuracy Score)", "\(synthetic) synthetic images", syntheticOnly, "synthetic_only")
+        if let features = figures["discriminator_features"] as? Double {
+            html += row("logistic regression on D's features", "\(real) labelled real images", features, nil)
+        }
+        if let labeller = figures["labeller_test_accuracy"] as? Double { html += row("the labeller itself (FixMatch)", "the labelled and the unlabelled images", labeller, nil) }
+        html += "</table>\n"
+        var settings = ["synthetic share of each mixed batch: \(figures["synthetic_share"] as? Double ?? 0.5)"]
+        if let filter = figures["filter"] as? Double, filter > 0 {
+            settings.append("filter \(filter) by \(figures["filter_by"] as? String ?? "head"), keeping the \(figures["filter_keep"] as? String ?? "surest")")
+        }
+        if figures["soft_labels"] as? Bool == true { settings.append("soft labels from the labeller") }
+        if let agreement = figures["labeller_agreement"] as? Double {
+            settings.append(String(format: "the labeller calls %.1f%% of the synthetic images their class", 100 * agreement))
+        }
+        if let schedule = figures["schedule"] as? String { settings.append("learning rate \(schedule)") }
+        if let steps = figures["steps"] as? Int { settings.append("\(steps) steps per classifier (not the fixed recipe)") }
+        html += "<p class=muted>\(escape(settings.joined(separator: "; ")))</p>\n"
+        let perClass = figures["per_class"] as? [[String: Any]] ?? []
+        if !perClass.isEmpty {
+            func cell(_ value: Any?) -> String { "<td>\((value as? Double).map { String(format: "%.1f%%", 100 * $0) } ?? "–")</td>" }
+            html += "<table><tr><th>class</th><th>test images</th><th>real only</th><th>real + synthetic</th><th>synthetic only</th></tr>\n"
+            for entry in perClass {
+                html += "<tr><td>\(escape(entry["label"] as? String ?? ""))</td><td>\(entry["test_count"] as? Int ?? 0)</td>"
+                    + cell(entry["real_only"]) + cell(entry["real_plus_synthetic"]) + cell(entry["synthetic_only"]) + "</tr>\n"
+            }
+            html += "</table>\n"
+        }
+        return section("Does the synthetic set help? (utility)", html)
     }
 
     private func generationSection(_ directory: String) throws -> String {

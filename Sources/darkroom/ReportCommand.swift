@@ -16,6 +16,8 @@ struct ReportCommand: ParsableCommand {
     var generated: String?
     @Option(help: "A probe result (darkroom probe --json > FILE).")
     var probe: String?
+    @Option(help: "A utility report (darkroom utility --out FILE): the classifiers' test accuracies side by side.")
+    var utility: String?
     @Option(help: "The HTML file to write.")
     var out: String
 
@@ -27,7 +29,8 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let report = HTMLReport(database: try CatalogDatabase(path: db), databasePath: db, run: trainingRun, generated: generated, probe: probe)
+        let report = HTMLReport(database: try CatalogDatabase(path: db), databasePath: db, run: trainingRun, generated: generated, probe: probe,
+                                utility: utility)
         try Data(try report.render().utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
         Console.note("wrote \(out)")
     }

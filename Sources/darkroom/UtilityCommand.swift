@@ -39,6 +39,8 @@ struct UtilityCommand: ParsableCommand {
     var schedule = "constant"
     @Option(help: "Train each classifier with this many seeds and report their mean (and each seed's figure).")
     var repeats = 1
+    @Option(help: "Each classifier's steps (default: the fixed recipe's, max(1,500, 20 passes over its images)); fewer for a quick look.")
+    var steps: Int?
     @Option var seed: UInt64 = 0
     @Flag var json = false
     @Option(help: "Also write the report as JSON to this file.")
@@ -52,6 +54,7 @@ struct UtilityCommand: ParsableCommand {
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
         guard DownstreamClassifier.Schedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant or cosine") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         guard let by = UtilityOptions.FilterBy(rawValue: filterBy) else { throw ValidationError("--filter-by must be head or labeller") }
         guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
         if (by == .labeller || relabel || softLabels) && labeller.isEmpty { throw ValidationError("--filter-by labeller, --relabel and --soft-labels need --labeller") }
@@ -70,6 +73,7 @@ struct UtilityCommand: ParsableCommand {
         options.syntheticShare = syntheticShare
         options.recipe.schedule = DownstreamClassifier.Schedule(rawValue: schedule)!
         options.repeats = repeats
+        options.steps = steps
         options.seed = seed
         options.testLabels = testLabels
         options.testData = testData

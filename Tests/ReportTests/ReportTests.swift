@@ -33,4 +33,41 @@ final class ReportTests: XCTestCase {
         XCTAssertFalse(html.contains("http://") || html.contains("https://") || html.contains("src=\"/"), "nothing is fetched")
         XCTAssertEqual(html.components(separatedBy: "<svg").count, html.components(separatedBy: "</svg>").count)
     }
+
+    func testUtilitySectionShowsTheClassifiersSideBySideAndRejectsAnotherFile() throws {
+        let directory = try TemporaryDirectory("report-utility")
+        defer { directory.remove() }
+        let database = try CatalogDatabase(path: directory.file("c.sqlite").path)
+        let utility = #"""
+            {"classes": ["bag", "shirt"], "real_count": 1000, "synthetic_count": 2000, "test_count": 500, "real_only": 0.828,
+             "real_plus_synthetic": 0.854, "synthetic_only": 0.842, "discriminator_features": 0.815, "checkpoint": "run/checkpoints/latest.safetensors",
+             "filter": 0.75, "filter_by": "labeller", "filter_keep": "hardest", "soft_labels": true, "synthetic_share": 0.75,
+             "labeller_agreement": 0.977, "labeller_test_accuracy": 0.866, "schedule": "constant", "repeats": 3,
+             "runs": {"real_only": [0.828, 0.806, 0.827], "real_plus_synthetic": [0.856, 0.853, 0.853], "synthetic_only": [0.837, 0.846, 0.844]},
+             "per_class": [{"label": "bag", "test_count": 250, "real_only": 0.9, "real_plus_synthetic": 0.94, "synthetic_only": 0.93},
+                           {"label": "shirt <s>", "test_count": 250, "real_only": 0.41, "real_plus_synthetic": 0.45, "synthetic_only": 0.44}]}
+            """#
+        let path = try directory.write("utility.json", Array(utility.utf8)).path
+        let html = try HTMLReport(database: database, databasePath: "c.sqlite", utility: path).render()
+        XCTAssertTrue(html.contains("<h2>Does the synthetic set help? (utility)</h2>"))
+        for figure in ["82.8%", "85.4%", "84.2%", "81.5%", "86.6%"] { XCTAssertTrue(html.contains("<b>\(figure)</b>"), figure) }
+        XCTAssertTrue(html.contains("lifts the classifier by <b>2.6 points</b>"), "the lift is real + synthetic less real only")
+        XCTAssertTrue(html.contains("(82.8, 80.6, 82.7)"), "each seed's figure beside the mean")
+        XCTAssertTrue(html.contains("<b>84.2%</b> <span class=muted>(83.7, 84.6, 84.4)</span></td><td>+1.4</td>"), "each against real only")
+        XCTAssertTrue(html.contains("500 held-out labelled real images of 2 classes"))
+        XCTAssertTrue(html.contains("<td>shirt &lt;s&gt;</td><td>250</td><td>41.0%</td><td>45.0%</td><td>44.0%</td>"), "per class, escaped")
+        XCTAssertTrue(html.contains("filter 0.75 by labeller, keeping the hardest"))
+
+        let worse = utility.replacingOccurrences(of: "\"real_plus_synthetic\": 0.854", with: "\"real_plus_synthetic\": 0.81")
+        let worsePath = try directory.write("worse.json", Array(worse.utf8)).path
+        XCTAssertTrue(try HTMLReport(database: database, databasePath: "c.sqlite", utility: worsePath).render().contains("does not help: -1.8 points"))
+
+        let probe = try directory.write("probe.json", Array(#"{"train_accuracy": 0.9, "test_accuracy": 0.89}"#.utf8)).path
+        XCTAssertThrowsError(try HTMLReport(database: database, databasePath: "c.sqlite", utility: probe).render()) {
+            XCTAssertEqual("\($0)", "\(probe): not a utility report (darkroom utility --out FILE)")
+        }
+        XCTAssertThrowsError(try HTMLReport(database: database, databasePath: "c.sqlite", utility: directory.file("missing.json").path).render()) {
+            XCTAssertTrue("\($0)".hasSuffix("missing.json: no such file"))
+        }
+    }
 }
