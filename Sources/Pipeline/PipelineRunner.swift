@@ -75,12 +75,14 @@ public final class PipelineRunner {
 
     /// The stages whose outputs a stage reads.
     static let inputs: [StageName: [StageName]] = [
-        .dataset: [], .catalog: [.dataset], .prepare: [.catalog], .train: [.prepare], .evaluate: [.train, .prepare],
-        .generate: [.train, .prepare], .embed: [.train, .prepare, .catalog], .probe: [.embed, .dataset],
-        .report: [.catalog, .train, .evaluate, .generate, .probe],
+        .dataset: [], .catalog: [.dataset], .prepare: [.catalog], .label: [.prepare, .dataset], .train: [.prepare, .label],
+        .evaluate: [.train, .prepare], .generate: [.train, .prepare, .label], .embed: [.train, .prepare, .catalog],
+        .probe: [.embed, .dataset], .utility: [.train, .prepare, .label, .dataset],
+        .report: [.catalog, .train, .evaluate, .generate, .probe, .utility],
     ]
 
-    /// For catalog: file count, total size and newest mtime under the root (a stat-only walk).
+    /// For catalog: file count, total size and newest mtime under the root (a stat-only walk). For
+    /// a stage that reads labels files: their sizes and mtimes (a user may edit them between runs).
     func inputSignature(_ stage: PipelineSpec.Stage) -> String {
         switch stage.name {
         case .catalog:
@@ -88,9 +90,11 @@ public final class PipelineRunner {
             var count = 0, bytes: Int64 = 0, newest: Int64 = 0
             while let file = walker.next() { count += 1; bytes += file.sizeBytes; newest = max(newest, file.mtimeNs) }
             return "\(count):\(bytes):\(newest)"
-        case .probe:
-            guard let labels = stage.value("labels"), let attributes = try? FileManager.default.attributesOfItem(atPath: labels) else { return "missing" }
-            return "\(attributes[.size] ?? 0):\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+        case .probe, .label, .train, .utility:
+            return ["labels", "test-labels"].compactMap { stage.value($0) }.map { labels in
+                guard let attributes = try? FileManager.default.attributesOfItem(atPath: labels) else { return "missing" }
+                return "\(attributes[.size] ?? 0):\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+            }.joined(separator: ",")
         default:
             return ""
         }
@@ -99,15 +103,18 @@ public final class PipelineRunner {
     func outputsExist(_ stage: PipelineSpec.Stage) -> Bool {
         let exists = { (path: String) in FileManager.default.fileExists(atPath: path) }
         switch stage.name {
-        case .dataset: return stage.value("out").map { exists($0 + "/labels.csv") } ?? false
+        case .dataset:
+            let files = ["labels.csv"] + (stage.has("few-labels") ? ["few-labels.csv", "held-out-labels.csv"] : [])
+            return stage.value("out").map { out in files.allSatisfy { exists(out + "/" + $0) } } ?? false
         case .catalog: return spec.database.map(exists) ?? false
         case .prepare: return stage.value("out").map { exists($0 + "/dataset.json") } ?? false
+        case .label: return (stage.value("out").map(exists) ?? false) && (stage.value("save-labeller").map(exists) ?? true)
         case .train: return stage.value("out").map { exists($0 + "/summary.json") && exists($0 + "/checkpoints/latest.safetensors") } ?? false
         case .evaluate:
             return (stage.value("out") ?? stage.value("model").map { $0 + "/evaluation" }).map { exists($0 + "/evaluation.json") } ?? false
         case .generate: return stage.value("out").map { exists($0 + "/metadata.jsonl") && exists($0 + "/latents.npy") } ?? false
         case .embed: return stage.value("out").map { exists($0 + ".npy") && exists($0 + ".csv") } ?? false
-        case .probe: return stage.value("out").map(exists) ?? true
+        case .probe, .utility: return stage.value("out").map(exists) ?? true
         case .report: return stage.value("out").map(exists) ?? false
         }
     }

@@ -12,7 +12,7 @@ public struct PipelineError: Error, CustomStringConvertible {
 
 /// The stages a pipeline may chain, in the only order they run.
 public enum StageName: String, CaseIterable, Sendable {
-    case dataset, catalog, prepare, train, evaluate, generate, embed, probe, report
+    case dataset, catalog, prepare, label, train, evaluate, generate, embed, probe, utility, report
 }
 
 /// What an option's value must be.
@@ -32,11 +32,14 @@ enum OptionKind {
 
 /// Each stage's options: the CLI's flags of the same command, without their dashes.
 let stageOptions: [StageName: [String: OptionKind]] = [
-    .dataset: ["recipe": .string, "out": .string, "split": .string, "limit": .integer, "source": .string],
+    .dataset: ["recipe": .string, "out": .string, "split": .string, "limit": .integer, "source": .string, "few-labels": .integer],
     .catalog: ["root": .string, "db": .string, "jobs": .integer, "follow-symlinks": .flag, "max-pixels": .integer,
                "near-threshold": .integer, "batch-size": .integer, "background": .string],
     .prepare: ["db": .string, "size": .integer, "channels": .integer, "out": .string, "fit": .string, "drop-near-duplicates": .flag,
                "limit": .integer, "dtype": .string, "jobs": .integer, "background": .string, "min-size": .integer, "decode": .string],
+    .label: ["data": .string, "labels": .string, "out": .string, "keep": .number, "steps": .integer, "unlabelled-ratio": .integer,
+             "threshold": .number, "width": .integer, "validation-fraction": .number, "test-labels": .string, "test-data": .string,
+             "save-labeller": .string, "seed": .integer],
     .train: ["data": .string, "out": .string, "epochs": .integer, "batch": .integer, "nz": .integer, "ngf": .integer, "ndf": .integer,
              "lr": .number, "lr-d": .number, "lr-g": .number, "noise": .string, "d-steps": .integer, "instance-noise": .number, "preset": .string, "gp": .number, "r1": .number, "dragan": .number, "feature-matching": .flag, "replay": .number,
              "unroll": .integer, "minibatch-std": .flag, "generator": .string, "d-norm": .string, "beta1": .number, "seed": .integer, "loss": .string, "diffaugment": .string, "real-label": .number, "dropout": .number, "ema": .number,
@@ -47,12 +50,17 @@ let stageOptions: [StageName: [String: OptionKind]] = [
                 "no-ema": .flag, "no-two-sample": .flag, "out": .string],
     .generate: ["model": .string, "checkpoint": .string, "count": .integer, "out": .string, "format": .string, "quality": .integer,
                 "seed": .integer, "batch": .integer, "no-ema": .flag, "augment": .string, "ratio": .number, "filter": .number,
-                "filter-by": .string, "data": .string, "precision": .string],
+                "filter-by": .string, "data": .string, "precision": .string, "per-class": .integer, "labeller": .string,
+                "filter-keep": .string, "labels": .string],
     .embed: ["model": .string, "checkpoint": .string, "data": .string, "db": .string, "images": .string, "out": .string,
              "layers": .string, "batch": .integer, "decode": .string, "precision": .string],
     .probe: ["features": .string, "labels": .string, "test-fraction": .number, "seed": .integer, "l2": .number, "iterations": .integer,
              "out": .string],
-    .report: ["db": .string, "run": .string, "generated": .string, "probe": .string, "out": .string],
+    .utility: ["model": .string, "checkpoint": .string, "labels": .string, "test-labels": .string, "test-data": .string,
+               "test-fraction": .number, "per-class": .integer, "filter": .number, "filter-by": .string, "filter-keep": .string,
+               "labeller": .string, "relabel": .flag, "soft-labels": .flag, "synthetic-share": .number, "schedule": .string,
+               "repeats": .integer, "steps": .integer, "seed": .integer, "out": .string],
+    .report: ["db": .string, "run": .string, "generated": .string, "probe": .string, "utility": .string, "out": .string],
 ]
 
 /// A parsed pipeline: stages in order with their options (values as the CLI would get them).
@@ -187,12 +195,28 @@ public struct PipelineSpec: Sendable {
             stages[i].setDefault("background", stage(.prepare)?.value("background"))
         }
         if let i = index(.prepare) { stages[i].setDefault("db", database) }
-        if let i = index(.train) { stages[i].setDefault("data", preparedOut) }
+        // The few labels and the held-out ones: the dataset recipe's, unless the file says otherwise.
+        let recipeLabels = stage(.dataset)?.has("few-labels") == true ? datasetOut : nil
+        let fewLabels = stage(.label)?.value("labels") ?? recipeLabels.map { $0 + "/few-labels.csv" }
+        let heldOutLabels = stage(.label)?.value("test-labels") ?? recipeLabels.map { $0 + "/held-out-labels.csv" }
+        let labeller = stage(.label)?.value("save-labeller")
+        if let i = index(.label) {
+            stages[i].setDefault("data", preparedOut)
+            stages[i].setDefault("labels", fewLabels)
+            if !stages[i].has("test-data") { stages[i].setDefault("test-labels", heldOutLabels) }
+        }
+        if let i = index(.train) {
+            stages[i].setDefault("data", preparedOut)
+            stages[i].setDefault("labels", stage(.label)?.value("out"))
+        }
         if let i = index(.evaluate) {
             stages[i].setDefault("model", runOut)
             stages[i].setDefault("data", preparedOut)
         }
-        if let i = index(.generate) { stages[i].setDefault("model", runOut) }
+        if let i = index(.generate) {
+            stages[i].setDefault("model", runOut)
+            if stages[i].has("per-class") { stages[i].setDefault("labeller", labeller) }
+        }
         if let i = index(.embed) {
             stages[i].setDefault("model", runOut)
             if !stages[i].has("db") && !stages[i].has("images") { stages[i].setDefault("data", preparedOut) }
@@ -201,15 +225,24 @@ public struct PipelineSpec: Sendable {
             stages[i].setDefault("features", embedOut)
             stages[i].setDefault("labels", datasetOut.map { $0 + "/labels.csv" })
         }
+        if let i = index(.utility) {
+            stages[i].setDefault("model", runOut)
+            // The real-only classifier learns from the labels given, never the labeller's.
+            stages[i].setDefault("labels", fewLabels)
+            if !stages[i].has("test-data") { stages[i].setDefault("test-labels", heldOutLabels) }
+            stages[i].setDefault("labeller", labeller)
+        }
         if let i = index(.report) {
             stages[i].setDefault("db", database)
             stages[i].setDefault("run", runOut)
             stages[i].setDefault("generated", stage(.generate)?.value("out"))
             stages[i].setDefault("probe", stage(.probe)?.value("out"))
+            stages[i].setDefault("utility", stage(.utility)?.value("out"))
         }
         let required: [StageName: [String]] = [.dataset: ["recipe", "out"], .catalog: ["root"], .prepare: ["db", "size", "channels", "out"],
-                                               .train: ["data", "out"], .evaluate: ["model"], .generate: ["model", "out"], .embed: ["model", "out"],
-                                               .probe: ["features", "labels"], .report: ["db", "out"]]
+                                               .label: ["data", "labels", "out"], .train: ["data", "out"], .evaluate: ["model"],
+                                               .generate: ["model", "out"], .embed: ["model", "out"], .probe: ["features", "labels"],
+                                               .utility: ["model", "labels"], .report: ["db", "out"]]
         for stage in stages {
             for key in required[stage.name]! where !stage.has(key) {
                 throw PipelineError(path: path, line: stage.line, message: "stage \(stage.name.rawValue) needs `\(key)` (or an earlier stage that provides it)")

@@ -17,26 +17,36 @@ public struct FashionMNISTRecipe {
     public var limit: Int?
     /// Images per folder; folders are numbered so file names say nothing about labels.
     public var perFolder = 1000
+    /// Also write `few-labels.csv`: the first this many images of each class, the labels a user
+    /// might make by hand (the input of `label`, `train --labels` and `utility`), and
+    /// `held-out-labels.csv`, every other image's, to measure with only; nil for neither.
+    public var fewLabelsPerClass: Int?
 
-    public init(source: String = FashionMNISTRecipe.defaultSource, split: Split = .all, limit: Int? = nil) {
+    public init(source: String = FashionMNISTRecipe.defaultSource, split: Split = .all, limit: Int? = nil, fewLabelsPerClass: Int? = nil) {
         self.source = source
         self.split = split
         self.limit = limit
+        self.fewLabelsPerClass = fewLabelsPerClass
     }
 
     public struct Result: Codable, Sendable {
         public var images: Int
         public var imagesDirectory: String
         public var labels: String
+        public var fewLabels: String?
+        public var heldOutLabels: String?
     }
 
     /// Writes `OUT/images/SPLIT/NNN/INDEX.png` and `OUT/labels.csv` (path,label,class_name; paths
-    /// relative to OUT/images).
+    /// relative to OUT/images), and with `fewLabelsPerClass` `OUT/few-labels.csv` and
+    /// `OUT/held-out-labels.csv` (path,label: the class name; in the order written, train before test).
     public func write(to output: String) throws -> Result {
         let splits: [Split] = split == .all ? [.train, .test] : [split]
         let imagesRoot = URL(fileURLWithPath: output).appendingPathComponent("images")
         try FileManager.default.createDirectory(at: imagesRoot, withIntermediateDirectories: true)
         var labelsCSV = CSV.row(["path", "label", "class_name"])
+        var fewLabelsCSV = CSV.row(["path", "label"]), heldOutCSV = CSV.row(["path", "label"])
+        var labelledPerClass = [Int](repeating: 0, count: FashionMNISTRecipe.classNames.count)
         var written = 0
         for part in splits {
             let prefix = part == .train ? "train" : "t10k"
@@ -58,12 +68,29 @@ public struct FashionMNISTRecipe {
                 try Data(try PNG.encode(image)).write(to: target)
                 let label = Int(labels[index])
                 labelsCSV += CSV.row([relative, String(label), FashionMNISTRecipe.classNames[label]])
+                if let fewLabelsPerClass {
+                    let row = CSV.row([relative, FashionMNISTRecipe.classNames[label]])
+                    if labelledPerClass[label] < fewLabelsPerClass {
+                        labelledPerClass[label] += 1
+                        fewLabelsCSV += row
+                    } else {
+                        heldOutCSV += row
+                    }
+                }
             }
             written += take
         }
         let labelsPath = URL(fileURLWithPath: output).appendingPathComponent("labels.csv")
         try Data(labelsCSV.utf8).write(to: labelsPath, options: .atomic)
-        return Result(images: written, imagesDirectory: imagesRoot.path, labels: labelsPath.path)
+        var result = Result(images: written, imagesDirectory: imagesRoot.path, labels: labelsPath.path)
+        if fewLabelsPerClass != nil {
+            let few = URL(fileURLWithPath: output).appendingPathComponent("few-labels.csv")
+            let heldOut = URL(fileURLWithPath: output).appendingPathComponent("held-out-labels.csv")
+            try Data(fewLabelsCSV.utf8).write(to: few, options: .atomic)
+            try Data(heldOutCSV.utf8).write(to: heldOut, options: .atomic)
+            (result.fewLabels, result.heldOutLabels) = (few.path, heldOut.path)
+        }
+        return result
     }
 
     private func readImages(_ path: String) throws -> (Int, Int, Int, [UInt8]) {

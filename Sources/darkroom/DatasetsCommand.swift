@@ -25,15 +25,20 @@ struct DatasetsCommand: ParsableCommand {
         @Option(help: "Where the IDX files are.")
         var source = FashionMNISTRecipe.defaultSource
 
+        @Option(help: "Also write OUT/few-labels.csv (path,label): the first N images of each class, as a user might label them by hand; and OUT/held-out-labels.csv, the other images' labels, to measure with.")
+        var fewLabels: Int?
+
         func validate() throws {
             guard FashionMNISTRecipe.Split(rawValue: split) != nil else { throw ValidationError("--split must be train, test or all") }
             if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+            if let fewLabels, fewLabels < 1 { throw ValidationError("--few-labels must be at least 1") }
         }
 
         func run() throws {
-            let recipe = FashionMNISTRecipe(source: source, split: FashionMNISTRecipe.Split(rawValue: split)!, limit: limit)
+            let recipe = FashionMNISTRecipe(source: source, split: FashionMNISTRecipe.Split(rawValue: split)!, limit: limit, fewLabelsPerClass: fewLabels)
             let result = try recipe.write(to: out)
-            Console.note("wrote \(result.images) images under \(result.imagesDirectory); labels (for evaluation only) in \(result.labels)")
+            Console.note("wrote \(result.images) images under \(result.imagesDirectory); labels (for evaluation only) in \(result.labels)"
+                         + (result.fewLabels.map { "; \(fewLabels!) per class to train with in \($0), the rest to measure with in \(result.heldOutLabels!)" } ?? ""))
         }
     }
 

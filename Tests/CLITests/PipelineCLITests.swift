@@ -67,6 +67,58 @@ final class PipelineCLITests: XCTestCase {
     }
 }
 
+extension PipelineCLITests {
+    /// A labelled synthetic set on 60 test pictures: train on the few labels, draw a set per
+    /// class, measure it with utility, and report the figures; a re-run skips it all, and an
+    /// edited labels file is noticed. (`label` between prepare and train: PipelineSpecTests.)
+    func testFewLabelsPipelineTrainsDrawsMeasuresAndReports() throws {
+        let directory = try TemporaryDirectory("few-labels")
+        defer { directory.remove() }
+        var few = "path,label\n", held = "path,label\n"
+        for index in 0..<60 {
+            try directory.write("photos/\(index).png", try PNG.encode(Pictures.pattern(width: 32, height: 32, channels: 1, seed: index)))
+            let row = "\(index).png,\(index % 2 == 0 ? "even" : "odd")\n"
+            if index < 12 { few += row } else if index < 24 { held += row }
+        }
+        let fewPath = try directory.write("few.csv", Array(few.utf8)).path
+        let heldPath = try directory.write("held.csv", Array(held.utf8)).path
+        let d = directory.path
+        let yaml = """
+            name: few
+            stages:
+              catalog: {root: \(d)/photos, db: \(d)/c.sqlite}
+              prepare: {size: 32, channels: 1, out: \(d)/data}
+              train: {labels: \(fewPath), out: \(d)/run, epochs: 2, batch: 8, nz: 8, ngf: 8, ndf: 8}
+              generate: {per-class: 4, out: \(d)/gen}
+              utility: {labels: \(fewPath), test-labels: \(heldPath), per-class: 4, steps: 10, out: \(d)/utility.json}
+              report: {out: \(d)/report.html}
+            """
+        let pipeline = try directory.write("few.yaml", Array(yaml.utf8)).path
+        let first = try DarkroomBinary.run(["run", pipeline])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stderr.contains("ran catalog, prepare, train, generate, utility, report"), first.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.file("gen/images/even").path).count, 4)
+        let figures = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: directory.file("utility.json"))) as? [String: Any])
+        XCTAssertEqual(figures["real_count"] as? Int, 12)
+        XCTAssertEqual(figures["test_count"] as? Int, 12, "tested on the held-out labels")
+        XCTAssertEqual(figures["synthetic_count"] as? Int, 8)
+        XCTAssertEqual(figures["steps"] as? Int, 10)
+        let html = try String(contentsOfFile: directory.file("report.html").path, encoding: .utf8)
+        XCTAssertTrue(html.contains("Does the synthetic set help? (utility)"))
+        XCTAssertTrue(html.contains(String(format: "<b>%.1f%%</b>", 100 * (figures["real_only"] as? Double ?? -1))))
+
+        let again = try DarkroomBinary.run(["run", pipeline])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("ran nothing"), again.stderr)
+        try directory.write("held.csv", Array((held + "24.png,even\n").utf8))
+        let edited = try DarkroomBinary.run(["run", pipeline])
+        XCTAssertEqual(edited.status, 0, edited.stderr)
+        XCTAssertTrue(edited.stderr.contains("ran utility, report"), "an edited labels file re-runs what reads it: " + edited.stderr)
+        let remeasured = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: directory.file("utility.json"))) as? [String: Any])
+        XCTAssertEqual(remeasured["test_count"] as? Int, 13)
+    }
+}
+
 final class TrainCLITests: XCTestCase {
     /// Ctrl-C (SIGINT) during training writes a checkpoint and exits with 130; --resume continues.
     func testInterruptWritesACheckpointAndResumeContinues() throws {

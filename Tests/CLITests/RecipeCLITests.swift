@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Recipes
 import TestSupport
 import XCTest
 
@@ -28,5 +29,27 @@ final class RecipeCLITests: XCTestCase {
         XCTAssertEqual(checked, actual.count, "every catalogued file is in expected.csv")
         let lowInformation = CSV.parse(try DarkroomBinary.run(["inspect", "--db", db, "--list", "low-information"]).stdout).dropFirst().map { $0[0] }
         XCTAssertEqual(Set(lowInformation), ["camera/2019/blank_white.png", "scans/blank_black.jpg"])
+    }
+
+    /// `--few-labels N`: the first N images of each class to train with, every other image's label
+    /// held out to measure with; together they are labels.csv, by class name.
+    func testFashionMNISTFewLabelsSplitsTheLabelsInTwo() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("dataset-fashion-mnist is not installed (scripts/install-deps installs it)")
+        }
+        let directory = try TemporaryDirectory("few-labels")
+        defer { directory.remove() }
+        let made = try DarkroomBinary.run(["datasets", "fashion-mnist", "--out", directory.path, "--split", "train", "--limit", "300", "--few-labels", "5"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        func rows(_ name: String) throws -> [[String]] { Array(CSV.parse(try String(contentsOfFile: directory.file(name).path, encoding: .utf8)).dropFirst()) }
+        let all = try rows("labels.csv"), few = try rows("few-labels.csv"), held = try rows("held-out-labels.csv")
+        XCTAssertEqual(few.count, 50)
+        XCTAssertEqual(Dictionary(grouping: few, by: { $0[1] }).mapValues(\.count), Dictionary(uniqueKeysWithValues: FashionMNISTRecipe.classNames.map { ($0, 5) }))
+        XCTAssertEqual(held.count, 250)
+        XCTAssertEqual(Set(few.map { $0[0] }).intersection(held.map { $0[0] }), [])
+        XCTAssertEqual(Set((few + held).map { [$0[0], $0[1]] }), Set(all.map { [$0[0], $0[2]] }), "each image once, under its class name")
+        let first = all.filter { $0[2] == "Bag" }.prefix(5).map { $0[0] }
+        XCTAssertEqual(few.filter { $0[1] == "Bag" }.map { $0[0] }, Array(first), "the first of each class")
+        XCTAssertNotEqual(try DarkroomBinary.run(["datasets", "fashion-mnist", "--out", directory.path, "--few-labels", "0"]).status, 0)
     }
 }

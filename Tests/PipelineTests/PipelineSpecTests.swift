@@ -65,10 +65,54 @@ final class PipelineSpecTests: XCTestCase {
         XCTAssertTrue(error("name: x\nsteps: {}\n").hasPrefix("p.yaml:2: unknown top-level key"))
     }
 
+    func testFewLabelsStagesTakeTheRecipesLabelsAndTheLabellersOutputs() throws {
+        let spec = try PipelineSpec.parse("""
+            name: few
+            stages:
+              dataset: {recipe: fashion-mnist, out: d, few-labels: 100}
+              catalog: {db: c.sqlite}
+              prepare: {size: 32, channels: 1, out: p}
+              label: {out: all.csv, save-labeller: l.safetensors}
+              train: {out: r, projection: true}
+              generate: {per-class: 10, out: g}
+              utility: {out: u.json}
+              report: {out: r.html}
+            """, path: "few.yaml")
+        XCTAssertEqual(spec.stages.map(\.name), [.dataset, .catalog, .prepare, .label, .train, .generate, .utility, .report])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.dataset)!), ["fashion-mnist", "--out", "d", "--few-labels", "100"])
+        XCTAssertEqual(spec.arguments(for: spec.stage(.label)!), ["--out", "all.csv", "--save-labeller", "l.safetensors", "--data", "p",
+                                                                  "--labels", "d/few-labels.csv", "--test-labels", "d/held-out-labels.csv"])
+        XCTAssertEqual(spec.stage(.train)?.value("labels"), "all.csv", "G learns from every image's label")
+        XCTAssertEqual(spec.arguments(for: spec.stage(.generate)!), ["--per-class", "10", "--out", "g", "--model", "r", "--labeller", "l.safetensors"])
+        XCTAssertEqual(spec.stage(.utility)?.value("labels"), "d/few-labels.csv", "the real-only classifier learns from the given labels, not the labeller's")
+        XCTAssertEqual(spec.stage(.utility)?.value("test-labels"), "d/held-out-labels.csv")
+        XCTAssertEqual(spec.stage(.utility)?.value("labeller"), "l.safetensors")
+        XCTAssertEqual(spec.stage(.utility)?.value("model"), "r")
+        XCTAssertEqual(spec.stage(.report)?.value("utility"), "u.json")
+
+        let own = try PipelineSpec.parse("""
+            stages:
+              prepare: {db: c, size: 32, channels: 1, out: p}
+              label: {labels: mine.csv, test-labels: held.csv, out: a.csv}
+              train: {out: r}
+              generate: {count: 5, out: g}
+              utility: {}
+            """, path: "own.yaml")
+        XCTAssertEqual(own.stage(.utility)?.value("labels"), "mine.csv")
+        XCTAssertEqual(own.stage(.utility)?.value("test-labels"), "held.csv")
+        XCTAssertNil(own.stage(.utility)?.value("labeller"), "no labeller was saved")
+        XCTAssertNil(own.stage(.generate)?.value("labeller"), "an unconditional draw takes no labeller")
+        XCTAssertEqual(own.stage(.train)?.value("labels"), "a.csv")
+
+        XCTAssertTrue(error("stages:\n  prepare: {db: c, size: 32, channels: 1, out: p}\n  label: {out: a.csv}\n").contains("stage label needs `labels`"))
+        XCTAssertTrue(error("stages:\n  train: {data: p, out: r}\n  utility: {}\n").contains("stage utility needs `labels`"))
+        XCTAssertTrue(error("stages:\n  utility: {model: r, labels: l.csv}\n  train: {data: p, out: r}\n").contains("must come before"))
+    }
+
     func testShippedPipelinesParse() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Pipelines").standardized
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
-        XCTAssertEqual(Set(files), ["quickstart.yaml", "fashion-mnist.yaml", "folder.yaml"])
+        XCTAssertEqual(Set(files), ["quickstart.yaml", "fashion-mnist.yaml", "folder.yaml", "few-labels.yaml"])
         for file in files { XCTAssertNoThrow(try PipelineSpec.load(path: directory.appendingPathComponent(file).path), file) }
     }
 }
