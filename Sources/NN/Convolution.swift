@@ -85,6 +85,11 @@ protocol ConvolutionLayer: AnyObject {
 extension ConvolutionLayer {
     /// The bias is added in Swift, on fp32.
     var emitsBF16Safely: Bool { bias == nil && backend == .fast }
+
+    /// bf16 only where the input came in bf16: the layer before may be one whose kernel writes
+    /// fp32 whatever it was asked (a dense edge layer), and its readers' gradient should not be
+    /// rounded on the way back when its activation never was.
+    func inputGradientPrecision(for input: Tensor) -> Precision { input.format?.precision == .bf16 ? inputGradientPrecision : .fp32 }
 }
 
 /// Conv2d, as PyTorch: weight [out, in, k, k], optional bias [out].
@@ -127,7 +132,7 @@ public final class Conv2d: Layer, PrecisionSelectable, ConvolutionLayer {
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: inChannels, inHeight: input.shape[2], inWidth: input.shape[3],
                                            outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
         return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, output: outputPrecision,
-                                                    inputGradient: inputGradientPrecision, transposed: false))
+                                                    inputGradient: inputGradientPrecision(for: input), transposed: false))
     }
 
     public func forward(_ input: Tensor) -> Tensor {
@@ -200,7 +205,7 @@ public final class ConvTranspose2d: Layer, PrecisionSelectable, ConvolutionLayer
         let geometry = ConvolutionGeometry(batch: input.shape[0], inChannels: outChannels, inHeight: outHeight, inWidth: outWidth,
                                            outChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
         return (geometry, kernels.kernels(for: geometry, backend: backend, precision: precision, output: outputPrecision,
-                                                    inputGradient: inputGradientPrecision, transposed: true))
+                                                    inputGradient: inputGradientPrecision(for: input), transposed: true))
     }
 
     public func forward(_ input: Tensor) -> Tensor {

@@ -210,6 +210,30 @@ final class PrecisionTests: XCTestCase {
                        "MinibatchStd's backward reads the gradient in Swift: fp32")
     }
 
+    /// G's front: the dense first layer (z, 1×1 → 4×4) writes fp32 whatever it is asked, so the
+    /// transposed convolution after it must send its input gradient back in fp32 too (as autocast
+    /// keeps a gradient in its activation's type): rounding it to bf16 there changed G's first
+    /// layers' gradients, and training no longer matched the fp32-gradient build bit for bit.
+    func testAConvolutionAfterAnFP32ActivationSendsItsGradientBackInFP32() throws {
+        try XCTSkipUnless(Precision.bf16Supported, "this CPU lacks AVX512-BF16")
+        let front = Sequential([ConvTranspose2d(8, 32, kernel: 4, stride: 1, padding: 0, bias: false, backend: .fast), BatchNorm2d(32, backend: .fast),
+                                ReLU(backend: .fast), ConvTranspose2d(32, 16, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast),
+                                BatchNorm2d(16, backend: .fast), ReLU(backend: .fast),
+                                ConvTranspose2d(16, 8, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast)])
+        front.setPrecision(.bf16)
+        for (index, parameter) in front.parameters.enumerated() where parameter.value.count > 64 { randomize(parameter.value, seed: UInt64(20 + index), scale: 0.1) }
+        let z = Tensor(shape: [4, 8, 1, 1]), gradient = Tensor(shape: [4, 8, 16, 16])
+        randomize(z, seed: 7)
+        randomize(gradient, seed: 8)
+        let first = front.layers[0].forward(z)
+        XCTAssertEqual(first.format?.precision ?? .fp32, .fp32, "the dense first layer writes fp32")
+        _ = front.forward(z)
+        XCTAssertEqual(front.backward(gradient, layers: 3..<7)?.format?.precision ?? .fp32, .fp32,
+                       "the input gradient of a convolution whose input was fp32")
+        XCTAssertEqual(front.backward(gradient, layers: 6..<7)?.format?.precision, .bf16,
+                       "between two convolutions that pass bf16 it stays bf16")
+    }
+
     func testBF16WithoutAVX512BF16FallsBackToFP32WithANote() {
         let fallback = Precision.resolve(.bf16, bf16Supported: false)
         XCTAssertEqual(fallback.precision, .fp32)
