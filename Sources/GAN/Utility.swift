@@ -196,14 +196,15 @@ public enum Utility {
         }
         let keptCount = classes.count * options.perClass
 
+        var budgeted = options.recipe
+        if let steps = options.steps { (budgeted.minimumSteps, budgeted.epochs) = (steps, 0) }
         /// The test predictions of the classifier trained on `images`, once per seed.
         func predictions(_ name: String, images: [Float], labels: [Int], targets: [Float]? = nil,
                          mixedWith other: (images: [Float], labels: [Int])? = nil, mixedTargets: [Float]? = nil) -> [[Int]] {
             (0..<options.repeats).map { run in
                 progress("training the classifier on \(name)" + (options.repeats > 1 ? " (seed \(run + 1) of \(options.repeats))" : ""))
-                var recipe = options.recipe
+                var recipe = budgeted
                 recipe.seed = recipe.seed &+ UInt64(run)
-                if let steps = options.steps { (recipe.minimumSteps, recipe.epochs) = (steps, 0) }
                 let classifier = DownstreamClassifier(imageSize: configuration.imageSize, channels: configuration.channels, classes: classes.count,
                                                       recipe: recipe)
                 classifier.train(images: images, labels: labels, targets: targets, mixedWith: other, mixedTargets: mixedTargets, share: options.syntheticShare)
