@@ -11,7 +11,8 @@ import Formats
 public struct PseudoLabelOptions: Sendable {
     public var fixMatch = FixMatchRecipe()
     public var recipe = DownstreamClassifier.Recipe()
-    /// The labelled images held out to measure the labeller (never trained on).
+    /// The labelled images held out to measure the labeller (never trained on); 0 trains on every
+    /// label (measure on `testLabels` then).
     public var validationFraction = 0.1
     /// An unlabelled image is written with its predicted class when the labeller's probability for
     /// it reaches this (0: every image).
@@ -28,15 +29,17 @@ public struct PseudoLabelOptions: Sendable {
 public struct PseudoLabelReport: Codable, Sendable {
     public var classes: [String]
     public var labelled: Int
+    /// The labelled images the labeller trained on: all but the validation ones.
+    public var trainedOn: Int
     public var unlabelled: Int
     /// Unlabelled images written with a predicted label (confidence at least `keep`).
     public var pseudoLabelled: Int
     public var keep: Float
     /// Accuracy on the held-out labelled images: FixMatch's classifier and the same CNN trained on
-    /// the labelled images alone, side by side.
+    /// the labelled images alone, side by side (none held out: nil).
     public var validationCount: Int
-    public var validationAccuracy: Double
-    public var supervisedValidationAccuracy: Double
+    public var validationAccuracy: Double?
+    public var supervisedValidationAccuracy: Double?
     /// The same on `testLabels`, when given.
     public var testCount: Int?
     public var testAccuracy: Double?
@@ -48,7 +51,7 @@ public struct PseudoLabelReport: Codable, Sendable {
     public var labeller: String?
 
     enum CodingKeys: String, CodingKey {
-        case classes, labelled, unlabelled, pseudoLabelled = "pseudo_labelled", keep
+        case classes, labelled, trainedOn = "trained_on", unlabelled, pseudoLabelled = "pseudo_labelled", keep
         case validationCount = "validation_count", validationAccuracy = "validation_accuracy", supervisedValidationAccuracy = "supervised_validation_accuracy"
         case testCount = "test_count", testAccuracy = "test_accuracy", supervisedTestAccuracy = "supervised_test_accuracy"
         case perClass = "per_class", out, labeller
@@ -80,7 +83,7 @@ public enum PseudoLabelling {
         let unlabelledRows = rowClasses.indices.filter { rowClasses[$0] < 0 }
         var random = SeededRandom(seed: options.seed &+ 0x1ABE)
         let order = random.permutation(labelledRows.count)
-        let validationCount = max(1, Int(Double(labelledRows.count) * options.validationFraction))
+        let validationCount = options.validationFraction > 0 ? max(1, Int(Double(labelledRows.count) * options.validationFraction)) : 0
         let validationRows = order.prefix(validationCount).map { labelledRows[$0] }
         let trainRows = order.dropFirst(validationCount).map { labelledRows[$0] }
         let trainImages = gather(trainRows), trainClasses = trainRows.map { rowClasses[$0] }
@@ -122,9 +125,10 @@ public enum PseudoLabelling {
         }
         if let path = options.saveLabeller { try Labeller(classifier: labeller, classes: classes).write(to: path) }
         return PseudoLabelReport(
-            classes: classes, labelled: labelledRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,
-            validationCount: validationCount, validationAccuracy: labeller.accuracy(images: validation.images, labels: validation.classes),
-            supervisedValidationAccuracy: supervised.accuracy(images: validation.images, labels: validation.classes),
+            classes: classes, labelled: labelledRows.count, trainedOn: trainRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,
+            validationCount: validationCount,
+            validationAccuracy: validationCount > 0 ? Optional(labeller.accuracy(images: validation.images, labels: validation.classes)) : nil,
+            supervisedValidationAccuracy: validationCount > 0 ? Optional(supervised.accuracy(images: validation.images, labels: validation.classes)) : nil,
             testCount: test?.classes.count, testAccuracy: test.map { labeller.accuracy(images: $0.images, labels: $0.classes) },
             supervisedTestAccuracy: test.map { supervised.accuracy(images: $0.images, labels: $0.classes) }, perClass: perClass, out: out,
             labeller: options.saveLabeller)

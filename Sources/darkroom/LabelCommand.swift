@@ -23,7 +23,7 @@ struct LabelCommand: ParsableCommand {
     var threshold: Float = 0.95
     @Option(help: "The labeller CNN's first layer's channels (doubled at each of its downsamplings).")
     var width = 32
-    @Option(help: "The fraction of the labelled images held out to measure the labeller.")
+    @Option(help: "The fraction of the labelled images held out to measure the labeller (0: train on every label; measure with --test-labels).")
     var validationFraction = 0.1
     @Option(help: "Held-out labelled images to also measure the labeller on (path,label).")
     var testLabels: String?
@@ -40,7 +40,7 @@ struct LabelCommand: ParsableCommand {
         guard width >= 1 else { throw ValidationError("--width must be at least 1") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard unlabelledRatio >= 1 else { throw ValidationError("--unlabelled-ratio must be at least 1") }
-        guard validationFraction > 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must be in (0, 1)") }
+        guard validationFraction >= 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must be in [0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
     }
 
@@ -62,8 +62,9 @@ struct LabelCommand: ParsableCommand {
             return
         }
         print("\(report.labelled) labelled, \(report.pseudoLabelled) of \(report.unlabelled) unlabelled images labelled → \(report.out)")
-        print(String(format: "held-out labelled images (%d): FixMatch %.4f, labelled images alone %.4f",
-                     report.validationCount, report.validationAccuracy, report.supervisedValidationAccuracy))
+        if let accuracy = report.validationAccuracy, let supervised = report.supervisedValidationAccuracy {
+            print(String(format: "held-out labelled images (%d): FixMatch %.4f, labelled images alone %.4f", report.validationCount, accuracy, supervised))
+        }
         if let count = report.testCount, let accuracy = report.testAccuracy, let supervised = report.supervisedTestAccuracy {
             print(String(format: "test images (%d): FixMatch %.4f, labelled images alone %.4f", count, accuracy, supervised))
         }

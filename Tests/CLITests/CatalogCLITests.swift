@@ -69,6 +69,7 @@ final class CatalogCLITests: XCTestCase {
                                         "--filter-keep", "hardest"], "--filter-by labeller"),
                                       (["label", "--data", "/tmp/d", "--labels", "l.csv", "--out", "o.csv", "--width", "0"], "--width"),
                                       (["label", "--data", "/tmp/d", "--labels", "l.csv", "--out", "o.csv", "--unlabelled-ratio", "0"], "--unlabelled-ratio"),
+                                      (["label", "--data", "/tmp/d", "--labels", "l.csv", "--out", "o.csv", "--validation-fraction", "1"], "--validation-fraction"),
                                       (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--repeats", "0"], "--repeats"),
                                       (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--schedule", "step"], "--schedule"),
                                       (["train", "--data", "/tmp/d", "--out", "/tmp/r", "--class-norm"], "--labels")] {

@@ -503,7 +503,9 @@ final class PseudoLabellingTests: XCTestCase {
         let report = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)
         XCTAssertEqual(report.labeller, options.saveLabeller)
         XCTAssertEqual(report.classes, ["even", "odd"])
-        XCTAssertEqual([report.labelled, report.unlabelled, report.pseudoLabelled, report.validationCount], [20, index.count - 20, index.count - 20, 4])
+        XCTAssertEqual([report.labelled, report.trainedOn, report.unlabelled, report.pseudoLabelled, report.validationCount],
+                       [20, 16, index.count - 20, index.count - 20, 4])
+        XCTAssertNotNil(report.validationAccuracy)
         XCTAssertEqual(report.perClass.values.reduce(0, +), report.pseudoLabelled)
         XCTAssertNil(report.testAccuracy)
         let rows = CSV.parse(try String(contentsOfFile: out, encoding: .utf8)).filter { $0.count == 4 }
@@ -525,6 +527,17 @@ final class PseudoLabellingTests: XCTestCase {
         let (rowClasses, classes) = try LabelFile(path: out).datasetLabels(data)
         XCTAssertEqual(classes, ["even", "odd"])
         XCTAssertFalse(rowClasses.contains(-1))
+
+        // No validation: every label trains, and the labeller is measured on the test labels only.
+        var every = options
+        every.validationFraction = 0
+        every.testLabels = labels
+        every.saveLabeller = nil
+        let all = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
+        XCTAssertEqual([all.trainedOn, all.validationCount, all.testCount], [20, 0, 20])
+        XCTAssertNil(all.validationAccuracy)
+        XCTAssertNil(all.supervisedValidationAccuracy)
+        XCTAssertNotNil(all.testAccuracy)
 
         options.keep = 0.999_999
         let sure = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)
