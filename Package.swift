@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "NN", dependencies: ["Formats", "CDNNL"]),
         .target(name: "Evaluation", dependencies: ["NN", "Formats", "Dataset"]),
         .target(name: "GAN", dependencies: ["NN", "Formats", "Dataset", "Imaging", "Evaluation", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Pipeline", dependencies: ["Catalog", "Formats", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Pipeline", dependencies: ["Catalog", "Formats", "Recipes", .product(name: "Yams", package: "Yams")]),
         .target(name: "Report", dependencies: ["Catalog", "Imaging"]),
         .target(name: "Recipes", dependencies: ["Imaging", "Formats", "CZlib"]),
         .executableTarget(name: "darkroom", dependencies: [

@@ -87,7 +87,7 @@ public enum PseudoLabelling {
         let validationRows = order.prefix(validationCount).map { labelledRows[$0] }
         let trainRows = order.dropFirst(validationCount).map { labelledRows[$0] }
         let trainImages = gather(trainRows), trainClasses = trainRows.map { rowClasses[$0] }
-        let validation = (images: gather(validationRows), classes: validationRows.map { rowClasses[$0] })
+        let validation = validationRows.isEmpty ? nil : (images: gather(validationRows), classes: validationRows.map { rowClasses[$0] })
         let test: (images: [Float], classes: [Int])? = try options.testLabels.map { testLabels in
             let testData = options.testData ?? data
             let (testRows, _) = try LabelFile(path: testLabels).datasetLabels(testData, classes: classes)
@@ -127,8 +127,8 @@ public enum PseudoLabelling {
         return PseudoLabelReport(
             classes: classes, labelled: labelledRows.count, trainedOn: trainRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,
             validationCount: validationCount,
-            validationAccuracy: validationCount > 0 ? Optional(labeller.accuracy(images: validation.images, labels: validation.classes)) : nil,
-            supervisedValidationAccuracy: validationCount > 0 ? Optional(supervised.accuracy(images: validation.images, labels: validation.classes)) : nil,
+            validationAccuracy: validation.map { labeller.accuracy(images: $0.images, labels: $0.classes) },
+            supervisedValidationAccuracy: validation.map { supervised.accuracy(images: $0.images, labels: $0.classes) },
             testCount: test?.classes.count, testAccuracy: test.map { labeller.accuracy(images: $0.images, labels: $0.classes) },
             supervisedTestAccuracy: test.map { supervised.accuracy(images: $0.images, labels: $0.classes) }, perClass: perClass, out: out,
             labeller: options.saveLabeller)

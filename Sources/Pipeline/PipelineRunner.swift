@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import Formats
+import Recipes
 
 /// What happened to each stage.
 public enum StageOutcome: Equatable, Sendable {
@@ -104,7 +105,7 @@ public final class PipelineRunner {
         let exists = { (path: String) in FileManager.default.fileExists(atPath: path) }
         switch stage.name {
         case .dataset:
-            let files = ["labels.csv"] + (stage.has("few-labels") ? [PipelineSpec.fewLabelsFile, PipelineSpec.heldOutLabelsFile] : [])
+            let files = ["labels.csv"] + (stage.has("few-labels") ? [FashionMNISTRecipe.fewLabelsFile, FashionMNISTRecipe.heldOutLabelsFile] : [])
             return stage.value("out").map { out in files.allSatisfy { exists(out + "/" + $0) } } ?? false
         case .catalog: return spec.database.map(exists) ?? false
         case .prepare: return stage.value("out").map { exists($0 + "/dataset.json") } ?? false

@@ -1,4 +1,5 @@
 import Foundation
+import Recipes
 import Yams
 
 /// A problem in a pipeline file, with where it is.
@@ -183,9 +184,6 @@ public struct PipelineSpec: Sendable {
         }
     }
 
-    /// What the dataset recipe writes beside `labels.csv` with `few-labels` (`FashionMNISTRecipe`).
-    static let fewLabelsFile = "few-labels.csv", heldOutLabelsFile = "held-out-labels.csv"
-
     /// Each stage takes the previous stages' outputs unless the file says otherwise.
     mutating func connectStages() throws {
         func index(_ name: StageName) -> Int? { stages.firstIndex { $0.name == name } }
@@ -200,8 +198,8 @@ public struct PipelineSpec: Sendable {
         if let i = index(.prepare) { stages[i].setDefault("db", database) }
         // The few labels and the held-out ones: the dataset recipe's, unless the file says otherwise.
         let recipeLabels = stage(.dataset)?.has("few-labels") == true ? datasetOut : nil
-        let fewLabels = stage(.label)?.value("labels") ?? recipeLabels.map { $0 + "/" + PipelineSpec.fewLabelsFile }
-        let heldOutLabels = stage(.label)?.value("test-labels") ?? recipeLabels.map { $0 + "/" + PipelineSpec.heldOutLabelsFile }
+        let fewLabels = stage(.label)?.value("labels") ?? recipeLabels.map { $0 + "/" + FashionMNISTRecipe.fewLabelsFile }
+        let heldOutLabels = stage(.label)?.value("test-labels") ?? recipeLabels.map { $0 + "/" + FashionMNISTRecipe.heldOutLabelsFile }
         let labeller = stage(.label)?.value("save-labeller")
         if let i = index(.label) {
             stages[i].setDefault("data", preparedOut)

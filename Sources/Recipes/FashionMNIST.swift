@@ -21,6 +21,8 @@ public struct FashionMNISTRecipe {
     /// might make by hand (the input of `label`, `train --labels` and `utility`), and
     /// `held-out-labels.csv`, every other image's, to measure with only; nil for neither.
     public var fewLabelsPerClass: Int?
+    /// The two files `fewLabelsPerClass` writes beside `labels.csv`.
+    public static let fewLabelsFile = "few-labels.csv", heldOutLabelsFile = "held-out-labels.csv"
 
     public init(source: String = FashionMNISTRecipe.defaultSource, split: Split = .all, limit: Int? = nil, fewLabelsPerClass: Int? = nil) {
         self.source = source
@@ -84,8 +86,8 @@ public struct FashionMNISTRecipe {
         try Data(labelsCSV.utf8).write(to: labelsPath, options: .atomic)
         var result = Result(images: written, imagesDirectory: imagesRoot.path, labels: labelsPath.path)
         if fewLabelsPerClass != nil {
-            let few = URL(fileURLWithPath: output).appendingPathComponent("few-labels.csv")
-            let heldOut = URL(fileURLWithPath: output).appendingPathComponent("held-out-labels.csv")
+            let few = URL(fileURLWithPath: output).appendingPathComponent(FashionMNISTRecipe.fewLabelsFile)
+            let heldOut = URL(fileURLWithPath: output).appendingPathComponent(FashionMNISTRecipe.heldOutLabelsFile)
             try Data(fewLabelsCSV.utf8).write(to: few, options: .atomic)
             try Data(heldOutCSV.utf8).write(to: heldOut, options: .atomic)
             (result.fewLabels, result.heldOutLabels) = (few.path, heldOut.path)
