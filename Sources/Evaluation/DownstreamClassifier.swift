@@ -10,6 +10,8 @@ import NN
 public final class DownstreamClassifier {
     public struct Recipe: Sendable, Equatable {
         public var width = 32
+        /// Extra [Conv 3×3 + BatchNorm + LeakyReLU] layers at each side (0: the fixed CNN).
+        public var depth = 0
         public var batch = 64
         public var epochs = 20
         public var minimumSteps = 1500
@@ -49,7 +51,7 @@ public final class DownstreamClassifier {
         self.channels = channels
         self.classes = classes
         self.recipe = recipe
-        var (layers, width) = TwoSampleClassifier.trunk(channels: channels, imageSize: imageSize, width: recipe.width)
+        var (layers, width) = TwoSampleClassifier.trunk(channels: channels, imageSize: imageSize, width: recipe.width, depth: recipe.depth)
         layers.append(Conv2d(width, classes, kernel: 4, stride: 1, padding: 0, bias: true, backend: .fast, name: "\(layers.count)"))
         network = Sequential(layers)
         network.needsInputGradient = false

@@ -17,9 +17,47 @@ public struct FixMatchRecipe: Sendable, Equatable {
     /// Unlabelled images per labelled image in a step (FixMatch's μ).
     public var unlabelledRatio = 2
     public var threshold: Float = 0.95
+    /// `flexmatch`: each class's threshold scales with how many unlabelled images it already
+    /// holds with confidence over `threshold` (FlexMatch's curriculum pseudo-labelling, Zhang et al.
+    /// 2021), so that a class learned late (shirts) is not starved of targets by the fixed bar.
+    public var thresholds = Thresholds.fixed
     /// The unlabelled loss's weight (FixMatch's λ_u).
     public var unlabelledWeight: Float = 1
     public init() {}
+
+    public enum Thresholds: String, Sendable, Codable, CaseIterable {
+        case fixed, flexmatch
+    }
+}
+
+/// FlexMatch's class thresholds: each unlabelled image's latest class over the fixed threshold
+/// (−1: none yet); class c's learning effect β_c is its count over the largest class's count, or
+/// over the images not yet selected while they are more (the warm-up), and its threshold
+/// τ · β_c / (2 − β_c) (the paper's convex mapping).
+struct ClassThresholds {
+    let threshold: Float
+    private var selected: [Int]
+    private var counts: [Int]
+    private var unselected: Int
+
+    init(threshold: Float, images: Int, classes: Int) {
+        self.threshold = threshold
+        selected = [Int](repeating: -1, count: images)
+        counts = [Int](repeating: 0, count: classes)
+        unselected = images
+    }
+
+    func threshold(of label: Int) -> Float {
+        let effect = Float(counts[label]) / Float(max(counts.max()!, unselected, 1))
+        return threshold * effect / (2 - effect)
+    }
+
+    mutating func record(image: Int, label: Int, confidence: Float) {
+        guard confidence >= threshold, selected[image] != label else { return }
+        if selected[image] >= 0 { counts[selected[image]] -= 1 } else { unselected -= 1 }
+        selected[image] = label
+        counts[label] += 1
+    }
 }
 
 extension DownstreamClassifier {
@@ -39,6 +77,8 @@ extension DownstreamClassifier {
         let combined = Tensor(shape: [labelledBatch + unlabelledBatch, channels, imageSize, imageSize])
         let gradient = Tensor(shape: [labelledBatch + unlabelledBatch, classes, 1, 1])
         let average = network.parameters.map { $0.value.clone() }
+        var classThresholds = ClassThresholds(threshold: fixMatch.threshold, images: unlabelledCount, classes: classes)
+        var unlabelledIndices = [Int](repeating: 0, count: unlabelledBatch)
         network.isTraining = true
         for step in 0..<fixMatch.steps {
             optimizer.learningRate = recipe.learningRate * cosf(7 * .pi * Float(step) / (16 * Float(fixMatch.steps)))
@@ -50,6 +90,7 @@ extension DownstreamClassifier {
             }
             for slot in 0..<unlabelledBatch {
                 let index = unlabelledSource.next(&random)
+                unlabelledIndices[slot] = index
                 augment(unlabelled, index: index, shift: 2, flip: random.nextUniform() < 0.5, into: weak.data + slot * sample, random: &random)
                 augment(unlabelled, index: index, shift: 4, flip: random.nextUniform() < 0.5, into: combined.data + (labelledBatch + slot) * sample,
                         random: &random)
@@ -61,11 +102,17 @@ extension DownstreamClassifier {
             // Pseudo-labels from the weak view; no gradient flows through them.
             let weakLogits = network.forward(weak).plain()
             var confident = 0
+            var readings: [(label: Int, confidence: Float)] = []
             for slot in 0..<unlabelledBatch {
                 let probabilities = Loss.softmax(UnsafeBufferPointer(start: weakLogits.data + slot * classes, count: classes))
                 let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
-                rowLabels.append(probabilities[best] >= fixMatch.threshold ? best : -1)
-                if probabilities[best] >= fixMatch.threshold { confident += 1 }
+                let bar = fixMatch.thresholds == .flexmatch ? classThresholds.threshold(of: best) : fixMatch.threshold
+                rowLabels.append(probabilities[best] >= bar ? best : -1)
+                if probabilities[best] >= bar { confident += 1 }
+                readings.append((best, probabilities[best]))
+            }
+            for (slot, reading) in readings.enumerated() {
+                classThresholds.record(image: unlabelledIndices[slot], label: reading.label, confidence: reading.confidence)
             }
 
             optimizer.zeroGradients()

@@ -51,17 +51,27 @@ public final class TwoSampleClassifier {
 
     /// A DCGAN discriminator's trunk: Conv 4×4 s2 (→ width) + LeakyReLU(0.2), then [Conv 4×4 s2 +
     /// BatchNorm + LeakyReLU] until the side is 4; returns the layers and their output channels.
-    /// Layers are named by their index, as in a PyTorch `nn.Sequential` (`3.weight`), so a saved
-    /// classifier's tensor names are unique.
-    static func trunk(channels: Int, imageSize: Int, width: Int) -> (layers: [Layer], width: Int) {
+    /// `depth` adds that many [Conv 3×3 s1 + BatchNorm + LeakyReLU] at each side after the first
+    /// downsampling (a VGG-style stage: more layers, the same resolutions). Layers are named by
+    /// their index, as in a PyTorch `nn.Sequential` (`3.weight`), so a saved classifier's tensor
+    /// names are unique.
+    static func trunk(channels: Int, imageSize: Int, width: Int, depth: Int = 0) -> (layers: [Layer], width: Int) {
         var layers: [Layer] = [Conv2d(channels, width, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast, name: "0"),
                                LeakyReLU(slope: 0.2, backend: .fast)]
+        func stage(_ width: Int) {
+            for _ in 0..<depth {
+                layers += [Conv2d(width, width, kernel: 3, stride: 1, padding: 1, bias: false, backend: .fast, name: "\(layers.count)"),
+                           BatchNorm2d(width, backend: .fast, name: "\(layers.count + 1)"), LeakyReLU(slope: 0.2, backend: .fast)]
+            }
+        }
+        stage(width)
         var side = imageSize / 2, width = width
         while side > 4 {
             layers += [Conv2d(width, width * 2, kernel: 4, stride: 2, padding: 1, bias: false, backend: .fast, name: "\(layers.count)"),
                        BatchNorm2d(width * 2, backend: .fast, name: "\(layers.count + 1)"), LeakyReLU(slope: 0.2, backend: .fast)]
             width *= 2
             side /= 2
+            stage(width)
         }
         return (layers, width)
     }

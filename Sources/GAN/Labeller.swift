@@ -7,7 +7,8 @@ import NN
 /// `label --save-labeller` so that `generate --per-class` and `utility` can keep the synthetic
 /// images it agrees with (`--filter-by labeller`). A safetensors file: the CNN's tensors by layer
 /// index (`0.weight`, `3.running_mean`, …) and, in `__metadata__`, `format` "darkroom-labeller",
-/// `classes` (a JSON list of the labels, in class-index order), `image_size`, `channels`, `width`.
+/// `classes` (a JSON list of the labels, in class-index order), `image_size`, `channels`, `width` and
+/// `depth` (absent in labellers written before it: 0).
 public final class Labeller {
     public static let format = "darkroom-labeller"
     public let classifier: DownstreamClassifier
@@ -37,8 +38,12 @@ public final class Labeller {
               let classes = metadata["classes"].flatMap({ try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }), classes.count >= 2 else {
             throw LabelError.unreadable(path: path, reason: "a labeller's metadata needs image_size, channels, width and at least two classes")
         }
+        guard let depth = Int(metadata["depth"] ?? "0"), depth >= 0 else {
+            throw LabelError.unreadable(path: path, reason: "a labeller's depth must be a count of layers, not \(metadata["depth"] ?? "")")
+        }
         var recipe = DownstreamClassifier.Recipe()
         recipe.width = width
+        recipe.depth = depth
         let classifier = DownstreamClassifier(imageSize: size, channels: channels, classes: classes.count, recipe: recipe)
         do {
             try Checkpoint.load(tensors, into: classifier.network, prefix: "", path: path)
@@ -51,7 +56,7 @@ public final class Labeller {
 
     public func write(to path: String) throws {
         let metadata = ["format": Labeller.format, "image_size": "\(classifier.imageSize)", "channels": "\(classifier.channels)",
-                        "width": "\(classifier.recipe.width)", "classes": String(decoding: try JSONEncoder().encode(classes), as: UTF8.self)]
+                        "width": "\(classifier.recipe.width)", "depth": "\(classifier.recipe.depth)", "classes": String(decoding: try JSONEncoder().encode(classes), as: UTF8.self)]
         do {
             try Safetensors.write(Checkpoint.tensors(of: classifier.network, prefix: ""), metadata: metadata, to: path)
         } catch {

@@ -39,7 +39,7 @@ let stageOptions: [StageName: [String: OptionKind]] = [
     .prepare: ["db": .string, "size": .integer, "channels": .integer, "out": .string, "fit": .string, "drop-near-duplicates": .flag,
                "limit": .integer, "dtype": .string, "jobs": .integer, "background": .string, "min-size": .integer, "decode": .string],
     .label: ["data": .string, "labels": .string, "out": .string, "keep": .number, "steps": .integer, "unlabelled-ratio": .integer,
-             "threshold": .number, "width": .integer, "validation-fraction": .number, "test-labels": .string, "test-data": .string,
+             "threshold": .number, "thresholds": .string, "width": .integer, "depth": .integer, "validation-fraction": .number, "test-labels": .string, "test-data": .string,
              "save-labeller": .string, "seed": .integer],
     .train: ["data": .string, "out": .string, "epochs": .integer, "batch": .integer, "nz": .integer, "ngf": .integer, "ndf": .integer,
              "lr": .number, "lr-d": .number, "lr-g": .number, "noise": .string, "d-steps": .integer, "instance-noise": .number, "preset": .string, "gp": .number, "r1": .number, "dragan": .number, "feature-matching": .flag, "replay": .number,

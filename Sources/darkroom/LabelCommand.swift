@@ -1,4 +1,5 @@
 import ArgumentParser
+import Evaluation
 import Foundation
 import GAN
 
@@ -21,8 +22,12 @@ struct LabelCommand: ParsableCommand {
     var unlabelledRatio = 2
     @Option(help: "FixMatch's confidence threshold for its own targets.")
     var threshold: Float = 0.95
+    @Option(help: "fixed: --threshold for every class; flexmatch: each class's threshold scaled by how far it has been learned (FlexMatch).")
+    var thresholds = "fixed"
     @Option(help: "The labeller CNN's first layer's channels (doubled at each of its downsamplings).")
     var width = 32
+    @Option(help: "Extra 3×3 convolution layers (with BatchNorm) at each of the labeller CNN's resolutions (0: the utility CNN).")
+    var depth = 0
     @Option(help: "The fraction of the labelled images held out to measure the labeller (0: train on every label; measure with --test-labels).")
     var validationFraction = 0.1
     @Option(help: "Held-out labelled images to also measure the labeller on (path,label).")
@@ -38,6 +43,8 @@ struct LabelCommand: ParsableCommand {
         guard keep >= 0 && keep <= 1 else { throw ValidationError("--keep must be in [0, 1]") }
         guard threshold > 0 && threshold <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
         guard width >= 1 else { throw ValidationError("--width must be at least 1") }
+        guard FixMatchRecipe.Thresholds(rawValue: thresholds) != nil else { throw ValidationError("--thresholds must be fixed or flexmatch") }
+        guard depth >= 0 else { throw ValidationError("--depth must be at least 0") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard unlabelledRatio >= 1 else { throw ValidationError("--unlabelled-ratio must be at least 1") }
         guard validationFraction >= 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must be in [0, 1)") }
@@ -49,7 +56,9 @@ struct LabelCommand: ParsableCommand {
         options.fixMatch.steps = steps
         options.fixMatch.unlabelledRatio = unlabelledRatio
         options.fixMatch.threshold = threshold
+        options.fixMatch.thresholds = FixMatchRecipe.Thresholds(rawValue: thresholds)!
         options.recipe.width = width
+        options.recipe.depth = depth
         options.keep = keep
         options.validationFraction = validationFraction
         options.testLabels = testLabels

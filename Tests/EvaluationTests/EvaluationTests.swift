@@ -285,11 +285,43 @@ final class DownstreamClassifierTests: XCTestCase {
         XCTAssertEqual(probabilities.count, 40)
         for row in probabilities { XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-5) }
 
+        // FlexMatch's class thresholds learn the same, and start with every target (its warm-up).
+        var flexible = fixMatch
+        flexible.thresholds = .flexmatch
+        var flexibleConfident: [Double] = []
+        let curriculum = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        curriculum.trainSemiSupervised(images: few.images, labels: few.labels, unlabelled: unlabelled.images, fixMatch: flexible) {
+            flexibleConfident.append($1)
+        }
+        XCTAssertEqual(flexibleConfident.first, 1)
+        XCTAssertGreaterThanOrEqual(curriculum.accuracy(images: test.images, labels: test.labels), 0.95)
+
         fixMatch.threshold = 1.5
         fixMatch.steps = 10
         var none: [Double] = []
         DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
             .trainSemiSupervised(images: few.images, labels: few.labels, unlabelled: unlabelled.images, fixMatch: fixMatch) { none.append($1) }
         XCTAssertEqual(none, [Double](repeating: 0, count: 10))
+    }
+
+    /// FlexMatch's bar: 0 before any image is selected, then each class's count against the most
+    /// selected class's, or against the not-yet-selected images while they are more.
+    func testClassThresholdsFollowEachClassesSelectedImages() {
+        var thresholds = ClassThresholds(threshold: 0.9, images: 10, classes: 3)
+        XCTAssertEqual((0..<3).map { thresholds.threshold(of: $0) }, [0, 0, 0], "the warm-up: every target counts")
+        thresholds.record(image: 0, label: 1, confidence: 0.95)
+        thresholds.record(image: 1, label: 1, confidence: 0.99)
+        thresholds.record(image: 2, label: 2, confidence: 0.5)
+        // 2 of class 1 against 8 unselected: β = 0.25, τ · β / (2 − β).
+        XCTAssertEqual(thresholds.threshold(of: 1), 0.9 * 0.25 / 1.75, accuracy: 1e-6)
+        XCTAssertEqual(thresholds.threshold(of: 2), 0, "an image under the fixed bar is not selected")
+        for image in 2..<8 { thresholds.record(image: image, label: image < 6 ? 0 : 2, confidence: 0.97) }
+        // counts [4, 2, 2], 0 unselected: β = [1, 0.5, 0.5].
+        XCTAssertEqual(thresholds.threshold(of: 0), 0.9, accuracy: 1e-6)
+        XCTAssertEqual(thresholds.threshold(of: 2), 0.9 * 0.5 / 1.5, accuracy: 1e-6)
+        // An image's latest class replaces its earlier one.
+        thresholds.record(image: 0, label: 2, confidence: 0.96)
+        XCTAssertEqual(thresholds.threshold(of: 1), 0.9 * 0.25 / 1.75, accuracy: 1e-6)
+        XCTAssertEqual(thresholds.threshold(of: 2), 0.9 * 0.75 / 1.25, accuracy: 1e-6)
     }
 }

@@ -556,6 +556,42 @@ final class PseudoLabellingTests: XCTestCase {
         }
         XCTAssertThrowsError(try Labeller(path: labels)) { XCTAssertTrue("\($0)".contains("labels.csv: not a labeller"), "\($0)") }
     }
+
+    func testADeeperLabellerSavesAndLoadsItsExtraLayers() throws {
+        let directory = try TemporaryDirectory("deep-labeller")
+        defer { directory.remove() }
+        var recipe = DownstreamClassifier.Recipe()
+        recipe.width = 4
+        let plain = DownstreamClassifier(imageSize: 16, channels: 1, classes: 3, recipe: recipe)
+        recipe.depth = 2
+        let deep = DownstreamClassifier(imageSize: 16, channels: 1, classes: 3, recipe: recipe)
+        plain.network.isTraining = false
+        deep.network.isTraining = false
+        // 16 → 8 → 4: two sides, each with two [Conv 3×3, BatchNorm, LeakyReLU] more.
+        XCTAssertEqual(deep.network.layers.count, plain.network.layers.count + 2 * 2 * 3)
+        let threeByThree = deep.network.layers.compactMap { $0 as? Conv2d }.filter { $0.kernel == 3 }
+        XCTAssertEqual(threeByThree.map(\.inChannels), [4, 4, 8, 8])
+        var random = SeededRandom(seed: 7)
+        let images = (0..<(5 * 16 * 16)).map { _ in random.nextUniform() * 2 - 1 }
+        let path = directory.file("deep.safetensors").path
+        try Labeller(classifier: deep, classes: ["a", "b", "c"]).write(to: path)
+        let loaded = try Labeller(path: path)
+        XCTAssertEqual(loaded.classifier.recipe.depth, 2)
+        XCTAssertEqual(loaded.classifier.probabilities(images), deep.probabilities(images))
+
+        // A labeller written before depth existed has no such key: it is the plain CNN.
+        let plainPath = directory.file("plain.safetensors").path
+        try Safetensors.write(Checkpoint.tensors(of: plain.network, prefix: ""),
+                              metadata: ["format": Labeller.format, "image_size": "16", "channels": "1", "width": "4", "classes": "[\"a\",\"b\",\"c\"]"],
+                              to: plainPath)
+        XCTAssertEqual(try Labeller(path: plainPath).classifier.probabilities(images), plain.probabilities(images))
+        // The same tensors read as a deeper network do not fit it, and the error names the file.
+        let wrongPath = directory.file("wrong.safetensors").path
+        try Safetensors.write(Checkpoint.tensors(of: plain.network, prefix: ""),
+                              metadata: ["format": Labeller.format, "image_size": "16", "channels": "1", "width": "4", "depth": "2", "classes": "[\"a\",\"b\",\"c\"]"],
+                              to: wrongPath)
+        XCTAssertThrowsError(try Labeller(path: wrongPath)) { XCTAssertTrue("\($0)".contains("wrong.safetensors"), "\($0)") }
+    }
 }
 
 /// index.csv's (row, path) pairs in row order.
