@@ -111,7 +111,8 @@ extension DownstreamClassifier {
                 if probabilities[best] >= bar { confident += 1 }
                 readings.append((best, probabilities[best]))
             }
-            for (slot, reading) in readings.enumerated() {
+            // After the batch's targets, as FlexMatch updates its counts after masking.
+            for (slot, reading) in readings.enumerated() where fixMatch.thresholds == .flexmatch {
                 classThresholds.record(image: unlabelledIndices[slot], label: reading.label, confidence: reading.confidence)
             }
 
