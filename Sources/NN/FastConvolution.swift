@@ -49,10 +49,9 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     private var blockedWeightGradient: Tensor?
 
     private lazy var columnBackwardData = ColumnBackwardData(geometry)
-    /// In bf16 (without AMX, where it was not measured), the few-channel backward-data split by
-    /// phase on the forward kernel.
+    /// In bf16, the few-channel backward-data split by phase on the forward kernel.
     private lazy var phaseBackwardData: PhaseBackwardData? =
-        precision == .bf16 && !Precision.amxSupported && PhaseBackwardData.applies(to: geometry)
+        precision == .bf16 && PhaseBackwardData.applies(to: geometry)
             ? PhaseBackwardData(geometry, type: transposed ? outputPrecision : inputGradientPrecision) : nil
     /// oneDNN 2.6's bf16 backward-weights (`jit_bf16:avx512_core_bf16`) is slow where the output is
     /// 4×4 or smaller (D's last stride-2 layer, G's first): there the weight gradient is the column
