@@ -1,13 +1,15 @@
 import Foundation
 
-/// bf16 passes of the DCGAN's stride-2 convolutions (kernel 4, padding 1) as matrix products on
-/// oneDNN's matmul, for CPUs with AMX. oneDNN 2.6's AMX backward convolutions run at 60–240
-/// GFLOP/s on these shapes (slower than its fp32 kernels); its AMX matmul runs the same products
-/// at 500–1,300. With P = N·OH·OW output positions:
-///   columns [P, 16C] = im2col(input), windows 4×4 in (ky, kx, c) order   (bf16, channels-last)
+/// Passes of the DCGAN's stride-2 convolutions (kernel 4, padding 1) as matrix products on oneDNN's
+/// matmul. In bf16 for CPUs with AMX: oneDNN 2.6's AMX backward convolutions run at 60–240 GFLOP/s
+/// on these shapes (slower than its fp32 kernels); its AMX matmul runs the same products at
+/// 500–1,300. Elsewhere the weight gradient alone where the output is 4×4, in bf16, and in fp32
+/// on CPUs without AVX-512, where oneDNN 2.6's `avx2` backward-weights runs at half its sgemm rate
+/// there. With P = N·OH·OW output positions:
+///   columns [P, 16C] = im2col(input), windows 4×4 in (ky, kx, c) order   (channels-last)
 ///   forward:          output [P, O] = columns · weightᵀ            (written channels-last, fp32)
 ///   backward-weights: weightGradient [O, 16C] += outputGradientᵀ · columns
-/// The weight [O, C, 4, 4] is used as [O, 16C] (OHWI), a bf16 copy made once per optimiser step.
+/// The weight [O, C, 4, 4] is used as [O, 16C] (OHWI), a copy made once per optimiser step.
 ///
 /// Backward-data splits by output phase (sub-pixel): the input gradient's pixel (2m + py, 2l + px)
 /// gathers the output gradient at rows m − 1 + py, m + py and columns l − 1 + px, l + px only, with
@@ -16,9 +18,11 @@ import Foundation
 /// times phaseWeights [4O, 4C] ((a, b, o) × (py, px, c)) gives every phase of every pixel at once:
 ///   phases [Q, 4C];  inputGradient[n, 2m + py, 2l + px, c] = phases[(n, m + py, l + px), (py, px, c)]
 /// a product with 4× the inner dimension of the im2col one and a quarter of its output, and a copy
-/// in place of col2im's sums. Products accumulate in fp32; every result is fp32.
+/// in place of col2im's sums. The products read `precision` operands and accumulate in fp32; every
+/// result is fp32.
 final class ColumnConvolutionKernels: ConvolutionKernels {
     let geometry: ConvolutionGeometry
+    let precision: Precision
     /// The layer is a transposed convolution: its forward is this kernel's backward-data.
     private let transposed: Bool
     /// The 2×2, stride-1, padding-1 windows over the output gradient that backward-data reads.
@@ -28,7 +32,7 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     private let sourceFormat: MemoryFormat, gradientFormat: MemoryFormat, weightFormat: MemoryFormat
     /// Where results land: output and input gradient channels-last, the weight gradient OHWI (fp32).
     private let outputLayout: MemoryFormat, inputGradientLayout: MemoryFormat, weightGradientLayout: MemoryFormat
-    /// The matrices the products read (bf16) and write (fp32).
+    /// The matrices the products read (`precision`) and write (fp32).
     private let columnsMatrix: MemoryFormat, weightTransposed: MemoryFormat, gradientTransposed: MemoryFormat
     private let gradientColumnsMatrix: MemoryFormat, phaseWeightsMatrix: MemoryFormat
     private let outputMatrix: MemoryFormat, phasesMatrix: MemoryFormat, weightGradientMatrix: MemoryFormat
@@ -39,11 +43,11 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     private var sourceScratch: Tensor?
     private var gradientScratch: Tensor?
     private var gradientCopy = ConvertedOperand()
-    private var bf16Weight = ReorderedWeight()
+    private var weightCopy = ReorderedWeight()
     private let columns: Tensor
     private var columnsOf = TensorStamp()
-    private lazy var gradientColumns = Tensor.bf16([origins, 4 * geometry.outChannels])
-    private lazy var phaseWeights = Tensor.bf16([4 * geometry.outChannels, 4 * geometry.inChannels])
+    private lazy var gradientColumns = Tensor.matrix([origins, 4 * geometry.outChannels], precision)
+    private lazy var phaseWeights = Tensor.matrix([4 * geometry.outChannels, 4 * geometry.inChannels], precision)
     private lazy var phaseWeightsPlain = Tensor(shape: [4 * geometry.outChannels, 4 * geometry.inChannels], zeros: false)
     private var phaseWeightsOf = TensorStamp()
     private lazy var phases = Tensor(shape: [origins, 4 * geometry.inChannels], zeros: false)
@@ -57,15 +61,17 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
             && geometry.inChannels >= 16 && geometry.outChannels >= 16
     }
 
-    /// Without AMX, the weight-gradient pass alone where the output is at most 4×4 (see
-    /// `DNNLConvolutionKernels`).
-    static func computesWeightGradient(of geometry: ConvolutionGeometry) -> Bool {
-        applies(to: geometry, amx: true) && geometry.outHeight * geometry.outWidth <= 16
+    /// Outside the AMX path, the weight-gradient pass alone where the output is at most 4×4 (see
+    /// `DNNLConvolutionKernels`): in bf16, and in fp32 on CPUs without AVX-512.
+    static func computesWeightGradient(of geometry: ConvolutionGeometry, precision: Precision,
+                                       avx512: Bool = Precision.bf16Computable) -> Bool {
+        applies(to: geometry, amx: true) && geometry.outHeight * geometry.outWidth <= 16 && (precision == .bf16 || !avx512)
     }
 
-    init(_ geometry: ConvolutionGeometry, transposed: Bool = false) {
+    init(_ geometry: ConvolutionGeometry, precision: Precision = .bf16, transposed: Bool = false) {
         precondition(ColumnConvolutionKernels.applies(to: geometry, amx: true), "not a kernel-4, stride-2, padding-1 geometry: \(geometry)")
         self.geometry = geometry
+        self.precision = precision
         self.transposed = transposed
         let g = geometry, outputs = g.outChannels
         phaseGeometry = ConvolutionGeometry(batch: g.batch, inChannels: outputs, inHeight: g.outHeight, inWidth: g.outWidth,
@@ -73,27 +79,27 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
         positions = g.batch * g.outHeight * g.outWidth
         origins = g.batch * phaseGeometry.outHeight * phaseGeometry.outWidth
         let window = 16 * g.inChannels
-        sourceFormat = .channelsLast(g.inputShape, .bf16)
-        gradientFormat = .channelsLast(g.outputShape, .bf16)
-        weightFormat = .channelsLast(g.weightShape, .bf16)
+        sourceFormat = .channelsLast(g.inputShape, precision)
+        gradientFormat = .channelsLast(g.outputShape, precision)
+        weightFormat = .channelsLast(g.weightShape, precision)
         outputLayout = .channelsLast(g.outputShape)
         inputGradientLayout = .channelsLast(g.inputShape)
         weightGradientLayout = .channelsLast(g.weightShape)
-        columnsMatrix = .plain([positions, window], .bf16)
-        weightTransposed = .strided([window, outputs], strides: [1, window], .bf16)
-        gradientTransposed = .strided([outputs, positions], strides: [1, outputs], .bf16)
-        gradientColumnsMatrix = .plain([origins, 4 * outputs], .bf16)
-        phaseWeightsMatrix = .plain([4 * outputs, 4 * g.inChannels], .bf16)
+        columnsMatrix = .plain([positions, window], precision)
+        weightTransposed = .strided([window, outputs], strides: [1, window], precision)
+        gradientTransposed = .strided([outputs, positions], strides: [1, outputs], precision)
+        gradientColumnsMatrix = .plain([origins, 4 * outputs], precision)
+        phaseWeightsMatrix = .plain([4 * outputs, 4 * g.inChannels], precision)
         outputMatrix = .plain([positions, outputs])
         phasesMatrix = .plain([origins, 4 * g.inChannels])
         weightGradientMatrix = .plain([outputs, window])
-        columns = Tensor.bf16([positions, window])
+        columns = Tensor.matrix([positions, window], precision)
     }
 
     func forward(input: Tensor, weight: Tensor, output: Tensor) {
         if !transposed { startCycle() }
         let columns = imageColumns(input)
-        let weights = bf16Weight.of(weight, in: weightFormat)
+        let weights = weightCopy.of(weight, in: weightFormat)
         output.adopt(shape: geometry.outputShape, format: outputLayout)
         forwardProduct.execute([(Argument.source, columns.data, columnsMatrix), (Argument.weights, weights.data, weightTransposed),
                                 (Argument.destination, output.data, outputMatrix)])
@@ -111,7 +117,7 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     func backwardData(outputGradient: Tensor, weight: Tensor, inputGradient: Tensor) {
         if transposed { startCycle() }
         let gradient = gradientCopy.of(outputGradient, in: gradientFormat, scratch: &gradientScratch)
-        imageToColumns(phaseGeometry, gradient.data, into: gradientColumns.data)
+        imageToColumns(phaseGeometry, gradient.data, into: gradientColumns.data, precision)
         dataProduct.execute([(Argument.source, gradientColumns.data, gradientColumnsMatrix),
                              (Argument.weights, phaseWeights(of: weight).data, phaseWeightsMatrix),
                              (Argument.destination, phases.data, phasesMatrix)])
@@ -129,12 +135,12 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
     private func imageColumns(_ input: Tensor) -> Tensor {
         if DNNLConvolutionKernels.reusesOperands, columnsOf.matches(input) { return columns }
         let source = input.converted(to: sourceFormat, scratch: &sourceScratch)
-        imageToColumns(geometry, source.data, into: columns.data)
+        imageToColumns(geometry, source.data, into: columns.data, precision)
         columnsOf.record(input)
         return columns
     }
 
-    /// phaseWeights[(a, b, o), (py, px, c)] = weight[o, c, 3 − py − 2a, 3 − px − 2b], in bf16, made
+    /// phaseWeights[(a, b, o), (py, px, c)] = weight[o, c, 3 − py − 2a, 3 − px − 2b], in `precision`, made
     /// again only when the weight changed.
     private func phaseWeights(of weight: Tensor) -> Tensor {
         if phaseWeightsOf.matches(weight) { return phaseWeights }
@@ -178,10 +184,19 @@ final class ColumnConvolutionKernels: ConvolutionKernels {
 }
 
 /// columns[(n, oy, ox), (ky, kx, c)] = image[n, oy·s − p + ky, ox·s − p + kx, c] (zero outside),
-/// for a channels-last bf16 image; split over the batch between two threads.
-private func imageToColumns(_ g: ConvolutionGeometry, _ image: UnsafeMutablePointer<Float>, into columns: UnsafeMutablePointer<Float>) {
-    let source = UnsafeRawPointer(image).assumingMemoryBound(to: UInt16.self)
-    let target = UnsafeMutableRawPointer(columns).assumingMemoryBound(to: UInt16.self)
+/// for a channels-last image of `precision` elements; split over the batch between two threads.
+private func imageToColumns(_ g: ConvolutionGeometry, _ image: UnsafeMutablePointer<Float>, into columns: UnsafeMutablePointer<Float>,
+                            _ precision: Precision) {
+    switch precision {
+    case .bf16: imageToColumns(g, image, into: columns, as: UInt16.self)
+    case .fp32: imageToColumns(g, image, into: columns, as: Float.self)
+    }
+}
+
+private func imageToColumns<Element: AdditiveArithmetic>(_ g: ConvolutionGeometry, _ image: UnsafeMutablePointer<Float>,
+                                                         into columns: UnsafeMutablePointer<Float>, as _: Element.Type) {
+    let source = UnsafeRawPointer(image).assumingMemoryBound(to: Element.self)
+    let target = UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Element.self)
     let channels = g.inChannels, k = g.kernel, window = k * k * channels
     DispatchQueue.concurrentPerform(iterations: min(2, g.batch)) { part in
         for n in stride(from: part, to: g.batch, by: 2) {
@@ -193,11 +208,11 @@ private func imageToColumns(_ g: ConvolutionGeometry, _ image: UnsafeMutablePoin
                     for ky in 0..<k {
                         let line = row + ky * k * channels, iy = oy * g.stride - g.padding + ky
                         guard iy >= 0 && iy < g.inHeight, !across.isEmpty else {
-                            line.update(repeating: 0, count: k * channels)
+                            line.update(repeating: .zero, count: k * channels)
                             continue
                         }
-                        line.update(repeating: 0, count: across.lowerBound * channels)
-                        (line + across.upperBound * channels).update(repeating: 0, count: (k - across.upperBound) * channels)
+                        line.update(repeating: .zero, count: across.lowerBound * channels)
+                        (line + across.upperBound * channels).update(repeating: .zero, count: (k - across.upperBound) * channels)
                         (line + across.lowerBound * channels).update(from: source + ((n * g.inHeight + iy) * g.inWidth + x0 + across.lowerBound) * channels,
                                                                      count: across.count * channels)
                     }
@@ -208,10 +223,11 @@ private func imageToColumns(_ g: ConvolutionGeometry, _ image: UnsafeMutablePoin
 }
 
 extension Tensor {
-    /// Storage for a plain bf16 matrix or image of `shape` (half as many Float slots).
-    static func bf16(_ shape: [Int]) -> Tensor {
+    /// Storage for a plain matrix or image of `shape` with `type` elements (bf16: half as many
+    /// Float slots).
+    static func matrix(_ shape: [Int], _ type: Precision) -> Tensor {
         let tensor = Tensor(shape: [1], zeros: false)
-        tensor.adopt(shape: shape, format: .plain(shape, .bf16))
+        tensor.adopt(shape: shape, format: .plain(shape, type))
         return tensor
     }
 }

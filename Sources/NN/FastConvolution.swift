@@ -53,12 +53,13 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     private lazy var phaseBackwardData: PhaseBackwardData? =
         precision == .bf16 && PhaseBackwardData.applies(to: geometry)
             ? PhaseBackwardData(geometry, type: transposed ? outputPrecision : inputGradientPrecision) : nil
-    /// oneDNN 2.6's bf16 backward-weights (`jit_bf16:avx512_core_bf16`) is slow where the output is
-    /// 4×4 or smaller (D's last stride-2 layer, G's first): there the weight gradient is the column
-    /// kernels' matrix product, which cut those layers' backward passes by a quarter to a third.
+    /// oneDNN 2.6's backward-weights is slow where the output is 4×4 or smaller (D's last stride-2
+    /// layer, G's first) in bf16 (`jit_bf16:avx512_core_bf16`) and in fp32 without AVX-512
+    /// (`jit:avx2`): there the weight gradient is the column kernels' matrix product, which cut
+    /// those layers' backward passes by a fifth to a third.
     private lazy var columnWeights: ColumnConvolutionKernels? =
-        precision == .bf16 && ColumnConvolutionKernels.computesWeightGradient(of: geometry)
-            ? ColumnConvolutionKernels(geometry, transposed: transposed) : nil
+        ColumnConvolutionKernels.computesWeightGradient(of: geometry, precision: precision)
+            ? ColumnConvolutionKernels(geometry, precision: precision, transposed: transposed) : nil
 
     init(_ geometry: ConvolutionGeometry, precision: Precision = .fp32, output: Precision = .fp32, inputGradient: Precision = .fp32,
          transposed: Bool = false) {

@@ -67,31 +67,57 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
-    /// The matrix-product kernels AMX CPUs run in bf16, against the plain-Swift reference on any
-    /// CPU with AVX-512 (oneDNN's matmul computes bf16 without AMX too, only slower): DCGAN shapes,
-    /// and a small non-square one.
+    /// The matrix-product kernels against the plain-Swift reference in bf16, as AMX CPUs run them
+    /// (and other CPUs with AVX-512 the weight gradient where the output is 4×4), on any CPU with
+    /// AVX-512 (oneDNN's matmul computes bf16 without AMX too, only slower): DCGAN shapes and a
+    /// small non-square one.
     func testColumnKernelsAgreeWithTheReference() throws {
         try XCTSkipUnless(Precision.bf16Computable, "oneDNN computes bf16 only with AVX-512")
-        let geometries = [
+        checkColumnKernels(.bf16, on: [
             ConvolutionGeometry(batch: 3, inChannels: 64, inHeight: 16, inWidth: 16, outChannels: 128, kernel: 4, stride: 2, padding: 1),
             ConvolutionGeometry(batch: 2, inChannels: 256, inHeight: 8, inWidth: 8, outChannels: 512, kernel: 4, stride: 2, padding: 1),
             ConvolutionGeometry(batch: 3, inChannels: 16, inHeight: 6, inWidth: 10, outChannels: 24, kernel: 4, stride: 2, padding: 1),
-        ]
+        ])
+    }
+
+    /// The same kernels in fp32, with which CPUs without AVX-512 compute the weight gradient of
+    /// the layers with a 4×4 output (here 32 px D's 128 → 256), checked on every CPU; and which
+    /// precision and CPU take them for which geometry.
+    func testFP32ColumnKernelsAgreeWithTheReference() {
+        checkColumnKernels(.fp32, on: [
+            ConvolutionGeometry(batch: 2, inChannels: 128, inHeight: 8, inWidth: 8, outChannels: 256, kernel: 4, stride: 2, padding: 1),
+            ConvolutionGeometry(batch: 3, inChannels: 16, inHeight: 6, inWidth: 10, outChannels: 24, kernel: 4, stride: 2, padding: 1),
+        ])
+        let fourByFour = ConvolutionGeometry(batch: 64, inChannels: 256, inHeight: 8, inWidth: 8, outChannels: 512, kernel: 4, stride: 2, padding: 1)
+        let eightByEight = ConvolutionGeometry(batch: 64, inChannels: 128, inHeight: 16, inWidth: 16, outChannels: 256, kernel: 4, stride: 2, padding: 1)
+        XCTAssertTrue(ColumnConvolutionKernels.computesWeightGradient(of: fourByFour, precision: .fp32, avx512: false))
+        XCTAssertFalse(ColumnConvolutionKernels.computesWeightGradient(of: fourByFour, precision: .fp32, avx512: true))
+        XCTAssertTrue(ColumnConvolutionKernels.computesWeightGradient(of: fourByFour, precision: .bf16, avx512: true))
+        XCTAssertFalse(ColumnConvolutionKernels.computesWeightGradient(of: eightByEight, precision: .fp32, avx512: false))
+        XCTAssertFalse(ColumnConvolutionKernels.computesWeightGradient(of: eightByEight, precision: .bf16, avx512: true))
+    }
+
+    private func checkColumnKernels(_ precision: Precision, on geometries: [ConvolutionGeometry], file: StaticString = #filePath, line: UInt = #line) {
+        func assertClose(_ result: Tensor, _ expected: Tensor, _ label: String) {
+            if precision == .bf16 { return assertBF16Close(result, expected, label, file: file, line: line) }
+            XCTAssertEqual(result.shape, expected.shape, label, file: file, line: line)
+            XCTAssertLessThan(relativeError(result, expected), 1e-5, "\(label) in fp32", file: file, line: line)
+        }
         for g in geometries {
             let input = Tensor(shape: g.inputShape), weight = Tensor(shape: g.weightShape), gradient = Tensor(shape: g.outputShape)
             randomize(input, seed: 1)
             randomize(weight, seed: 2, scale: 0.05)
             randomize(gradient, seed: 3)
-            let columns = ColumnConvolutionKernels(g), reference = ReferenceConvolutionKernels(g)
+            let columns = ColumnConvolutionKernels(g, precision: precision), reference = ReferenceConvolutionKernels(g)
             let output = Tensor(shape: [1]), expectedOutput = Tensor(shape: [1])
             columns.forward(input: input, weight: weight, output: output)
             reference.forward(input: input, weight: weight, output: expectedOutput)
-            assertBF16Close(output, expectedOutput, "\(g) forward")
+            assertClose(output, expectedOutput, "\(g) forward")
 
             let inputGradient = Tensor(shape: [1]), expectedInputGradient = Tensor(shape: [1])
             columns.backwardData(outputGradient: gradient, weight: weight, inputGradient: inputGradient)
             reference.backwardData(outputGradient: gradient, weight: weight, inputGradient: expectedInputGradient)
-            assertBF16Close(inputGradient, expectedInputGradient, "\(g) input gradient")
+            assertClose(inputGradient, expectedInputGradient, "\(g) input gradient")
 
             // Both accumulate onto what the gradient already holds.
             let weightGradient = Tensor(shape: g.weightShape), expectedWeightGradient = Tensor(shape: g.weightShape)
@@ -102,14 +128,14 @@ final class PrecisionTests: XCTestCase {
             for tensor in [weightGradient, expectedWeightGradient] {
                 for i in 0..<tensor.count { tensor[i] -= 1 }
             }
-            assertBF16Close(weightGradient, expectedWeightGradient, "\(g) weight gradient")
+            assertClose(weightGradient, expectedWeightGradient, "\(g) weight gradient")
 
-            // A changed weight is copied to bf16 again; a changed input is laid out again.
+            // A changed weight is copied again; a changed input is laid out again.
             for i in 0..<weight.count { weight[i] *= -2 }
             for i in 0..<input.count { input[i] = input[i] * 0.5 + 0.25 }
             columns.forward(input: input, weight: weight, output: output)
             reference.forward(input: input, weight: weight, output: expectedOutput)
-            assertBF16Close(output, expectedOutput, "\(g) forward after a change")
+            assertClose(output, expectedOutput, "\(g) forward after a change")
         }
     }
 
