@@ -57,7 +57,7 @@ struct KernelCache {
             if DenseConvolutionKernels.applies(to: geometry) {
                 made = DenseConvolutionKernels(geometry)
             } else if precision == .bf16, ColumnConvolutionKernels.applies(to: geometry) {
-                made = ColumnConvolutionKernels(geometry, transposed: transposed)
+                made = ColumnConvolutionKernels(geometry, precision: .bf16, transposed: transposed)
             } else {
                 let bf16 = precision == .bf16
                 made = DNNLConvolutionKernels(geometry, precision: precision, output: bf16 ? output : .fp32,
