@@ -6,6 +6,7 @@ public enum LabelError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case tooFewLabels(path: String, dataset: String, matched: Int, classes: Int)
     case unknownClass(path: String, label: String, classes: [String])
+    case conflictingLabels(path: String, image: String, first: (label: String, row: Int), second: (label: String, row: Int))
 
     public var description: String {
         switch self {
@@ -14,12 +15,16 @@ public enum LabelError: Error, CustomStringConvertible {
             return "\(path): \(matched) labelled images of \(classes) classes match \(dataset)'s index.csv; at least two classes are needed"
         case .unknownClass(let path, let label, let classes):
             return "\(path): label \"\(label)\" is not one of the model's classes (\(classes.joined(separator: ", ")))"
+        case .conflictingLabels(let path, let image, let first, let second):
+            return "\(path): \(image) is labelled \"\(first.label)\" in row \(first.row) and \"\(second.label)\" in row \(second.row)"
         }
     }
 }
 
 /// A `path,label` CSV (header required, other columns ignored): labels are strings; classes are
-/// ordered numerically where they are numbers, else by name.
+/// ordered numerically where they are numbers, else by name. A row without a label leaves its
+/// image unlabelled; an image given two different labels is an error (merged label files do this,
+/// and keeping either label silently would train on a guess).
 public struct LabelFile: Sendable {
     public let path: String
     /// Image path → label.
@@ -32,11 +37,18 @@ public struct LabelFile: Sendable {
         guard let header = rows.first, let pathColumn = header.firstIndex(of: "path"), let labelColumn = header.firstIndex(of: "label") else {
             throw LabelError.unreadable(path: path, reason: "needs a header with path and label columns")
         }
-        var labelOf: [String: String] = [:]
-        for row in rows.dropFirst() where row.count > max(pathColumn, labelColumn) && !row[labelColumn].isEmpty {
-            labelOf[row[pathColumn]] = row[labelColumn]
+        var given: [String: (label: String, row: Int)] = [:]
+        for (offset, row) in rows.enumerated().dropFirst() where row.count > max(pathColumn, labelColumn) && !row[labelColumn].isEmpty {
+            let (image, label) = (row[pathColumn], row[labelColumn])
+            if let earlier = given[image] {
+                guard earlier.label == label else {
+                    throw LabelError.conflictingLabels(path: path, image: image, first: earlier, second: (label, offset + 1))
+                }
+                continue
+            }
+            given[image] = (label, offset + 1)
         }
-        self.labelOf = labelOf
+        labelOf = given.mapValues(\.label)
     }
 
     public static func classOrder(_ labels: some Sequence<String>) -> [String] {

@@ -30,6 +30,18 @@ final class ConditionalTests: XCTestCase {
         return path
     }
 
+    /// Rows count from the header (row 1); a repeated row is fine, a repeated image with another
+    /// label is an error naming both rows; a row without a label leaves its image unlabelled.
+    func testLabelFileRejectsAnImageGivenTwoLabels() throws {
+        let path = directory.file("merged.csv").path
+        try "path,label\na.png,cat\nb.png,\na.png,cat\nc.png,dog\n".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try LabelFile(path: path).labelOf, ["a.png": "cat", "c.png": "dog"])
+        try "path,label\na.png,cat\nc.png,dog\na.png,dog\n".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try LabelFile(path: path)) {
+            XCTAssertEqual("\($0)", "\(path): a.png is labelled \"cat\" in row 2 and \"dog\" in row 4")
+        }
+    }
+
     func testGeneratorInputCarriesTheClassAsAOneHotRow() {
         let input = conditional.generatorInput(latents: (0..<16).map(Float.init), classes: [2, 0])
         XCTAssertEqual(input.shape, [2, 11, 1, 1])
