@@ -94,6 +94,21 @@ public struct UtilityReport: Codable, Sendable {
     /// Each class's test accuracy (recall) under each classifier: where a synthetic set helps and
     /// where its classes are wrong.
     public var perClass: [ClassAccuracy]
+    /// Which class each test image was called, by true class: what a class is mistaken for.
+    public var confusion: Confusion
+
+    /// Counts summed over the seeds: `[true class][predicted class]`, classes in `classes`' order.
+    public struct Confusion: Codable, Sendable, Equatable {
+        public var realOnly: [[Int]]
+        public var realPlusSynthetic: [[Int]]
+        public var syntheticOnly: [[Int]]
+        /// With a labeller: its own calls on the test images (once: it has no seeds here).
+        public var labeller: [[Int]]?
+
+        enum CodingKeys: String, CodingKey {
+            case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only", labeller
+        }
+    }
 
     public struct ClassAccuracy: Codable, Sendable, Equatable {
         public var label: String
@@ -122,7 +137,7 @@ public struct UtilityReport: Codable, Sendable {
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
         case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", syntheticShare = "synthetic_share"
-        case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, steps, runs
+        case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, steps, runs, confusion
     }
 }
 
@@ -232,7 +247,13 @@ public enum Utility {
                                         syntheticOnly: accuracy(syntheticOnly) { $0 == label })
         }
 
-        let labellerTestAccuracy = labeller.map { accuracy($0.readings(of: test.images).map(\.prediction)) }
+        func confusion(_ runs: [[Int]]) -> [[Int]] {
+            var counts = [[Int]](repeating: [Int](repeating: 0, count: classes.count), count: classes.count)
+            for predicted in runs { for (truth, call) in zip(test.classes, predicted) { counts[truth][call] += 1 } }
+            return counts
+        }
+        let labellerCalls = labeller.map { $0.readings(of: test.images).map(\.prediction) }
+        let labellerTestAccuracy = labellerCalls.map { accuracy($0) }
 
         progress("logistic regression on the discriminator's features")
         let extractor = try FeatureExtractor(run: model, checkpoint: options.checkpoint)
@@ -258,6 +279,8 @@ public enum Utility {
                              schedule: options.recipe.schedule, repeats: options.repeats, steps: options.steps,
                              runs: options.repeats > 1 ? UtilityReport.Runs(realOnly: realOnly.map { accuracy($0) }, realPlusSynthetic: realPlusSynthetic.map { accuracy($0) },
                                                                             syntheticOnly: syntheticOnly.map { accuracy($0) }) : nil,
-                             perClass: perClass)
+                             perClass: perClass,
+                             confusion: UtilityReport.Confusion(realOnly: confusion(realOnly), realPlusSynthetic: confusion(realPlusSynthetic),
+                                                                syntheticOnly: confusion(syntheticOnly), labeller: labellerCalls.map { confusion([$0]) }))
     }
 }

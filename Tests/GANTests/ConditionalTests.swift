@@ -368,6 +368,16 @@ final class ConditionalTests: XCTestCase {
         }
         let weighted = twice.perClass.reduce(0.0) { $0 + $1.realOnly * Double($1.testCount) } / Double(twice.testCount)
         XCTAssertEqual(weighted, twice.realOnly, accuracy: 1e-9)
+        // The confusion counts hold every test image once per seed, by its true class; their diagonal is
+        // each class's accuracy.
+        for (matrix, perClass) in [(twice.confusion.realOnly, \UtilityReport.ClassAccuracy.realOnly), (twice.confusion.realPlusSynthetic, \.realPlusSynthetic),
+                                   (twice.confusion.syntheticOnly, \.syntheticOnly)] {
+            XCTAssertEqual(matrix.map { $0.reduce(0, +) }, twice.perClass.map { 2 * $0.testCount })
+            for (label, row) in matrix.enumerated() {
+                XCTAssertEqual(Double(row[label]) / Double(2 * twice.perClass[label].testCount), twice.perClass[label][keyPath: perClass], accuracy: 1e-9)
+            }
+        }
+        XCTAssertNil(twice.confusion.labeller)
         XCTAssertEqual(twice.repeats, 2)
         XCTAssertNil(report.runs)
         XCTAssertEqual(report.schedule, .constant)
@@ -432,6 +442,10 @@ final class ConditionalTests: XCTestCase {
         utility.labeller = labellerPath
         let measured = try Utility.run(model: options.out, labels: options.labels!, options: utility)
         let agreement = try XCTUnwrap(measured.labellerAgreement)
+        let labellerCalls = try XCTUnwrap(measured.confusion.labeller)
+        XCTAssertEqual(labellerCalls.map { $0.reduce(0, +) }, measured.perClass.map(\.testCount))
+        XCTAssertEqual(Double(labellerCalls.indices.map { labellerCalls[$0][$0] }.reduce(0, +)) / Double(measured.testCount),
+                       try XCTUnwrap(measured.labellerTestAccuracy), accuracy: 1e-9)
         XCTAssertTrue((0...1).contains(agreement))
         XCTAssertNil(measured.relabelled)
         XCTAssertEqual(measured.syntheticOnly, report.syntheticOnly, "measuring with a labeller changes nothing")
