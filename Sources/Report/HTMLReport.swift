@@ -222,10 +222,20 @@ public struct HTMLReport {
         let perClass = figures["per_class"] as? [[String: Any]] ?? []
         if !perClass.isEmpty {
             func cell(_ value: Any?) -> String { "<td>\((value as? Double).map { String(format: "%.1f%%", 100 * $0) } ?? "–")</td>" }
-            html += "<table><tr><th>class</th><th>test images</th><th>real only</th><th>real + synthetic</th><th>synthetic only</th></tr>\n"
-            for entry in perClass {
+            // What real + synthetic calls each class most often when it is wrong: where the set teaches a confusion.
+            let confusion = (figures["confusion"] as? [String: Any])?["real_plus_synthetic"] as? [[Int]]
+            let labels = perClass.map { $0["label"] as? String ?? "" }
+            func mistake(_ row: Int) -> String {
+                guard let counts = confusion, row < counts.count, counts[row].count == labels.count else { return "" }
+                let wrong = counts[row].enumerated().filter { $0.offset != row }.max { $0.element < $1.element }
+                guard let wrong, wrong.element > 0 else { return "<td>–</td>" }
+                return "<td>\(escape(labels[wrong.offset])) " + String(format: "%.1f%%", 100 * Double(wrong.element) / Double(max(counts[row].reduce(0, +), 1))) + "</td>"
+            }
+            html += "<table><tr><th>class</th><th>test images</th><th>real only</th><th>real + synthetic</th><th>synthetic only</th>"
+                + (confusion == nil ? "" : "<th>real + synthetic's commonest mistake</th>") + "</tr>\n"
+            for (row, entry) in perClass.enumerated() {
                 html += "<tr><td>\(escape(entry["label"] as? String ?? ""))</td><td>\(entry["test_count"] as? Int ?? 0)</td>"
-                    + cell(entry["real_only"]) + cell(entry["real_plus_synthetic"]) + cell(entry["synthetic_only"]) + "</tr>\n"
+                    + cell(entry["real_only"]) + cell(entry["real_plus_synthetic"]) + cell(entry["synthetic_only"]) + mistake(row) + "</tr>\n"
             }
             html += "</table>\n"
         }
