@@ -226,14 +226,17 @@ public enum Utility {
                 return classifier.predict(test.images)
             }
         }
-        /// The fraction right of the test images whose class passes `where`.
-        func accuracy(_ predicted: [Int], where include: (Int) -> Bool = { _ in true }) -> Double {
-            let rows = test.classes.indices.filter { include(test.classes[$0]) }
-            return Double(rows.filter { predicted[$0] == test.classes[$0] }.count) / Double(max(rows.count, 1))
+        /// The fraction of the test images called right.
+        func accuracy(_ predicted: [Int]) -> Double {
+            Double(zip(predicted, test.classes).filter { $0 == $1 }.count) / Double(max(test.classes.count, 1))
         }
         /// The same, the seeds' mean.
-        func accuracy(_ runs: [[Int]], where include: (Int) -> Bool = { _ in true }) -> Double {
-            runs.reduce(0) { $0 + accuracy($1, where: include) } / Double(runs.count)
+        func accuracy(_ runs: [[Int]]) -> Double { runs.reduce(0) { $0 + accuracy($1) } / Double(runs.count) }
+        /// [true class][predicted class] counts, summed over the seeds.
+        func confusion(_ runs: [[Int]]) -> [[Int]] {
+            var counts = [[Int]](repeating: [Int](repeating: 0, count: classes.count), count: classes.count)
+            for predicted in runs { for (truth, call) in zip(test.classes, predicted) { counts[truth][call] += 1 } }
+            return counts
         }
         let realOnly = predictions("the \(train.classes.count) labelled real images", images: train.images, labels: train.classes)
         let realPlusSynthetic = predictions("real + synthetic (\(Int(options.syntheticShare * 100))% of each batch synthetic)", images: train.images,
@@ -241,19 +244,19 @@ public enum Utility {
                                             mixedTargets: options.softLabels ? syntheticTargets : nil)
         let syntheticOnly = predictions("the \(syntheticClasses.count) synthetic images", images: synthetic, labels: syntheticClasses,
                                         targets: options.softLabels ? syntheticTargets : nil)
+        var confusions = UtilityReport.Confusion(realOnly: confusion(realOnly), realPlusSynthetic: confusion(realPlusSynthetic),
+                                                 syntheticOnly: confusion(syntheticOnly))
+        /// A class's accuracy (recall) over the seeds: its diagonal count over its row's.
+        func recall(_ counts: [[Int]], _ label: Int) -> Double { Double(counts[label][label]) / Double(max(counts[label].reduce(0, +), 1)) }
         let perClass = classes.indices.map { label in
             UtilityReport.ClassAccuracy(label: classes[label], testCount: test.classes.filter { $0 == label }.count,
-                                        realOnly: accuracy(realOnly) { $0 == label }, realPlusSynthetic: accuracy(realPlusSynthetic) { $0 == label },
-                                        syntheticOnly: accuracy(syntheticOnly) { $0 == label })
+                                        realOnly: recall(confusions.realOnly, label), realPlusSynthetic: recall(confusions.realPlusSynthetic, label),
+                                        syntheticOnly: recall(confusions.syntheticOnly, label))
         }
 
-        func confusion(_ runs: [[Int]]) -> [[Int]] {
-            var counts = [[Int]](repeating: [Int](repeating: 0, count: classes.count), count: classes.count)
-            for predicted in runs { for (truth, call) in zip(test.classes, predicted) { counts[truth][call] += 1 } }
-            return counts
-        }
         let labellerCalls = labeller.map { $0.readings(of: test.images).map(\.prediction) }
         let labellerTestAccuracy = labellerCalls.map { accuracy($0) }
+        confusions.labeller = labellerCalls.map { confusion([$0]) }
 
         progress("logistic regression on the discriminator's features")
         let extractor = try FeatureExtractor(run: model, checkpoint: options.checkpoint)
@@ -279,8 +282,6 @@ public enum Utility {
                              schedule: options.recipe.schedule, repeats: options.repeats, steps: options.steps,
                              runs: options.repeats > 1 ? UtilityReport.Runs(realOnly: realOnly.map { accuracy($0) }, realPlusSynthetic: realPlusSynthetic.map { accuracy($0) },
                                                                             syntheticOnly: syntheticOnly.map { accuracy($0) }) : nil,
-                             perClass: perClass,
-                             confusion: UtilityReport.Confusion(realOnly: confusion(realOnly), realPlusSynthetic: confusion(realPlusSynthetic),
-                                                                syntheticOnly: confusion(syntheticOnly), labeller: labellerCalls.map { confusion([$0]) }))
+                             perClass: perClass, confusion: confusions)
     }
 }
