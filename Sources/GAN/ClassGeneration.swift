@@ -76,7 +76,9 @@ extension Generation {
     /// with `options.filterKeep` `.hardest` the least sure of those it calls their class.
     /// With `options.augment` (a prepared dataset) and `options.labels`, the dataset's labelled
     /// images are written too, DIR/images/<label>/real-NNNNNN.png, rows with `source` "real".
-    /// With `labeller`, each synthetic row has its `labeller_probabilities`.
+    /// With `labeller`, each synthetic row has its `labeller_probabilities`; with it and
+    /// `options.classMix`, the last of each class's candidates are drawn between classes
+    /// (`ClassMixing`), rows saying `mixed_with` and `mix_weight`.
     @discardableResult
     public static func writePerClass(_ generator: TrainedGenerator, perClass: Int, options: GenerationOptions, to directory: String,
                                      confidence: ClassConfidence, scorer: ClassScorer? = nil, labeller: LabellerScorer? = nil,
@@ -100,12 +102,29 @@ extension Generation {
         func encode(_ image: PixelImage) throws -> [UInt8] {
             fileExtension == "jpg" ? try JPEG.encode(image, quality: options.quality) : try PNG.encode(image)
         }
+        guard options.classMix == 0 || labeller != nil else {
+            throw LabelError.unreadable(path: generator.checkpointPath, reason: "class mixing needs a labeller (label --save-labeller)")
+        }
+        let mixing = options.classMix > 0 ? ClassMixing(fraction: options.classMix) : nil
         var rows: [GeneratedImage] = [], latents: [Float] = []
         let candidates = scorer != nil && options.filter > 0 ? options.candidates(for: perClass) : perClass
         for (label, name) in classes.enumerated() {
             let folder = "images/" + classFolder(name)
             try fileManager.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
             // Candidate c of this class is latent index label·candidates + c.
+            var mixes = [ClassMix?](repeating: nil, count: candidates)
+            if let mixing, let labeller {
+                // The partners come from the labeller's reading of the class's unmixed candidates.
+                let plain = candidates - mixing.mixedCount(of: candidates)
+                var probabilities: [[Float]] = []
+                for start in stride(from: 0, to: plain, by: options.batch) {
+                    let indices = start..<min(start + options.batch, plain)
+                    let batchLatents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
+                    probabilities += labeller.readings(generator.images(latents: batchLatents, classes: indices.map { _ in label })).map(\.probabilities)
+                }
+                let partners = ClassMixing.partnerWeights(probabilities, label: label, classes: classes.count)
+                mixes = mixing.mixes(label: label, candidates: candidates, partnerWeights: partners, seed: options.seed)
+            }
             var chosen = Array(0..<perClass)
             var scoreOf: [Int: Float] = [:]
             if let scorer, candidates > perClass {
@@ -114,7 +133,7 @@ extension Generation {
                     let indices = start..<min(start + options.batch, candidates)
                     let batchLatents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
                     let labels = indices.map { _ in label }
-                    scores += scorer.scores(generator.images(latents: batchLatents, classes: labels), classes: labels)
+                    scores += scorer.scores(generator.images(latents: batchLatents, classes: labels, mixes: Array(mixes[indices])), classes: labels)
                 }
                 chosen = options.filterKeep.choose(scores, count: perClass)
                 for index in chosen { scoreOf[index] = scores[index] }
@@ -123,7 +142,7 @@ extension Generation {
                 let slots = chosen[start..<min(start + options.batch, perClass)]
                 let batchLatents = slots.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
                 let labels = slots.map { _ in label }
-                let images = generator.images(latents: batchLatents, classes: labels)
+                let images = generator.images(latents: batchLatents, classes: labels, mixes: slots.map { mixes[$0] })
                 let sure = confidence.confidence(images, classes: labels)
                 let soft = labeller?.probabilities(images)
                 for (offset, candidate) in slots.enumerated() {
@@ -132,7 +151,8 @@ extension Generation {
                     try AtomicFile.write(try encode(image), to: root.appendingPathComponent(fileName).path)
                     rows.append(GeneratedImage(fileName: fileName, source: "synthetic", index: label * candidates + candidate, seed: options.seed,
                                                checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[candidate], label: name,
-                                               confidence: sure[offset], labellerProbabilities: soft?[offset]))
+                                               confidence: sure[offset], labellerProbabilities: soft?[offset],
+                                               mixedWith: mixes[candidate].map { classes[$0.partner] }, mixWeight: mixes[candidate]?.weight))
                 }
                 latents += batchLatents
                 progress(rows.count, perClass * classes.count)
@@ -156,5 +176,60 @@ extension Generation {
         }
         try writeIndex(rows, latents: latents, nz: generator.configuration.nz, to: root)
         return rows
+    }
+}
+
+/// An image drawn between its class and another: G's class row (1 − weight)·e_k + weight·e_partner.
+public struct ClassMix: Sendable, Equatable, Codable {
+    public var partner: Int
+    public var weight: Float
+
+    public init(partner: Int, weight: Float) {
+        self.partner = partner
+        self.weight = weight
+    }
+}
+
+/// `--class-mix F`: the last F of each class's candidates are drawn between the class and a
+/// partner class, G's class row moved toward the partner by a weight uniform in [0, 0.5), so
+/// the set holds images near the class's boundaries, which G drawn from one-hot rows rarely gives.
+/// Partners are drawn in proportion to the labeller's probabilities of the other classes on the
+/// class's own (unmixed) candidates: a class is mixed toward the classes it is mistaken for.
+/// The weight stays under one half, so each image stays nearer its own class (and class-norm's
+/// affines, which take the larger weight's class, keep it); the labeller's soft label says how far.
+public struct ClassMixing: Sendable, Equatable {
+    public var fraction: Double
+    public static let maximumWeight: Float = 0.5
+
+    public init(fraction: Double) {
+        precondition((0..<1).contains(fraction), "a class-mix fraction in [0, 1)")
+        self.fraction = fraction
+    }
+
+    /// How many of a class's `candidates` are mixed.
+    public func mixedCount(of candidates: Int) -> Int { Int((Double(candidates) * fraction).rounded()) }
+
+    /// The partners' weights for class `label`: its unmixed candidates' mean labeller probability
+    /// of each other class (zero at `label`).
+    public static func partnerWeights(_ probabilities: [[Float]], label: Int, classes: Int) -> [Double] {
+        var weights = [Double](repeating: 0, count: classes)
+        for row in probabilities { for (k, p) in row.enumerated() where k != label { weights[k] += Double(p) } }
+        let total = weights.reduce(0, +)
+        // A labeller sure of every candidate names no partner: then every other class is one.
+        return total > 0 ? weights.map { $0 / total } : (0..<classes).map { $0 == label ? 0 : 1 / Double(classes - 1) }
+    }
+
+    /// Class `label`'s candidates' mixes: nil for the first (unmixed) ones, then `mixedCount` drawn
+    /// with `partnerWeights`, from `seed` and the class alone.
+    public func mixes(label: Int, candidates: Int, partnerWeights: [Double], seed: UInt64) -> [ClassMix?] {
+        let mixed = mixedCount(of: candidates)
+        var random = SeededRandom(seed: seed &+ 0xC1A5_5313 &+ UInt64(label) &* 0x9E37_79B9_7F4A_7C15)
+        let cumulative = partnerWeights.reduce(into: [Double]()) { $0.append(($0.last ?? 0) + $1) }
+        let plain: [ClassMix?] = Array(repeating: nil, count: candidates - mixed)
+        return plain + (0..<mixed).map { _ in
+            let u = Double(random.nextUniform()) * (cumulative.last ?? 1)
+            let partner = cumulative.firstIndex { u < $0 } ?? partnerWeights.indices.last { partnerWeights[$0] > 0 }!
+            return ClassMix(partner: partner, weight: random.nextUniform() * ClassMixing.maximumWeight)
+        }
     }
 }

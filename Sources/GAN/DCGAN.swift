@@ -85,7 +85,9 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
 
     /// G's input [N, nz + K, 1, 1]: each latent (nz values) followed by its class's one-hot row.
     /// `classes` nil: balanced, image i of class i mod K. An unconditional model takes the latents.
-    public func generatorInput(latents: [Float], classes: [Int]? = nil) -> Tensor {
+    /// `mixes[n]` moves weight `weight` of image n's row to class `partner`: (1 − w)·e_k + w·e_j,
+    /// an image between the two classes (G's first layer is linear in the row).
+    public func generatorInput(latents: [Float], classes: [Int]? = nil, mixes: [ClassMix?]? = nil) -> Tensor {
         let count = latents.count / nz, width = generatorInputWidth
         guard isConditional else { return Tensor(shape: [count, nz, 1, 1], values: latents) }
         let input = Tensor(shape: [count, width, 1, 1])
@@ -94,6 +96,11 @@ public struct DCGANConfiguration: Codable, Equatable, Sendable {
             let label = classes?[n] ?? n % self.classes.count
             precondition((0..<self.classes.count).contains(label), "class \(label) of \(self.classes.count)")
             input.data[n * width + nz + label] = 1
+            if let mix = mixes?[n] {
+                precondition(mix.partner != label && (0..<self.classes.count).contains(mix.partner), "partner \(mix.partner) of class \(label)")
+                input.data[n * width + nz + label] = 1 - mix.weight
+                input.data[n * width + nz + mix.partner] = mix.weight
+            }
         }
         input.markModified()
         return input
@@ -243,8 +250,8 @@ public final class Generator {
 
     /// Latents (N·nz values) and, for a conditional model, each one's class (nil: balanced, image
     /// i of class i mod K) → images.
-    public func forward(latents: [Float], classes: [Int]? = nil) -> Tensor {
-        forward(configuration.generatorInput(latents: latents, classes: classes))
+    public func forward(latents: [Float], classes: [Int]? = nil, mixes: [ClassMix?]? = nil) -> Tensor {
+        forward(configuration.generatorInput(latents: latents, classes: classes, mixes: mixes))
     }
 
     /// Back through the last forward from the images' gradient, accumulating weight gradients;

@@ -92,8 +92,8 @@ public final class TrainedGenerator {
     /// Images [N, C, S, S] in [-1, 1] from latents (N·nz values); a conditional model's of
     /// `classes` (nil: balanced, image i of class i mod K). The tensor can be the network's own
     /// output, overwritten by the next call: copy what must outlive it (`values`).
-    public func images(latents: [Float], classes: [Int]? = nil) -> Tensor {
-        network.forward(latents: latents, classes: classes).plain()
+    public func images(latents: [Float], classes: [Int]? = nil, mixes: [ClassMix?]? = nil) -> Tensor {
+        network.forward(latents: latents, classes: classes, mixes: mixes).plain()
     }
 
     /// Image `index` of a [N, C, S, S] batch as 8-bit pixels.
@@ -189,6 +189,9 @@ public struct GenerationOptions: Sendable {
     /// With `augment` and a per-class export: the `path,label` CSV saying which of the dataset's
     /// images are labelled (only those are written, each in its class's folder).
     public var labels: String?
+    /// With a per-class export and a labeller: the fraction of each class's candidates drawn
+    /// between it and a partner class (`ClassMixing`; 0: none).
+    public var classMix: Double = 0
 
     public init(count: Int) { self.count = count }
 
@@ -213,10 +216,13 @@ public struct GeneratedImage: Codable, Equatable, Sendable {
     /// `generate --per-class --labeller`: the labeller's probability of each of the model's classes
     /// (in class-index order), soft labels for the image.
     public var labellerProbabilities: [Float]?
+    /// `--class-mix`: the class G's row was moved toward, and by how much (the rest is `label`'s).
+    public var mixedWith: String?
+    public var mixWeight: Float?
 
     enum CodingKeys: String, CodingKey {
         case fileName = "file_name", source, index, seed, checkpoint, path, score, label, confidence
-        case labellerProbabilities = "labeller_probabilities"
+        case labellerProbabilities = "labeller_probabilities", mixedWith = "mixed_with", mixWeight = "mix_weight"
     }
 }
 

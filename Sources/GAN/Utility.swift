@@ -32,6 +32,9 @@ public struct UtilityOptions: Sendable {
     /// Each synthetic image's target is the labeller's probabilities over the classes (soft
     /// labels: the labeller as a teacher, Hinton et al. 2015), not one class.
     public var softLabels = false
+    /// The fraction of each class's candidates drawn between it and a partner class (`ClassMixing`;
+    /// needs a labeller, whose readings choose the partners).
+    public var classMix = 0.0
     /// The fraction of each real + synthetic batch that is synthetic.
     public var syntheticShare = 0.5
     public var seed: UInt64 = 0
@@ -82,6 +85,10 @@ public struct UtilityReport: Codable, Sendable {
     public var relabelled: Int?
     /// The synthetic images were trained on with the labeller's probabilities as targets.
     public var softLabels: Bool
+    /// The fraction of each class's candidates drawn between it and a partner class (nil: none),
+    /// and how many of the kept synthetic images were drawn so.
+    public var classMix: Double?
+    public var classMixed: Int?
     /// The synthetic fraction of each real + synthetic batch.
     public var syntheticShare: Double
     /// The classifiers' learning-rate schedule, and how many seeds each accuracy is the mean of.
@@ -136,7 +143,7 @@ public struct UtilityReport: Codable, Sendable {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
-        case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", syntheticShare = "synthetic_share"
+        case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", classMix = "class_mix", classMixed = "class_mixed", syntheticShare = "synthetic_share"
         case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, steps, runs, confusion
     }
 }
@@ -171,33 +178,47 @@ public enum Utility {
         }
 
         let labeller = try LabellerScorer.load(options.labellers, for: configuration)
-        if options.relabel || options.softLabels || options.filterBy == .labeller {
-            guard labeller != nil else { throw LabelError.unreadable(path: model, reason: "relabelling, soft labels or filtering by the labeller need a labeller (label --save-labeller)") }
+        if options.relabel || options.softLabels || options.filterBy == .labeller || options.classMix > 0 {
+            guard labeller != nil else {
+                throw LabelError.unreadable(path: model, reason: "relabelling, soft labels, class mixing or filtering by the labeller need a labeller (label --save-labeller)")
+            }
         }
+        let mixing = options.classMix > 0 ? ClassMixing(fraction: options.classMix) : nil
         let candidates = options.filter > 0 ? Int((Double(options.perClass) / (1 - options.filter)).rounded(.up)) : options.perClass
         var scorer: ClassScorer?
         if candidates > options.perClass {
             scorer = options.filterBy == .labeller ? labeller : try ClassConfidence(run: model, checkpoint: options.checkpoint)
         }
         progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is \(options.filterKeep == .surest ? "surest of" : "least sure of among those it calls their class"))" } ?? ""))
-        var synthetic: [Float] = [], syntheticClasses: [Int] = [], syntheticTargets: [Float] = [], agreeing = 0, relabelled = 0
+        var synthetic: [Float] = [], syntheticClasses: [Int] = [], syntheticTargets: [Float] = [], agreeing = 0, relabelled = 0, mixed = 0
         for label in classes.indices {
             var images: [Float] = [], sureness: [Float] = [], predicted: [Int] = [], soft: [[Float]] = []
-            for start in stride(from: 0, to: candidates, by: 256) {
-                let indices = start..<min(start + 256, candidates)
-                let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
-                let batch = generator.images(latents: latents, classes: indices.map { _ in label })
-                images += batch.values
-                // The labeller reads each batch once, for its filter score, prediction and soft label.
-                let readings = labeller?.readings(batch) ?? []
-                if let scorer {
-                    sureness += scorer === labeller ? readings.map { $0.classProbabilities[label] }
-                        : scorer.scores(batch, classes: indices.map { _ in label })
+            func draw(_ range: Range<Int>, mixes: [ClassMix?]?) {
+                for start in stride(from: range.lowerBound, to: range.upperBound, by: 256) {
+                    let indices = start..<min(start + 256, range.upperBound)
+                    let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
+                    let batch = generator.images(latents: latents, classes: indices.map { _ in label }, mixes: mixes.map { Array($0[indices]) })
+                    images += batch.values
+                    // The labeller reads each batch once, for its filter score, prediction and soft label.
+                    let readings = labeller?.readings(batch) ?? []
+                    if let scorer {
+                        sureness += scorer === labeller ? readings.map { $0.classProbabilities[label] }
+                            : scorer.scores(batch, classes: indices.map { _ in label })
+                    }
+                    predicted += readings.map(\.prediction)
+                    soft += readings.map(\.probabilities)
                 }
-                predicted += readings.map(\.prediction)
-                if options.softLabels { soft += readings.map(\.probabilities) }
+            }
+            let plain = candidates - (mixing?.mixedCount(of: candidates) ?? 0)
+            if let mixing {
+                draw(0..<plain, mixes: nil)
+                let partners = ClassMixing.partnerWeights(soft, label: label, classes: classes.count)
+                draw(plain..<candidates, mixes: mixing.mixes(label: label, candidates: candidates, partnerWeights: partners, seed: options.seed))
+            } else {
+                draw(0..<candidates, mixes: nil)
             }
             let kept = scorer == nil ? Array(0..<candidates) : options.filterKeep.choose(sureness, count: options.perClass)
+            mixed += kept.filter { $0 >= plain }.count
             for index in kept {
                 let agrees = labeller == nil || predicted[index] == label
                 if agrees { agreeing += 1 }
@@ -278,7 +299,7 @@ public enum Utility {
                              filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy, filterKeep: scorer == nil ? nil : options.filterKeep,
                              labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
                              labellerTestAccuracy: labellerTestAccuracy, labellers: labeller == nil ? nil : options.labellers,
-                             relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels, syntheticShare: options.syntheticShare,
+                             relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels, classMix: mixing?.fraction, classMixed: mixing == nil ? nil : mixed, syntheticShare: options.syntheticShare,
                              schedule: options.recipe.schedule, repeats: options.repeats, steps: options.steps,
                              runs: options.repeats > 1 ? UtilityReport.Runs(realOnly: realOnly.map { accuracy($0) }, realPlusSynthetic: realPlusSynthetic.map { accuracy($0) },
                                                                             syntheticOnly: syntheticOnly.map { accuracy($0) }) : nil,

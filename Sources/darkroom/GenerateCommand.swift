@@ -46,6 +46,8 @@ struct GenerateCommand: ParsableCommand {
     var filterKeep = "surest"
     @Option(help: "With --per-class: a classifier written by label --save-labeller; each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it. Repeat for an ensemble (their probabilities averaged).")
     var labeller: [String] = []
+    @Option(help: "With --per-class --labeller: the fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries; rows say mixed_with and mix_weight.")
+    var classMix = 0.0
     @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
     var data: String?
 
@@ -65,6 +67,8 @@ struct GenerateCommand: ParsableCommand {
         guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
         if filterKeep == "hardest" && filterBy != "labeller" { throw ValidationError("--filter-keep hardest needs --filter-by labeller (a probability of the class)") }
         if !labeller.isEmpty && perClass == nil { throw ValidationError("--labeller comes with --per-class") }
+        guard (0..<1).contains(classMix) else { throw ValidationError("--class-mix must be in [0, 1)") }
+        if classMix > 0 && labeller.isEmpty { throw ValidationError("--class-mix needs --per-class and --labeller") }
     }
 
     func run() throws {
@@ -83,6 +87,7 @@ struct GenerateCommand: ParsableCommand {
         options.overwrite = overwrite
         options.augment = augment
         options.ratio = ratio
+        options.classMix = classMix
         let labellerScorer = try LabellerScorer.load(labeller, for: generator.configuration)
         var scorer: ClassScorer?
         if let filter, filter > 0 {

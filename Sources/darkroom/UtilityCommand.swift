@@ -33,6 +33,8 @@ struct UtilityCommand: ParsableCommand {
     var relabel = false
     @Flag(help: "Train on each synthetic image with the labeller's probabilities over the classes as its target (soft labels).")
     var softLabels = false
+    @Option(help: "The fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries. Needs --labeller.")
+    var classMix = 0.0
     @Option(help: "The fraction of each real + synthetic batch that is synthetic.")
     var syntheticShare = 0.5
     @Option(help: "The classifiers' learning rate over their steps: constant (as measured before) or cosine (decayed to 0: they settle, so a figure moves less with the seed).")
@@ -49,6 +51,7 @@ struct UtilityCommand: ParsableCommand {
     func validate() throws {
         guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") }
         guard filter >= 0 && filter < 1 else { throw ValidationError("--filter must be in [0, 1)") }
+        guard classMix >= 0 && classMix < 1 else { throw ValidationError("--class-mix must be in [0, 1)") }
         guard syntheticShare > 0 && syntheticShare < 1 else { throw ValidationError("--synthetic-share must be in (0, 1)") }
         guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
@@ -57,7 +60,9 @@ struct UtilityCommand: ParsableCommand {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         guard let by = UtilityOptions.FilterBy(rawValue: filterBy) else { throw ValidationError("--filter-by must be head or labeller") }
         guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
-        if (by == .labeller || relabel || softLabels) && labeller.isEmpty { throw ValidationError("--filter-by labeller, --relabel and --soft-labels need --labeller") }
+        if (by == .labeller || relabel || softLabels || classMix > 0) && labeller.isEmpty {
+            throw ValidationError("--filter-by labeller, --relabel, --soft-labels and --class-mix need --labeller")
+        }
     }
 
     func run() throws {
@@ -70,6 +75,7 @@ struct UtilityCommand: ParsableCommand {
         options.labellers = labeller
         options.relabel = relabel
         options.softLabels = softLabels
+        options.classMix = classMix
         options.syntheticShare = syntheticShare
         options.recipe.schedule = DownstreamClassifier.Schedule(rawValue: schedule)!
         options.repeats = repeats

@@ -52,6 +52,32 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(DCGAN.generator(conditional, backend: .fast).forward(input).shape, [2, 1, 32, 32])
     }
 
+    func testClassMixMovesTheRowTowardAPartnerTheLabellerConfuses() {
+        let input = conditional.generatorInput(latents: [Float](repeating: 0, count: 16), classes: [2, 0],
+                                               mixes: [ClassMix(partner: 1, weight: 0.25), nil])
+        XCTAssertEqual(Array(input.values[8..<11]), [0, 0.25, 0.75])
+        XCTAssertEqual(Array(input.values[19..<22]), [1, 0, 0])
+
+        // Class 0's unmixed candidates: the labeller gives class 2 three times class 1's probability.
+        let weights = ClassMixing.partnerWeights([[0.5, 0.1, 0.4], [0.9, 0.05, 0.05]], label: 0, classes: 3)
+        XCTAssertEqual(weights[0], 0)
+        XCTAssertEqual(weights[1], 0.25, accuracy: 1e-6)
+        XCTAssertEqual(weights[2], 0.75, accuracy: 1e-6)
+        XCTAssertEqual(ClassMixing.partnerWeights([[1, 0, 0]], label: 0, classes: 3), [0, 0.5, 0.5], "a sure labeller names every other class")
+
+        let mixing = ClassMixing(fraction: 0.5)
+        let mixes = mixing.mixes(label: 0, candidates: 4000, partnerWeights: weights, seed: 3)
+        XCTAssertEqual(mixes.count, 4000)
+        XCTAssertTrue(mixes.prefix(2000).allSatisfy { $0 == nil }, "the first candidates are the class's own")
+        let drawn = mixes.suffix(2000).compactMap { $0 }
+        XCTAssertEqual(drawn.count, 2000)
+        XCTAssertTrue(drawn.allSatisfy { $0.partner != 0 && (0..<ClassMixing.maximumWeight).contains($0.weight) })
+        XCTAssertEqual(Double(drawn.filter { $0.partner == 2 }.count) / 2000, 0.75, accuracy: 0.04)
+        XCTAssertEqual(drawn.map(\.weight).reduce(0, +) / 2000, ClassMixing.maximumWeight / 2, accuracy: 0.02)
+        XCTAssertEqual(mixing.mixes(label: 0, candidates: 4000, partnerWeights: weights, seed: 3), mixes, "drawn from the seed and class alone")
+        XCTAssertNotEqual(mixing.mixes(label: 1, candidates: 4000, partnerWeights: weights, seed: 3), mixes)
+    }
+
     /// The classifier head's cross-entropy back-propagates through D as central differences of it
     /// say: to the head's weights, to a trunk weight, alone and added to the logits' gradient.
     func testClassifierGradientMatchesFiniteDifferences() {
@@ -438,8 +464,41 @@ final class ConditionalTests: XCTestCase {
             }
         }
 
+        // Class mixing: the last half of each class's 6 candidates drawn toward a partner; each row
+        // says which and how far, and its soft label is the labeller's reading of that image.
+        var classMixing = GenerationOptions(count: 0)
+        (classMixing.filter, classMixing.filterKeep, classMixing.classMix) = (0.5, ClassFilterKeep.hardest, 0.5)
+        XCTAssertThrowsError(try Generation.writePerClass(generator, perClass: 3, options: classMixing, to: directory.file("mixed-alone").path,
+                                                          confidence: try ClassConfidence(run: options.out), scorer: scorer))
+        let drawnBetween = try Generation.writePerClass(generator, perClass: 3, options: classMixing, to: directory.file("between").path,
+                                                 confidence: try ClassConfidence(run: options.out), scorer: scorer, labeller: scorer)
+        XCTAssertEqual(drawnBetween.count, 9)
+        for row in drawnBetween {
+            let label = try XCTUnwrap(generator.configuration.classes.firstIndex(of: row.label!)), candidate = row.index - label * 6
+            XCTAssertEqual(row.mixedWith != nil, candidate >= 3, "candidate \(candidate)")
+            var mix: [ClassMix?] = [nil]
+            if let partner = row.mixedWith {
+                XCTAssertNotEqual(partner, row.label)
+                let weight = try XCTUnwrap(row.mixWeight)
+                XCTAssertTrue((0..<ClassMixing.maximumWeight).contains(weight))
+                mix = [ClassMix(partner: generator.configuration.classes.firstIndex(of: partner)!, weight: weight)]
+            }
+            let image = generator.images(latents: generator.latent(seed: 0, index: row.index), classes: [label], mixes: mix)
+            let soft = scorer.probabilities(image)[0]
+            for k in 0..<3 { XCTAssertEqual(row.labellerProbabilities![k], soft[k], accuracy: 1e-5) }
+        }
+        let metadataText = try String(contentsOfFile: directory.file("between/metadata.jsonl").path, encoding: .utf8)
+        XCTAssertTrue(metadataText.contains("\"mixed_with\"") && metadataText.contains("\"mix_weight\""))
+
         utility.filter = 0
+        utility.classMix = 0.5
+        XCTAssertThrowsError(try Utility.run(model: options.out, labels: options.labels!, options: utility), "class mixing needs a labeller")
         utility.labeller = labellerPath
+        let mixedUtility = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        XCTAssertEqual(mixedUtility.classMix, 0.5)
+        XCTAssertEqual(mixedUtility.classMixed, 12, "without a filter every mixed candidate is kept: half of each class's 8")
+        XCTAssertEqual(mixedUtility.realOnly, report.realOnly)
+        utility.classMix = 0
         let measured = try Utility.run(model: options.out, labels: options.labels!, options: utility)
         let agreement = try XCTUnwrap(measured.labellerAgreement)
         let labellerCalls = try XCTUnwrap(measured.confusion.labeller)
