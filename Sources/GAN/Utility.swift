@@ -210,12 +210,11 @@ public enum Utility {
                 }
             }
             let plain = candidates - (mixing?.mixedCount(of: candidates) ?? 0)
+            draw(0..<plain, mixes: nil)
             if let mixing {
-                draw(0..<plain, mixes: nil)
+                // The partners come from the labeller's reading of the class's unmixed candidates.
                 let partners = ClassMixing.partnerWeights(soft, label: label, classes: classes.count)
                 draw(plain..<candidates, mixes: mixing.mixes(label: label, candidates: candidates, partnerWeights: partners, seed: options.seed))
-            } else {
-                draw(0..<candidates, mixes: nil)
             }
             let kept = scorer == nil ? Array(0..<candidates) : options.filterKeep.choose(sureness, count: options.perClass)
             mixed += kept.filter { $0 >= plain }.count
