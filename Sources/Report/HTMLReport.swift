@@ -213,6 +213,9 @@ public struct HTMLReport {
             settings.append("filter \(filter) by \(figures["filter_by"] as? String ?? "head"), keeping the \(figures["filter_keep"] as? String ?? "surest")")
         }
         if figures["soft_labels"] as? Bool == true { settings.append("soft labels from the labeller") }
+        if let mix = figures["class_mix"] as? Double {
+            settings.append("\(mix) of each class's candidates drawn between classes (\(figures["class_mixed"] as? Int ?? 0) of the kept images)")
+        }
         if let agreement = figures["labeller_agreement"] as? Double {
             settings.append(String(format: "the labeller calls %.1f%% of the synthetic images their class", 100 * agreement))
         }
