@@ -114,6 +114,14 @@ final class PipelineSpecTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
         XCTAssertEqual(Set(files), ["quickstart.yaml", "fashion-mnist.yaml", "folder.yaml", "few-labels.yaml"])
         for file in files { XCTAssertNoThrow(try PipelineSpec.load(path: directory.appendingPathComponent(file).path), file) }
+        // The few-labels set is drawn, and measured, with half of each class's candidates between classes.
+        let fewLabels = try PipelineSpec.load(path: directory.appendingPathComponent("few-labels.yaml").path)
+        for stage in [StageName.generate, .utility] {
+            let arguments = try XCTUnwrap(fewLabels.stage(stage).map { fewLabels.arguments(for: $0) })
+            let at = try XCTUnwrap(arguments.firstIndex(of: "--class-mix"), "\(stage)")
+            XCTAssertEqual(arguments[at + 1], "0.5")
+            XCTAssertTrue(arguments.contains("--labeller"), "\(stage): mixing needs the labeller")
+        }
     }
 }
 
