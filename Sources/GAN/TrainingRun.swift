@@ -75,6 +75,9 @@ public struct TrainOptions: Codable, Sendable {
     /// With `labels`: labelled images added to every real batch (nil: a quarter of the batch
     /// while under half the images are labelled, else 0).
     public var labelledBatch: Int?
+    /// With `labels`: a labeller (`label --save-labeller`) that draws, each time an unlabelled image
+    /// is shown, its class from its probabilities (see `DrawnLabels`).
+    public var labeller: String?
     /// With `labels`: a projection discriminator (see `DCGANConfiguration.projection`).
     public var projection = false
     /// With `labels`: class-conditional BatchNorm in G (see `DCGANConfiguration.classNorm`).
@@ -94,7 +97,7 @@ public struct TrainOptions: Codable, Sendable {
         case discriminatorNorm = "d_norm", minibatchStd = "minibatch_std"
         case snapshotKimg = "snapshot_kimg", emaKimg = "ema_kimg", emaRampup = "ema_rampup"
         case checkpointEvery = "checkpoint_every", sampleEvery = "sample_every", logEvery = "log_every"
-        case evalEvery = "eval_every", evalCount = "eval_count", labels, labelledBatch = "labelled_batch", projection, classNorm = "class_norm"
+        case evalEvery = "eval_every", evalCount = "eval_count", labels, labelledBatch = "labelled_batch", labeller, projection, classNorm = "class_norm"
         case pseudoLabelCheck = "pseudo_label_check", pseudoLabelAccuracy = "pseudo_label_accuracy"
     }
 
@@ -178,6 +181,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     case tooFewImages(path: String, count: Int, batch: Int)
     case badAugment(String)
     case conditionalReplay
+    case labellerOptions(String)
 
     public var description: String {
         switch self {
@@ -189,6 +193,7 @@ public enum TrainingError: Error, CustomStringConvertible {
         case .tooFewImages(let path, let count, let batch): return "\(path): \(count) images are fewer than one batch of \(batch); pass a smaller --batch"
         case .badAugment(let text): return "--augment \(text): expected auto, off, ada, ada:POLICY or POLICY (any of color,translation,cutout)"
         case .conditionalReplay: return "--replay cannot be combined with --labels: replayed fakes carry no class"
+        case .labellerOptions(let reason): return reason
         }
     }
 }
@@ -220,6 +225,8 @@ public final class TrainingRun {
     /// which D's classifier is measured every `options.pseudoLabelCheck` iterations; pseudo-labels
     /// are used while its accuracy there is at least `options.pseudoLabelAccuracy`.
     let heldOutLabelled: LabelledImages?
+    /// With `options.labeller`: the unlabelled images' class probabilities, drawn from per batch.
+    let drawnLabels: DrawnLabels?
     /// The real side of the evaluations during training, made at the first one.
     private var evaluationReference: RealReference?
 
@@ -254,14 +261,29 @@ public final class TrainingRun {
                 heldOutLabelled = nil
             }
             self.rowClasses = rowClasses
-            let labelled = rowClasses.filter { $0 >= 0 }.count
+            if let labeller = options.labeller {
+                guard options.step.pseudoLabels == 0 else {
+                    throw TrainingError.labellerOptions("--labeller and --pseudo-labels both label the unlabelled images; give one")
+                }
+                guard rowClasses.contains(-1) else {
+                    throw TrainingError.labellerOptions("\(labels) labels every image, so --labeller has none to draw a class for; give the few labels themselves")
+                }
+                let scorer = try LabellerScorer(labellers: [Labeller(path: labeller)], for: configuration)
+                drawnLabels = try DrawnLabels(scorer: scorer, dataset: options.data, rowClasses: rowClasses, classCount: classes.count, seed: options.seed)
+            } else {
+                drawnLabels = nil
+            }
+            // With a labeller every image has a class: the loader's batches carry enough labels.
+            let labelled = drawnLabels == nil ? rowClasses.filter { $0 >= 0 }.count : manifest.count
             let perBatch = options.labelledBatch ?? LabelledImages.defaultPerBatch(batch: options.batch, labelled: labelled, total: manifest.count,
                                                                                     sampleLength: loader.sampleLength)
             labelledImages = perBatch > 0 ? try LabelledImages(dataset: options.data, rowClasses: rowClasses, perBatch: perBatch, seed: options.seed) : nil
         } else {
+            guard options.labeller == nil else { throw TrainingError.labellerOptions("--labeller comes with --labels") }
             rowClasses = nil
             labelledImages = nil
             heldOutLabelled = nil
+            drawnLabels = nil
         }
         trainer = DCGANTrainer(configuration: configuration, options: try options.resolvedStep(datasetCount: manifest.count), seed: options.seed)
         if options.emaHalfLifeImages != nil {
@@ -379,6 +401,7 @@ public final class TrainingRun {
             while let batch = try batches.nextBatch() {
                 if progress.iteration == 0 && progress.batchInEpoch == 0 { try writeGrid(batch, name: "real.png") }
                 var classes = rowClasses.map { classes in batch.rows.map { classes.indices.contains($0) ? classes[$0] : -1 } }
+                if let drawnLabels, let given = classes { classes = drawnLabels.drawing(given, rows: batch.rows, iteration: progress.iteration) }
                 if let labelledImages {
                     let extra = labelledImages.batch(iteration: progress.iteration)
                     real.assign(shape: [batch.count + extra.classes.count, loader.manifest.channels, loader.manifest.size, loader.manifest.size],

@@ -68,6 +68,8 @@ struct TrainCommand: ParsableCommand {
     var fakeClassWeight: Float?
     @Option(help: "With --labels: labelled images added to every real batch (default: a quarter of --batch while under half the images are labelled, else 0).")
     var labelledBatch: Int?
+    @Option(help: "With --labels: a labeller (label --save-labeller) that gives every image the labels leave unlabelled, each time it is shown, a class drawn from its probabilities.")
+    var labeller: String?
     @Option(help: "With --labels: pseudo-label unlabelled real images whose largest class probability reaches this confidence (e.g. 0.95), once D's classifier reaches 80% on a held-out tenth of the labelled images (0: off).")
     var pseudoLabels: Float = 0
     @Flag(help: "With --labels: D also scores each real image with its label and each fake with its class (a projection discriminator, Miyato & Koyama 2018).")
@@ -94,6 +96,8 @@ struct TrainCommand: ParsableCommand {
         guard classWeight >= 0, fakeClassWeight.map({ $0 >= 0 }) ?? true, labelledBatch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--class-weight, --fake-class-weight and --labelled-batch must be 0 or more") }
         if projection && labels == nil { throw ValidationError("--projection comes with --labels") }
         if classNorm && labels == nil { throw ValidationError("--class-norm comes with --labels") }
+        if labeller != nil && labels == nil { throw ValidationError("--labeller comes with --labels") }
+        if labeller != nil && pseudoLabels > 0 { throw ValidationError("--labeller and --pseudo-labels both label the unlabelled images; give one") }
         guard evalCount >= 100 else { throw ValidationError("--eval-count must be at least 100") }
         guard Backend(rawValue: backend) != nil else { throw ValidationError("--backend must be fast or reference") }
         if let diffaugment, DiffAugmentPolicy(diffaugment) == nil { throw ValidationError("--diffaugment takes color, translation and/or cutout, comma-separated") }
@@ -122,6 +126,7 @@ struct TrainCommand: ParsableCommand {
         options.step.classWeight = classWeight
         if let fakeClassWeight { options.step.fakeClassWeight = fakeClassWeight }
         options.labelledBatch = labelledBatch
+        options.labeller = labeller
         options.projection = projection
         options.classNorm = classNorm
         options.step.pseudoLabels = pseudoLabels

@@ -277,6 +277,82 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(resumedLines.map(\.pseudoLabelled), lines.map(\.pseudoLabelled))
     }
 
+    /// train --labeller: an unlabelled row takes each class as often as its probabilities say,
+    /// never one of probability 0; a given label is kept; the draws depend only on the iteration.
+    func testDrawnLabelsFollowTheProbabilitiesAndDependOnlyOnTheIteration() {
+        let drawn = DrawnLabels(probabilities: [nil, [0.7, 0.3, 0], [0, 0, 1]], classCount: 3, seed: 5)
+        var counts = [[Int]](repeating: [0, 0, 0], count: 3)
+        for iteration in 0..<4000 {
+            for (slot, k) in drawn.drawing([2, -1, -1], rows: [0, 1, 2], iteration: iteration).enumerated() { counts[slot][k] += 1 }
+        }
+        XCTAssertEqual(counts[0], [0, 0, 4000], "a given label is kept")
+        XCTAssertEqual(Double(counts[1][0]) / 4000, 0.7, accuracy: 0.03)
+        XCTAssertEqual(counts[1][2], 0)
+        XCTAssertEqual(counts[2], [0, 0, 4000])
+        let unlabelled = [Int](repeating: -1, count: 16), rows = [Int](repeating: 1, count: 16)
+        XCTAssertEqual(drawn.drawing(unlabelled, rows: rows, iteration: 9), drawn.drawing(unlabelled, rows: rows, iteration: 9))
+        XCTAssertNotEqual(drawn.drawing(unlabelled, rows: rows, iteration: 9), drawn.drawing(unlabelled, rows: rows, iteration: 10))
+    }
+
+    /// A labeller for the tiny dataset: the utility CNN trained on the labelled images, saved.
+    private func writeLabeller(data: String, labels: String, classes: [String]) throws -> String {
+        let (rowClasses, _) = try LabelFile(path: labels).datasetLabels(data, classes: conditional.classes)
+        let labelled = try LabelledImages(dataset: data, rowClasses: rowClasses, perBatch: 0, seed: 0)
+        var recipe = DownstreamClassifier.Recipe()
+        (recipe.width, recipe.batch, recipe.minimumSteps) = (4, 16, 20)
+        let cnn = DownstreamClassifier(imageSize: 32, channels: 1, classes: 3, recipe: recipe)
+        cnn.train(images: labelled.images, labels: labelled.classes)
+        let path = directory.file("labeller-\(classes.joined()).safetensors").path
+        try Labeller(classifier: cnn, classes: classes).write(to: path)
+        return path
+    }
+
+    /// train --labeller: a run whose unlabelled images take classes drawn from the labeller resumes
+    /// exactly, differs from the run that leaves them unlabelled, records the labeller, and needs no
+    /// labelled images beside its batches. A labeller that does not fit is refused before training.
+    func testLabellerRunResumesExactlyAndIsCheckedFirst() throws {
+        var labels = "", labeller = ""
+        func configure(_ options: inout TrainOptions) {
+            if labels.isEmpty {
+                labels = try! writeLabels(options.data, labelled: 12)
+                labeller = try! writeLabeller(data: options.data, labels: labels, classes: conditional.classes)
+            }
+            options.labels = labels
+            options.labeller = labeller
+            options.projection = true
+        }
+        let (straight, resumed) = try TinyRuns.straightAndResumed(in: directory, stopAfter: 5, configure)
+        XCTAssertEqual(try TinyRuns.loggedFigures(resumed), try TinyRuns.loggedFigures(straight))
+        let a = try Safetensors.read(path: straight + "/checkpoints/latest.safetensors").tensors
+        let b = try Safetensors.read(path: resumed + "/checkpoints/latest.safetensors").tensors
+        XCTAssertEqual(a["discriminator.projection.weight"], b["discriminator.projection.weight"])
+        XCTAssertEqual(a["main.0.weight"], b["main.0.weight"])
+        XCTAssertTrue(try String(contentsOfFile: straight + "/config.json", encoding: .utf8).contains("\"labeller\" : \"\(labeller)\""))
+
+        var options = TrainOptions.tiny(data: try writeTinyDataset(directory), out: directory.file("without").path)
+        configure(&options)
+        XCTAssertNil(try TrainingRun(options: options).labelledImages, "every image has a class: none ride beside the batch")
+        options.labeller = nil
+        options.labelledBatch = 0
+        XCTAssertEqual(try TrainingRun(options: options).train(), .finished)
+        let without = try Safetensors.read(path: options.out + "/checkpoints/latest.safetensors").tensors
+        XCTAssertNotEqual(without["discriminator.projection.weight"], a["discriminator.projection.weight"])
+
+        var refused = TrainOptions.tiny(data: options.data, out: directory.file("refused").path)
+        refused.labeller = labeller
+        XCTAssertThrowsError(try TrainingRun(options: refused)) { XCTAssertTrue("\($0)".contains("--labeller comes with --labels"), "\($0)") }
+        refused.labels = labels
+        refused.step.pseudoLabels = 0.9
+        XCTAssertThrowsError(try TrainingRun(options: refused)) { XCTAssertTrue("\($0)".contains("--pseudo-labels"), "\($0)") }
+        refused.step.pseudoLabels = 0
+        refused.labels = try writeLabels(options.data, labelled: 48)
+        XCTAssertThrowsError(try TrainingRun(options: refused)) { XCTAssertTrue("\($0)".contains("labels every image"), "\($0)") }
+        refused.labels = try writeLabels(options.data, labelled: 12)
+        refused.labeller = try writeLabeller(data: options.data, labels: labels, classes: ["circle", "square", "star"])
+        XCTAssertThrowsError(try TrainingRun(options: refused)) { XCTAssertTrue("\($0)".contains(refused.labeller!), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refused.out + "/metrics.jsonl"), "refused before training")
+    }
+
     /// D's classifier learns from the fakes' requested classes (AC-GAN) unless their weight is 0:
     /// then, with no labelled real image in the batch, a step leaves the head's weights as they
     /// were, while the trunk still learns the adversarial loss; G still gets the class loss.

@@ -89,6 +89,15 @@ final class PipelineSpecTests: XCTestCase {
         XCTAssertEqual(spec.stage(.utility)?.value("labeller"), "l.safetensors")
         XCTAssertEqual(spec.stage(.utility)?.value("model"), "r")
         XCTAssertEqual(spec.stage(.report)?.value("utility"), "u.json")
+        let drawing = try PipelineSpec.parse("""
+            stages:
+              dataset: {recipe: fashion-mnist, out: d, few-labels: 100}
+              prepare: {db: c, size: 32, channels: 1, out: p}
+              label: {out: all.csv, save-labeller: l.safetensors}
+              train: {out: r, projection: true, labeller: l.safetensors}
+            """, path: "drawing.yaml")
+        XCTAssertEqual(drawing.stage(.train)?.value("labels"), "d/few-labels.csv", "the labeller draws the classes label's CSV would fix")
+        XCTAssertTrue(drawing.arguments(for: drawing.stage(.train)!).contains("--labeller"))
 
         let own = try PipelineSpec.parse("""
             stages:
