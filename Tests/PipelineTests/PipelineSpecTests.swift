@@ -131,6 +131,10 @@ final class PipelineSpecTests: XCTestCase {
             XCTAssertEqual(arguments[at + 1], "0.5")
             XCTAssertTrue(arguments.contains("--labeller"), "\(stage): mixing needs the labeller")
         }
+        // Its generator learns each class from the labeller's probabilities, on top of the few labels.
+        let train = try XCTUnwrap(fewLabels.stage(.train).map { fewLabels.arguments(for: $0) })
+        XCTAssertEqual(train.firstIndex(of: "--labeller").map { train[$0 + 1] }, fewLabels.stage(.label)?.value("save-labeller"))
+        XCTAssertEqual(train.firstIndex(of: "--labels").map { train[$0 + 1] }, "out/few-labels/dump/few-labels.csv")
     }
 }
 
