@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Report", "Catalog", "Imaging", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: [
-            "Imaging", "Catalog", "Formats", "NN", "Recipes", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            "Imaging", "Catalog", "Formats", "NN", "Recipes", "Evaluation", "GAN", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
     ],
     swiftLanguageModes: [.v5]

@@ -58,6 +58,31 @@ public enum ClassFilterKeep: String, Sendable, Codable, CaseIterable {
     }
 }
 
+/// How a per-class set's candidates are chosen where the command line leaves it unset. With a
+/// labeller (given, or the one the run trained with): the set measured best (README, utility),
+/// the quarter of four times the candidates it is least sure of among those it calls their class,
+/// half of them drawn between classes. Without one: every image as drawn.
+public struct ClassSetChoice: Equatable, Sendable {
+    /// The fraction of candidates dropped (nil: none).
+    public var filter: Double?
+    /// The labeller scores the candidates (false: the command's own default scorer).
+    public var byLabeller: Bool
+    public var keep: ClassFilterKeep
+    public var classMix: Double
+
+    public static let measuredBest = ClassSetChoice(filter: 0.75, byLabeller: true, keep: .hardest, classMix: 0.5)
+
+    /// Each argument as given (nil: left unset).
+    public static func resolve(filter: Double?, byLabeller: Bool?, keep: ClassFilterKeep?, classMix: Double?,
+                               hasLabeller: Bool) -> ClassSetChoice {
+        let byLabeller = byLabeller ?? hasLabeller
+        let best = byLabeller && hasLabeller
+        return ClassSetChoice(filter: filter ?? (best ? measuredBest.filter : nil), byLabeller: byLabeller,
+                              keep: keep ?? (best ? measuredBest.keep : .surest),
+                              classMix: classMix ?? (hasLabeller ? measuredBest.classMix : 0))
+    }
+}
+
 extension Generation {
     /// A class's folder name under DIR/images: the label, with characters a path cannot hold
     /// ("/", a leading ".") replaced by "_" (metadata.jsonl keeps the label as it is).

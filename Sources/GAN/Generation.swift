@@ -52,6 +52,14 @@ public final class TrainedGenerator {
     /// The labels a class-conditional run trained with (RUN/config.json's options.labels), if any.
     public static func trainingLabels(run: String) -> String? { trainingOption(run: run, "labels") }
 
+    /// The labeller a run trained with (`train --labeller`): its copy in the run, or for a run
+    /// trained before runs kept one, the path RUN/config.json records, where that still exists.
+    public static func labeller(run: String) -> String? {
+        let copy = run + "/" + TrainingRun.labellerFileName
+        if FileManager.default.fileExists(atPath: copy) { return copy }
+        return trainingOption(run: run, "labeller").flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+    }
+
     /// One string of RUN/config.json's options.
     private static func trainingOption(run: String, _ key: String) -> String? {
         guard let data = FileManager.default.contents(atPath: run + "/config.json"),

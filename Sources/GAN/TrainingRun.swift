@@ -203,7 +203,8 @@ public enum TrainingOutcome: Sendable { case finished, stopped }
 
 /// Trains a DCGAN on a prepared dataset into a run folder:
 /// config.json, metrics.jsonl, samples/real.png, samples/epoch-NNN.png (or kimg-NNNN.N.png),
-/// checkpoints/epoch-NNN.safetensors (or kimg-NNNN.N), checkpoints/latest.safetensors, summary.json.
+/// checkpoints/epoch-NNN.safetensors (or kimg-NNNN.N), checkpoints/latest.safetensors, summary.json,
+/// and with `options.labeller` a copy of it, labeller.safetensors.
 public final class TrainingRun {
     public let options: TrainOptions
     public let loader: BatchLoader
@@ -377,6 +378,7 @@ public final class TrainingRun {
             if options.resume { note("no checkpoint in \(checkpointsDirectory.path); starting from scratch") }
         }
         try writeConfig()
+        if let labeller = options.labeller { try keepLabeller(labeller) }
 
         var fixedRandom = SeededRandom(seed: options.seed &+ 0xF1C5)
         // A conditional model's grid has a row of 8 per class.
@@ -607,6 +609,15 @@ public final class TrainingRun {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(Array(try encoder.encode(summary)), to: run.appendingPathComponent("summary.json").path)
         return summary
+    }
+
+    /// The labeller's file in the run: generate and utility find it there wherever the run moves.
+    public static let labellerFileName = "labeller.safetensors"
+
+    private func keepLabeller(_ path: String) throws {
+        let copy = run.appendingPathComponent(TrainingRun.labellerFileName)
+        guard URL(fileURLWithPath: path).standardizedFileURL != copy.standardizedFileURL else { return }
+        try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: path))), to: copy.path)
     }
 
     private func writeConfig() throws {

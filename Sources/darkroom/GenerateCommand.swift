@@ -38,16 +38,16 @@ struct GenerateCommand: ParsableCommand {
     var ratio: Double = 1
     @Option(help: "Write a grid of this many latent-space walks to --out (a PNG path) instead.")
     var interpolate: Int?
-    @Option(help: "Draw count / (1 − FRACTION) candidates and drop the FRACTION scored most fake (each kept image's score goes in metadata.jsonl).")
+    @Option(help: "Draw count / (1 − FRACTION) candidates and drop the FRACTION scored most fake (each kept image's score goes in metadata.jsonl). With --per-class and a labeller the default is 0.75 (0: every image as drawn).")
     var filter: Double?
-    @Option(help: "What scores candidates for --filter: two-sample (a fresh real-vs-synthetic classifier; measured better), discriminator (the run's D), or labeller (with --per-class: --labeller's probability of the class asked for).")
-    var filterBy = "two-sample"
-    @Option(help: "With --per-class --filter-by labeller: which candidates --filter keeps, surest (the highest probability of their class) or hardest (the lowest of those the labeller calls their class).")
-    var filterKeep = "surest"
-    @Option(help: "With --per-class: a classifier written by label --save-labeller; each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it. Repeat for an ensemble (their probabilities averaged).")
+    @Option(help: "What scores candidates for --filter: two-sample (a fresh real-vs-synthetic classifier; measured better), discriminator (the run's D), or labeller (with --per-class: the labeller's probability of the class asked for; the default with a labeller).")
+    var filterBy: String?
+    @Option(help: "With --per-class --filter-by labeller: which candidates --filter keeps, surest (the highest probability of their class) or hardest (the lowest of those the labeller calls their class; the default).")
+    var filterKeep: String?
+    @Option(help: "With --per-class: a classifier written by label --save-labeller (default: the one the run trained with, if any); each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it. Repeat for an ensemble (their probabilities averaged).")
     var labeller: [String] = []
-    @Option(help: "With --per-class --labeller: the fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries; rows say mixed_with and mix_weight.")
-    var classMix = 0.0
+    @Option(help: "With --per-class and a labeller: the fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries; rows say mixed_with and mix_weight. Default 0.5 (0: none).")
+    var classMix: Double?
     @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
     var data: String?
 
@@ -62,16 +62,23 @@ struct GenerateCommand: ParsableCommand {
         }
         if let interpolate { guard interpolate >= 1 else { throw ValidationError("--interpolate must be at least 1") } }
         if let filter { guard (0..<1).contains(filter) else { throw ValidationError("--filter must be in [0, 1)") } }
-        guard ["discriminator", "two-sample", "labeller"].contains(filterBy) else { throw ValidationError("--filter-by must be discriminator, two-sample or labeller") }
-        if filterBy == "labeller" && labeller.isEmpty { throw ValidationError("--filter-by labeller needs --labeller") }
-        guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
-        if filterKeep == "hardest" && filterBy != "labeller" { throw ValidationError("--filter-keep hardest needs --filter-by labeller (a probability of the class)") }
+        if let filterBy, !["discriminator", "two-sample", "labeller"].contains(filterBy) {
+            throw ValidationError("--filter-by must be discriminator, two-sample or labeller")
+        }
+        if let filterKeep, ClassFilterKeep(rawValue: filterKeep) == nil { throw ValidationError("--filter-keep must be surest or hardest") }
         if !labeller.isEmpty && perClass == nil { throw ValidationError("--labeller comes with --per-class") }
-        guard (0..<1).contains(classMix) else { throw ValidationError("--class-mix must be in [0, 1)") }
-        if classMix > 0 && labeller.isEmpty { throw ValidationError("--class-mix needs --per-class and --labeller") }
+        if let classMix { guard (0..<1).contains(classMix) else { throw ValidationError("--class-mix must be in [0, 1)") } }
+        if perClass == nil && ((classMix ?? 0) > 0 || filterBy == "labeller" || filterKeep == "hardest") {
+            throw ValidationError("--class-mix, --filter-by labeller and --filter-keep hardest come with --per-class")
+        }
     }
 
     func run() throws {
+        let (labellers, choice) = perClass == nil
+            ? ([], ClassSetChoice.resolve(filter: filter, byLabeller: false, keep: nil, classMix: 0, hasLabeller: false))
+            : try resolveClassSet(labellers: labeller, run: model, filter: filter, byLabeller: filterBy.map { $0 == "labeller" }, keep: filterKeep,
+                                  classMix: classMix)
+        if choice.keep == .hardest && !choice.byLabeller { throw ValidationError("--filter-keep hardest needs --filter-by labeller (a probability of the class)") }
         let generator = try TrainedGenerator(run: model, checkpoint: checkpoint, average: !noEma, precision: precision.resolved)
         if let interpolate {
             let grid = Generation.interpolationGrid(generator, walks: interpolate, seed: seed)
@@ -87,13 +94,13 @@ struct GenerateCommand: ParsableCommand {
         options.overwrite = overwrite
         options.augment = augment
         options.ratio = ratio
-        options.classMix = classMix
-        let labellerScorer = try LabellerScorer.load(labeller, for: generator.configuration)
+        options.classMix = choice.classMix
+        let labellerScorer = try LabellerScorer.load(labellers, for: generator.configuration)
         var scorer: ClassScorer?
-        if let filter, filter > 0 {
+        if let filter = choice.filter, filter > 0 {
             options.filter = filter
-            options.filterKeep = ClassFilterKeep(rawValue: filterKeep)!
-            switch filterBy {
+            options.filterKeep = choice.keep
+            switch choice.byLabeller ? "labeller" : filterBy ?? "two-sample" {
             case "two-sample":
                 Console.note("training a two-sample classifier to score candidates")
                 scorer = try TwoSampleScorer(generator: generator, dataset: data ?? TrainedGenerator.trainingData(run: model), seed: seed)

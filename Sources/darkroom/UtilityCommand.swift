@@ -21,20 +21,20 @@ struct UtilityCommand: ParsableCommand {
     @Option var testFraction = 0.2
     @Option(help: "Synthetic images per class.")
     var perClass = 1000
-    @Option(help: "Draw per-class / (1 − FRACTION) candidates of each class and keep those --filter-by is surest of.")
-    var filter = 0.0
-    @Option(help: "What ranks --filter's candidates: head (D's classifier head) or labeller (--labeller's probability of the class asked for).")
-    var filterBy = "head"
-    @Option(help: "Which candidates --filter keeps: surest (the highest-scored) or hardest (the lowest-scored of those scored at least 0.5, so called their class: the images near the class boundaries).")
-    var filterKeep = "surest"
-    @Option(help: "A classifier written by label --save-labeller: reports how many synthetic images it calls their class and its own test accuracy; for --filter-by labeller, --relabel and --soft-labels. Repeat for an ensemble (their probabilities averaged).")
+    @Option(help: "Draw per-class / (1 − FRACTION) candidates of each class and keep those --filter-by ranks first. With a labeller the default is 0.75, as generate's (0: every image as drawn).")
+    var filter: Double?
+    @Option(help: "What ranks --filter's candidates: head (D's classifier head) or labeller (the labeller's probability of the class asked for; the default with a labeller).")
+    var filterBy: String?
+    @Option(help: "Which candidates --filter keeps: surest (the highest-scored) or hardest (the lowest-scored of those scored at least 0.5, so called their class: the images near the class boundaries; the default with --filter-by labeller).")
+    var filterKeep: String?
+    @Option(help: "A classifier written by label --save-labeller (default: the one the run trained with, if any): reports how many synthetic images it calls their class and its own test accuracy; for --filter-by labeller, --relabel and --soft-labels. Repeat for an ensemble (their probabilities averaged).")
     var labeller: [String] = []
     @Flag(help: "Give each synthetic image the labeller's class instead of the one it was generated as.")
     var relabel = false
     @Flag(help: "Train on each synthetic image with the labeller's probabilities over the classes as its target (soft labels).")
     var softLabels = false
-    @Option(help: "The fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries. Needs --labeller.")
-    var classMix = 0.0
+    @Option(help: "The fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries. Needs a labeller; with one the default is 0.5, as generate's.")
+    var classMix: Double?
     @Option(help: "The fraction of each real + synthetic batch that is synthetic.")
     var syntheticShare = 0.5
     @Option(help: "The classifiers' learning rate over their steps: constant (as measured before) or cosine (decayed to 0: they settle, so a figure moves less with the seed).")
@@ -50,32 +50,35 @@ struct UtilityCommand: ParsableCommand {
 
     func validate() throws {
         guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") }
-        guard filter >= 0 && filter < 1 else { throw ValidationError("--filter must be in [0, 1)") }
-        guard classMix >= 0 && classMix < 1 else { throw ValidationError("--class-mix must be in [0, 1)") }
+        if let filter { guard filter >= 0 && filter < 1 else { throw ValidationError("--filter must be in [0, 1)") } }
+        if let classMix { guard classMix >= 0 && classMix < 1 else { throw ValidationError("--class-mix must be in [0, 1)") } }
         guard syntheticShare > 0 && syntheticShare < 1 else { throw ValidationError("--synthetic-share must be in (0, 1)") }
         guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
         guard DownstreamClassifier.Schedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant or cosine") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
-        guard let by = UtilityOptions.FilterBy(rawValue: filterBy) else { throw ValidationError("--filter-by must be head or labeller") }
-        guard ClassFilterKeep(rawValue: filterKeep) != nil else { throw ValidationError("--filter-keep must be surest or hardest") }
-        if (by == .labeller || relabel || softLabels || classMix > 0) && labeller.isEmpty {
-            throw ValidationError("--filter-by labeller, --relabel, --soft-labels and --class-mix need --labeller")
-        }
+        if let filterBy, UtilityOptions.FilterBy(rawValue: filterBy) == nil { throw ValidationError("--filter-by must be head or labeller") }
+        if let filterKeep, ClassFilterKeep(rawValue: filterKeep) == nil { throw ValidationError("--filter-keep must be surest or hardest") }
     }
 
     func run() throws {
+        let (labellers, choice) = try resolveClassSet(labellers: labeller, run: model, filter: filter,
+                                                      byLabeller: filterBy.map { $0 == UtilityOptions.FilterBy.labeller.rawValue },
+                                                      keep: filterKeep, classMix: classMix)
+        if (relabel || softLabels) && labellers.isEmpty {
+            throw ValidationError("--relabel and --soft-labels need a labeller: --labeller, or a run trained with one")
+        }
         var options = UtilityOptions()
         options.checkpoint = checkpoint
         options.perClass = perClass
-        options.filter = filter
-        options.filterBy = UtilityOptions.FilterBy(rawValue: filterBy)!
-        options.filterKeep = ClassFilterKeep(rawValue: filterKeep)!
-        options.labellers = labeller
+        options.filter = choice.filter ?? 0
+        options.filterBy = choice.byLabeller ? .labeller : .head
+        options.filterKeep = choice.keep
+        options.labellers = labellers
         options.relabel = relabel
         options.softLabels = softLabels
-        options.classMix = classMix
+        options.classMix = choice.classMix
         options.syntheticShare = syntheticShare
         options.recipe.schedule = DownstreamClassifier.Schedule(rawValue: schedule)!
         options.repeats = repeats

@@ -1,4 +1,6 @@
+import Evaluation
 import Foundation
+import GAN
 import Imaging
 import NN
 import TestSupport
@@ -103,6 +105,8 @@ extension PipelineCLITests {
         XCTAssertEqual(figures["test_count"] as? Int, 12, "tested on the held-out labels")
         XCTAssertEqual(figures["synthetic_count"] as? Int, 8)
         XCTAssertEqual(figures["steps"] as? Int, 10)
+        XCTAssertEqual(figures["filter"] as? Double, 0, "without a labeller every image as drawn")
+        XCTAssertNil(figures["class_mix"])
         let html = try String(contentsOfFile: directory.file("report.html").path, encoding: .utf8)
         XCTAssertTrue(html.contains("Does the synthetic set help? (utility)"))
         XCTAssertTrue(html.contains(String(format: "<b>%.1f%%</b>", 100 * (figures["real_only"] as? Double ?? -1))))
@@ -116,6 +120,58 @@ extension PipelineCLITests {
         XCTAssertTrue(edited.stderr.contains("ran utility, report"), "an edited labels file re-runs what reads it: " + edited.stderr)
         let remeasured = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: directory.file("utility.json"))) as? [String: Any])
         XCTAssertEqual(remeasured["test_count"] as? Int, 13)
+    }
+}
+
+final class RunLabellerCLITests: XCTestCase {
+    /// train --labeller keeps a copy in the run; generate --per-class and utility then use it by
+    /// default, with the set measured best (the hardest quarter of four times the candidates, half
+    /// drawn between classes); --filter 0 --class-mix 0 give every image as drawn.
+    func testARunsLabellerGivesTheMeasuredBestSetByDefault() throws {
+        let directory = try TemporaryDirectory("run-labeller")
+        defer { directory.remove() }
+        let data = try preparedPatterns(in: directory, count: 24)
+        let few = "path,label\n" + (0..<8).map { "\($0).png,\($0 % 2 == 0 ? "even" : "odd")\n" }.joined()
+        let labels = try directory.write("few.csv", Array(few.utf8)).path
+        let labeller = directory.file("labeller.safetensors").path, run = directory.file("run").path
+        // A labeller as label --save-labeller writes one; what it has learnt does not matter here.
+        var recipe = DownstreamClassifier.Recipe()
+        recipe.width = 4
+        try Labeller(classifier: DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe), classes: ["even", "odd"])
+            .write(to: labeller)
+        let trained = try DarkroomBinary.run(["train", "--data", data, "--out", run, "--labels", labels, "--labeller", labeller, "--epochs", "1",
+                                              "--batch", "8", "--nz", "8", "--ngf", "8", "--ndf", "8"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: run + "/labeller.safetensors")), try Data(contentsOf: URL(fileURLWithPath: labeller)))
+        try FileManager.default.removeItem(atPath: labeller)  // what follows finds the run's copy
+
+        func rows(_ folder: String) throws -> [[String: Any]] {
+            try String(contentsOfFile: folder + "/metadata.jsonl", encoding: .utf8).split(separator: "\n")
+                .map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        }
+        let best = try DarkroomBinary.run(["generate", "--model", run, "--per-class", "4", "--out", directory.file("best").path])
+        XCTAssertEqual(best.status, 0, best.stderr)
+        XCTAssertTrue(best.stderr.contains("with the labeller the run trained with, \(run)/labeller.safetensors"), best.stderr)
+        XCTAssertTrue(best.stderr.contains("kept 8 of 32 candidates by the labeller's score"), best.stderr)
+        let chosen = try rows(directory.file("best").path)
+        XCTAssertEqual(chosen.count, 8)
+        XCTAssertTrue(chosen.allSatisfy { $0["labeller_probabilities"] != nil && $0["score"] != nil }, "\(chosen)")
+        let plain = try DarkroomBinary.run(["generate", "--model", run, "--per-class", "4", "--out", directory.file("plain").path,
+                                            "--filter", "0", "--class-mix", "0"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertFalse(plain.stderr.contains("kept"), plain.stderr)
+        let drawn = try rows(directory.file("plain").path)
+        XCTAssertEqual(drawn.map { $0["index"] as? Int }, [0, 1, 2, 3, 4, 5, 6, 7], "every image as drawn")
+        XCTAssertTrue(drawn.allSatisfy { $0["score"] == nil && $0["mixed_with"] == nil && $0["labeller_probabilities"] != nil })
+
+        let utility = try DarkroomBinary.run(["utility", "--model", run, "--labels", labels, "--per-class", "4", "--steps", "5", "--json"])
+        XCTAssertEqual(utility.status, 0, utility.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(utility.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(report["filter"] as? Double, 0.75)
+        XCTAssertEqual(report["filter_by"] as? String, "labeller")
+        XCTAssertEqual(report["filter_keep"] as? String, "hardest")
+        XCTAssertEqual(report["class_mix"] as? Double, 0.5)
+        XCTAssertEqual(report["labellers"] as? [String], [run + "/labeller.safetensors"])
     }
 }
 

@@ -294,6 +294,28 @@ final class ConditionalTests: XCTestCase {
         XCTAssertNotEqual(drawn.drawing(unlabelled, rows: rows, iteration: 9), drawn.drawing(unlabelled, rows: rows, iteration: 10))
     }
 
+    /// With a labeller, what the command line leaves unset is the set measured best; what it
+    /// gives is kept; without a labeller, every image as drawn.
+    func testClassSetChoiceDefaultsToTheMeasuredBestOnlyWithALabeller() {
+        func resolve(filter: Double? = nil, byLabeller: Bool? = nil, keep: ClassFilterKeep? = nil, classMix: Double? = nil, labeller: Bool) -> ClassSetChoice {
+            ClassSetChoice.resolve(filter: filter, byLabeller: byLabeller, keep: keep, classMix: classMix, hasLabeller: labeller)
+        }
+        XCTAssertEqual(resolve(labeller: true), .measuredBest)
+        XCTAssertEqual(resolve(labeller: true), ClassSetChoice.resolve(filter: 0.75, byLabeller: true, keep: .hardest, classMix: 0.5, hasLabeller: true))
+        let none = resolve(labeller: false)
+        XCTAssertNil(none.filter)
+        XCTAssertEqual([none.byLabeller, none.keep == .surest, none.classMix == 0], [false, true, true])
+        let unfiltered = resolve(filter: 0, labeller: true)
+        XCTAssertEqual([unfiltered.filter, unfiltered.classMix], [0, 0.5])
+        XCTAssertEqual(resolve(classMix: 0, labeller: true).classMix, 0)
+        XCTAssertEqual(resolve(keep: .surest, labeller: true).keep, .surest)
+        let otherScorer = resolve(filter: 0.5, byLabeller: false, labeller: true)
+        XCTAssertEqual([otherScorer.byLabeller, otherScorer.keep == .surest], [false, true], "another scorer keeps its own default")
+        XCTAssertEqual(otherScorer.filter, 0.5)
+        XCTAssertNil(resolve(byLabeller: false, labeller: true).filter, "no filter unless asked for, by another scorer")
+        XCTAssertEqual(resolve(filter: 0.5, labeller: false).byLabeller, false)
+    }
+
     /// A labeller for the tiny dataset: the utility CNN trained on the labelled images, saved.
     private func writeLabeller(data: String, labels: String, classes: [String]) throws -> String {
         let (rowClasses, _) = try LabelFile(path: labels).datasetLabels(data, classes: conditional.classes)
@@ -328,6 +350,10 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(a["discriminator.projection.weight"], b["discriminator.projection.weight"])
         XCTAssertEqual(a["main.0.weight"], b["main.0.weight"])
         XCTAssertTrue(try String(contentsOfFile: straight + "/config.json", encoding: .utf8).contains("\"labeller\" : \"\(labeller)\""))
+        XCTAssertEqual(TrainedGenerator.labeller(run: straight), straight + "/labeller.safetensors", "the run keeps its own copy")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: straight + "/labeller.safetensors")), try Data(contentsOf: URL(fileURLWithPath: labeller)))
+        try FileManager.default.removeItem(atPath: straight + "/labeller.safetensors")
+        XCTAssertEqual(TrainedGenerator.labeller(run: straight), labeller, "a run without the copy: the path it recorded")
 
         var options = TrainOptions.tiny(data: try writeTinyDataset(directory), out: directory.file("without").path)
         configure(&options)
@@ -337,6 +363,7 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(try TrainingRun(options: options).train(), .finished)
         let without = try Safetensors.read(path: options.out + "/checkpoints/latest.safetensors").tensors
         XCTAssertNotEqual(without["discriminator.projection.weight"], a["discriminator.projection.weight"])
+        XCTAssertNil(TrainedGenerator.labeller(run: options.out))
 
         var refused = TrainOptions.tiny(data: options.data, out: directory.file("refused").path)
         refused.labeller = labeller
