@@ -39,19 +39,24 @@ public final class ClassConfidence: ClassScorer {
 public enum ClassFilterKeep: String, Sendable, Codable, CaseIterable {
     /// The highest-scored: the clearest images of the class.
     case surest
-    /// The lowest-scored of those the scorer gives at least half the probability (so calls the
-    /// class), then the surest of the rest: the class's images nearest its boundaries, the ones a
-    /// classifier of real images learns most from, without the ones drawn as another class.
+    /// The lowest-scored of those the scorer gives at least `floor` (by default half the
+    /// probability, so calls the class), then the surest of the rest: the class's images nearest
+    /// its boundaries, the ones a classifier of real images learns most from, without the ones
+    /// drawn as another class.
     case hardest
 
+    /// `hardest`'s least score where enough candidates reach it.
+    public static let defaultFloor = 0.5
+
     /// The `count` candidate indices kept, in ascending order.
-    public func choose(_ scores: [Float], count: Int) -> [Int] {
+    public func choose(_ scores: [Float], count: Int, floor: Double = ClassFilterKeep.defaultFloor) -> [Int] {
         let ranked: [Int]
         switch self {
         case .surest:
             ranked = scores.indices.sorted { scores[$0] > scores[$1] }
         case .hardest:
-            let (agreeing, rest) = (scores.indices.filter { scores[$0] >= 0.5 }, scores.indices.filter { scores[$0] < 0.5 })
+            let floor = Float(floor)
+            let (agreeing, rest) = (scores.indices.filter { scores[$0] >= floor }, scores.indices.filter { scores[$0] < floor })
             ranked = agreeing.sorted { scores[$0] < scores[$1] } + rest.sorted { scores[$0] > scores[$1] }
         }
         return ranked.prefix(count).sorted()
@@ -98,8 +103,8 @@ extension Generation {
     /// `confidence`: D's classifier head's probability of the label). Image `index` k·N + j is
     /// class k's j-th, from latent `index` of `seed`. With `options.filter`, N/(1 − filter)
     /// candidates per class are drawn and N kept, class by class: those the scorer rates highest, or
-    /// with `options.filterKeep` `.hardest` the least sure of those it calls their class.
-    /// With `options.augment` (a prepared dataset) and `options.labels`, the dataset's labelled
+    /// with `options.filterKeep` `.hardest` the least sure of those it scores at least
+    /// `options.filterFloor`. With `options.augment` (a prepared dataset) and `options.labels`, the dataset's labelled
     /// images are written too, DIR/images/<label>/real-NNNNNN.png, rows with `source` "real".
     /// With `labeller`, each synthetic row has its `labeller_probabilities`; with it and
     /// `options.classMix`, the last of each class's candidates are drawn between classes
@@ -160,7 +165,7 @@ extension Generation {
                     let labels = indices.map { _ in label }
                     scores += scorer.scores(generator.images(latents: batchLatents, classes: labels, mixes: Array(mixes[indices])), classes: labels)
                 }
-                chosen = options.filterKeep.choose(scores, count: perClass)
+                chosen = options.filterKeep.choose(scores, count: perClass, floor: options.filterFloor)
                 for index in chosen { scoreOf[index] = scores[index] }
             }
             for start in stride(from: 0, to: perClass, by: options.batch) {

@@ -194,6 +194,9 @@ public struct GenerationOptions: Sendable {
     public var filter: Double = 0
     /// With a per-class export: which of a class's candidates `filter` keeps by the scorer's probability of the class.
     public var filterKeep = ClassFilterKeep.surest
+    /// With `filterKeep` `.hardest`: the least probability of its class a kept candidate has, where
+    /// enough candidates reach it.
+    public var filterFloor = ClassFilterKeep.defaultFloor
     /// With `augment` and a per-class export: the `path,label` CSV saying which of the dataset's
     /// images are labelled (only those are written, each in its class's folder).
     public var labels: String?

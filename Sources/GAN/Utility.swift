@@ -18,6 +18,8 @@ public struct UtilityOptions: Sendable {
     public var filterBy = FilterBy.head
     /// Which candidates `filter` keeps: the surest, or the hardest the scorer still calls their class.
     public var filterKeep = ClassFilterKeep.surest
+    /// With `filterKeep` `.hardest`: the least score a kept candidate has, where enough reach it.
+    public var filterFloor = ClassFilterKeep.defaultFloor
     /// Classifiers written by `label --save-labeller` (several: an ensemble, their probabilities
     /// averaged): they measure how many synthetic images are the class they were generated as, and
     /// are used by `filterBy: .labeller`, `relabel` and `softLabels`.
@@ -75,6 +77,8 @@ public struct UtilityReport: Codable, Sendable {
     public var filter: Double
     public var filterBy: UtilityOptions.FilterBy?
     public var filterKeep: ClassFilterKeep?
+    /// With `filter_keep` hardest: the least score of a kept candidate (nil: not hardest).
+    public var filterFloor: Double?
     /// With a labeller: the fraction of the synthetic set it classifies as the class each image was
     /// generated as (before any relabelling), and how many images `relabel` moved to another class.
     public var labellerAgreement: Double?
@@ -143,7 +147,7 @@ public struct UtilityReport: Codable, Sendable {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
-        case filter, filterBy = "filter_by", filterKeep = "filter_keep", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", classMix = "class_mix", classMixed = "class_mixed", syntheticShare = "synthetic_share"
+        case filter, filterBy = "filter_by", filterKeep = "filter_keep", filterFloor = "filter_floor", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", classMix = "class_mix", classMixed = "class_mixed", syntheticShare = "synthetic_share"
         case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, steps, runs, confusion
     }
 }
@@ -189,7 +193,7 @@ public enum Utility {
         if candidates > options.perClass {
             scorer = options.filterBy == .labeller ? labeller : try ClassConfidence(run: model, checkpoint: options.checkpoint)
         }
-        progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is \(options.filterKeep == .surest ? "surest of" : "least sure of among those it calls their class"))" } ?? ""))
+        progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is \(options.filterKeep == .surest ? "surest of" : "least sure of among those it scores at least \(options.filterFloor)"))" } ?? ""))
         var synthetic: [Float] = [], syntheticClasses: [Int] = [], syntheticTargets: [Float] = [], agreeing = 0, relabelled = 0, mixed = 0
         for label in classes.indices {
             var images: [Float] = [], sureness: [Float] = [], predicted: [Int] = [], soft: [[Float]] = []
@@ -216,7 +220,7 @@ public enum Utility {
                 let partners = ClassMixing.partnerWeights(soft, label: label, classes: classes.count)
                 draw(plain..<candidates, mixes: mixing.mixes(label: label, candidates: candidates, partnerWeights: partners, seed: options.seed))
             }
-            let kept = scorer == nil ? Array(0..<candidates) : options.filterKeep.choose(sureness, count: options.perClass)
+            let kept = scorer == nil ? Array(0..<candidates) : options.filterKeep.choose(sureness, count: options.perClass, floor: options.filterFloor)
             mixed += kept.filter { $0 >= plain }.count
             for index in kept {
                 let agrees = labeller == nil || predicted[index] == label
@@ -296,6 +300,7 @@ public enum Utility {
                              realOnly: accuracy(realOnly), realPlusSynthetic: accuracy(realPlusSynthetic), syntheticOnly: accuracy(syntheticOnly),
                              discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath,
                              filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy, filterKeep: scorer == nil ? nil : options.filterKeep,
+                             filterFloor: scorer != nil && options.filterKeep == .hardest ? options.filterFloor : nil,
                              labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
                              labellerTestAccuracy: labellerTestAccuracy, labellers: labeller == nil ? nil : options.labellers,
                              relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels,

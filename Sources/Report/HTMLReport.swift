@@ -210,7 +210,8 @@ public struct HTMLReport {
         html += "</table>\n"
         var settings = ["synthetic share of each mixed batch: \(figures["synthetic_share"] as? Double ?? 0.5)"]
         if let filter = figures["filter"] as? Double, filter > 0 {
-            settings.append("filter \(filter) by \(figures["filter_by"] as? String ?? "head"), keeping the \(figures["filter_keep"] as? String ?? "surest")")
+            settings.append("filter \(filter) by \(figures["filter_by"] as? String ?? "head"), keeping the \(figures["filter_keep"] as? String ?? "surest")"
+                            + ((figures["filter_floor"] as? Double).map { " of those scored at least \($0)" } ?? ""))
         }
         if figures["soft_labels"] as? Bool == true { settings.append("soft labels from the labeller") }
         if let mix = figures["class_mix"] as? Double {

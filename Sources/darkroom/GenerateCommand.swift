@@ -44,6 +44,8 @@ struct GenerateCommand: ParsableCommand {
     var filterBy: String?
     @Option(help: "With --per-class --filter-by labeller: which candidates --filter keeps, surest (the highest probability of their class) or hardest (the lowest of those the labeller calls their class; the default).")
     var filterKeep: String?
+    @Option(help: "With --filter-keep hardest: the least labeller probability of its class a kept candidate has, where enough candidates reach it (default 0.5: those the labeller calls their class). Higher keeps fewer doubtful images, for readers of the folders' hard labels.")
+    var filterFloor: Double?
     @Option(help: "With --per-class: a classifier written by label --save-labeller (default: the one the run trained with, if any); each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it. Repeat for an ensemble (their probabilities averaged).")
     var labeller: [String] = []
     @Option(help: "With --per-class and a labeller: the fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries; rows say mixed_with and mix_weight. Default 0.5 (0: none).")
@@ -66,6 +68,7 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("--filter-by must be discriminator, two-sample or labeller")
         }
         if let filterKeep, ClassFilterKeep(rawValue: filterKeep) == nil { throw ValidationError("--filter-keep must be surest or hardest") }
+        if let filterFloor { guard (0..<1).contains(filterFloor) else { throw ValidationError("--filter-floor must be in [0, 1)") } }
         if !labeller.isEmpty && perClass == nil { throw ValidationError("--labeller comes with --per-class") }
         if let classMix { guard (0..<1).contains(classMix) else { throw ValidationError("--class-mix must be in [0, 1)") } }
         if perClass == nil && ((classMix ?? 0) > 0 || filterBy == "labeller" || filterKeep == "hardest") {
@@ -79,6 +82,7 @@ struct GenerateCommand: ParsableCommand {
             : try resolveClassSet(labellers: labeller, run: model, filter: filter, byLabeller: filterBy.map { $0 == "labeller" }, keep: filterKeep,
                                   classMix: classMix)
         if choice.keep == .hardest && !choice.byLabeller { throw ValidationError("--filter-keep hardest needs --filter-by labeller (a probability of the class)") }
+        if filterFloor != nil && (choice.keep != .hardest || (choice.filter ?? 0) == 0) { throw ValidationError("--filter-floor comes with --filter-keep hardest") }
         let generator = try TrainedGenerator(run: model, checkpoint: checkpoint, average: !noEma, precision: precision.resolved)
         if let interpolate {
             let grid = Generation.interpolationGrid(generator, walks: interpolate, seed: seed)
@@ -100,6 +104,7 @@ struct GenerateCommand: ParsableCommand {
         if let filter = choice.filter, filter > 0 {
             options.filter = filter
             options.filterKeep = choice.keep
+            options.filterFloor = filterFloor ?? ClassFilterKeep.defaultFloor
             switch choice.byLabeller ? "labeller" : filterBy ?? "two-sample" {
             case "two-sample":
                 Console.note("training a two-sample classifier to score candidates")

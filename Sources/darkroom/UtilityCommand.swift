@@ -27,6 +27,8 @@ struct UtilityCommand: ParsableCommand {
     var filterBy: String?
     @Option(help: "Which candidates --filter keeps: surest (the highest-scored) or hardest (the lowest-scored of those scored at least 0.5, so called their class: the images near the class boundaries; the default with --filter-by labeller).")
     var filterKeep: String?
+    @Option(help: "With --filter-keep hardest: the least score a kept candidate has, where enough candidates reach it (default 0.5: those the labeller calls their class).")
+    var filterFloor: Double?
     @Option(help: "A classifier written by label --save-labeller (default: the one the run trained with, if any): reports how many synthetic images it calls their class and its own test accuracy; for --filter-by labeller, --relabel and --soft-labels. Repeat for an ensemble (their probabilities averaged).")
     var labeller: [String] = []
     @Flag(help: "Give each synthetic image the labeller's class instead of the one it was generated as.")
@@ -60,6 +62,7 @@ struct UtilityCommand: ParsableCommand {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let filterBy, UtilityOptions.FilterBy(rawValue: filterBy) == nil { throw ValidationError("--filter-by must be head or labeller") }
         if let filterKeep, ClassFilterKeep(rawValue: filterKeep) == nil { throw ValidationError("--filter-keep must be surest or hardest") }
+        if let filterFloor { guard (0..<1).contains(filterFloor) else { throw ValidationError("--filter-floor must be in [0, 1)") } }
     }
 
     func run() throws {
@@ -75,6 +78,8 @@ struct UtilityCommand: ParsableCommand {
         options.filter = choice.filter ?? 0
         options.filterBy = choice.byLabeller ? .labeller : .head
         options.filterKeep = choice.keep
+        if filterFloor != nil && (choice.keep != .hardest || (choice.filter ?? 0) == 0) { throw ValidationError("--filter-floor comes with --filter-keep hardest") }
+        options.filterFloor = filterFloor ?? ClassFilterKeep.defaultFloor
         options.labellers = labellers
         options.relabel = relabel
         options.softLabels = softLabels

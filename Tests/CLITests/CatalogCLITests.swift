@@ -72,6 +72,12 @@ final class CatalogCLITests: XCTestCase {
                                       (["label", "--data", "/tmp/d", "--labels", "l.csv", "--out", "o.csv", "--validation-fraction", "1"], "--validation-fraction"),
                                       (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--repeats", "0"], "--repeats"),
                                       (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--schedule", "step"], "--schedule"),
+                                      (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--filter-floor", "1"], "--filter-floor"),
+                                      // No labeller, so the filter keeps the surest: a floor has nothing to bound.
+                                      (["utility", "--model", "/tmp/run", "--labels", "l.csv", "--filter", "0.5", "--filter-floor", "0.7"],
+                                       "--filter-floor comes with --filter-keep hardest"),
+                                      (["generate", "--model", "/tmp/run", "--count", "2", "--out", "/tmp/x", "--filter", "0.5", "--filter-floor", "0.7"],
+                                       "--filter-floor comes with --filter-keep hardest"),
                                       (["train", "--data", "/tmp/d", "--out", "/tmp/r", "--class-norm"], "--labels")] {
             let refused = try DarkroomBinary.run(arguments)
             XCTAssertNotEqual(refused.status, 0, arguments.joined(separator: " "))

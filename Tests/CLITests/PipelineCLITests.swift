@@ -164,12 +164,24 @@ final class RunLabellerCLITests: XCTestCase {
         XCTAssertEqual(drawn.map { $0["index"] as? Int }, [0, 1, 2, 3, 4, 5, 6, 7], "every image as drawn")
         XCTAssertTrue(drawn.allSatisfy { $0["score"] == nil && $0["mixed_with"] == nil && $0["labeller_probabilities"] != nil })
 
+        // A floor no candidate reaches (the untrained labeller is near one half on all): the hardest
+        // of none, then the surest of the rest, so the surest.
+        for (name, flags) in [("floored", ["--filter-floor", "0.99"]), ("surest", ["--filter-keep", "surest"])] {
+            let result = try DarkroomBinary.run(["generate", "--model", run, "--per-class", "4", "--out", directory.file(name).path] + flags)
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        let floored = try rows(directory.file("floored").path), surest = try rows(directory.file("surest").path)
+        XCTAssertTrue(floored.allSatisfy { ($0["score"] as? Double ?? 1) < 0.99 }, "\(floored)")
+        XCTAssertEqual(floored.map { $0["index"] as? Int }, surest.map { $0["index"] as? Int })
+        XCTAssertNotEqual(floored.map { $0["index"] as? Int }, chosen.map { $0["index"] as? Int })
+
         let utility = try DarkroomBinary.run(["utility", "--model", run, "--labels", labels, "--per-class", "4", "--steps", "5", "--json"])
         XCTAssertEqual(utility.status, 0, utility.stderr)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(utility.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(report["filter"] as? Double, 0.75)
         XCTAssertEqual(report["filter_by"] as? String, "labeller")
         XCTAssertEqual(report["filter_keep"] as? String, "hardest")
+        XCTAssertEqual(report["filter_floor"] as? Double, 0.5)
         XCTAssertEqual(report["class_mix"] as? Double, 0.5)
         XCTAssertEqual(report["labellers"] as? [String], [run + "/labeller.safetensors"])
     }

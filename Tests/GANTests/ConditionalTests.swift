@@ -432,6 +432,11 @@ final class ConditionalTests: XCTestCase {
         // Too few called their class: the rest, surest first (0.45 before 0.2).
         XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 6), [0, 2, 3, 4, 5, 6])
         XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 7), Array(0..<7))
+        // A floor of 0.6: of 0.7, 0.9 and 0.99 the least sure first, then 0.55 (surest of the rest).
+        XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 2, floor: 0.6), [0, 5])
+        XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 4, floor: 0.6), [0, 2, 3, 5])
+        XCTAssertEqual(ClassFilterKeep.hardest.choose(scores, count: 2, floor: 0), [1, 4], "no floor: the least sure of all")
+        XCTAssertEqual(ClassFilterKeep.surest.choose(scores, count: 3, floor: 0.95), [0, 3, 5], "the surest have no floor")
     }
 
     func testPerClassExportAndUtilityReport() throws {
@@ -542,22 +547,28 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(scorer.predictions(probe), [mapped.firstIndex(of: mapped.max()!)!])
 
         // Each class keeps 3 of its 6 candidates by the labeller's probability of that class: the
-        // highest three, or (hardest) the lowest of those it calls the class.
-        for keep in ClassFilterKeep.allCases {
+        // highest three, or (hardest) the lowest of those it scores at least the floor.
+        // The third floor is class 0's second-lowest score: its kept three are then its 2nd-4th lowest.
+        let firstClass = [Int](repeating: 0, count: 6)
+        let firstScores = scorer.scores(generator.images(latents: (0..<6).flatMap { generator.latent(seed: 0, index: $0) }, classes: firstClass),
+                                        classes: firstClass).sorted()
+        for (keep, floor) in [(ClassFilterKeep.surest, 0.5), (.hardest, 0.5), (.hardest, Double(firstScores[1]))] {
             var byLabeller = GenerationOptions(count: 0)
             byLabeller.filter = 0.5
             byLabeller.filterKeep = keep
-            let chosen = try Generation.writePerClass(generator, perClass: 3, options: byLabeller, to: directory.file("by-labeller-\(keep)").path,
+            byLabeller.filterFloor = floor
+            let chosen = try Generation.writePerClass(generator, perClass: 3, options: byLabeller, to: directory.file("by-labeller-\(keep)-\(floor)").path,
                                                       confidence: try ClassConfidence(run: options.out), scorer: scorer, labeller: scorer)
             for (label, name) in generator.configuration.classes.enumerated() {
                 let candidates = (0..<6).map { label * 6 + $0 }
                 let images = generator.images(latents: candidates.flatMap { generator.latent(seed: 0, index: $0) }, classes: candidates.map { _ in label })
                 let scores = scorer.scores(images, classes: candidates.map { _ in label })
                 let ranked = keep == .surest ? scores.indices.sorted { scores[$0] > scores[$1] }
-                    : scores.indices.filter { scores[$0] >= 0.5 }.sorted { scores[$0] < scores[$1] } + scores.indices.filter { scores[$0] < 0.5 }.sorted { scores[$0] > scores[$1] }
+                    : scores.indices.filter { scores[$0] >= Float(floor) }.sorted { scores[$0] < scores[$1] }
+                        + scores.indices.filter { scores[$0] < Float(floor) }.sorted { scores[$0] > scores[$1] }
                 let rows = chosen.filter { $0.label == name }
                 XCTAssertEqual(rows.count, 3)
-                XCTAssertEqual(Set(rows.map(\.index)), Set(ranked.prefix(3).map { candidates[$0] }), "\(name), \(keep)")
+                XCTAssertEqual(Set(rows.map(\.index)), Set(ranked.prefix(3).map { candidates[$0] }), "\(name), \(keep), \(floor)")
                 for row in rows {
                     XCTAssertEqual(row.score!, scores[row.index - label * 6], accuracy: 1e-5)
                     let soft = try XCTUnwrap(row.labellerProbabilities)
