@@ -104,8 +104,9 @@ extension Generation {
     /// class k's j-th, from latent `index` of `seed`. With `options.filter`, N/(1 − filter)
     /// candidates per class are drawn and N kept, class by class: those the scorer rates highest, or
     /// with `options.filterKeep` `.hardest` the least sure of those it scores at least
-    /// `options.filterFloor`. With `options.augment` (a prepared dataset) and `options.labels`, the dataset's labelled
-    /// images are written too, DIR/images/<label>/real-NNNNNN.png, rows with `source` "real".
+    /// `options.filterFloor`. With `options.augment` (a prepared dataset) and `options.labels`,
+    /// the dataset's labelled images are written too, DIR/images/<label>/real-NNNNNN.png, rows
+    /// with `source` "real".
     /// With `labeller`, each synthetic row has its `labeller_probabilities`; with it and
     /// `options.classMix`, the last of each class's candidates are drawn between classes
     /// (`ClassMixing`), rows saying `mixed_with` and `mix_weight`.
