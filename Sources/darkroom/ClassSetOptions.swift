@@ -18,3 +18,10 @@ func resolveClassSet(labellers given: [String], run: String, filter: Double?, by
     if choice.classMix > 0 && labellers.isEmpty { throw ValidationError("--class-mix \(labellerNeeded)") }
     return (labellers, choice)
 }
+
+/// `--filter-floor`: the floor `--filter-keep hardest` keeps above (default 0.5), refused where
+/// no candidates are kept hardest.
+func resolveFilterFloor(_ floor: Double?, choice: ClassSetChoice) throws -> Double {
+    if floor != nil && (choice.keep != .hardest || (choice.filter ?? 0) == 0) { throw ValidationError("--filter-floor comes with --filter-keep hardest") }
+    return floor ?? ClassFilterKeep.defaultFloor
+}

@@ -82,7 +82,7 @@ struct GenerateCommand: ParsableCommand {
             : try resolveClassSet(labellers: labeller, run: model, filter: filter, byLabeller: filterBy.map { $0 == "labeller" }, keep: filterKeep,
                                   classMix: classMix)
         if choice.keep == .hardest && !choice.byLabeller { throw ValidationError("--filter-keep hardest needs --filter-by labeller (a probability of the class)") }
-        if filterFloor != nil && (choice.keep != .hardest || (choice.filter ?? 0) == 0) { throw ValidationError("--filter-floor comes with --filter-keep hardest") }
+        let floor = try resolveFilterFloor(filterFloor, choice: choice)
         let generator = try TrainedGenerator(run: model, checkpoint: checkpoint, average: !noEma, precision: precision.resolved)
         if let interpolate {
             let grid = Generation.interpolationGrid(generator, walks: interpolate, seed: seed)
@@ -104,7 +104,7 @@ struct GenerateCommand: ParsableCommand {
         if let filter = choice.filter, filter > 0 {
             options.filter = filter
             options.filterKeep = choice.keep
-            options.filterFloor = filterFloor ?? ClassFilterKeep.defaultFloor
+            options.filterFloor = floor
             switch choice.byLabeller ? "labeller" : filterBy ?? "two-sample" {
             case "two-sample":
                 Console.note("training a two-sample classifier to score candidates")

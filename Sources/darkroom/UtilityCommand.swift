@@ -78,8 +78,7 @@ struct UtilityCommand: ParsableCommand {
         options.filter = choice.filter ?? 0
         options.filterBy = choice.byLabeller ? .labeller : .head
         options.filterKeep = choice.keep
-        if filterFloor != nil && (choice.keep != .hardest || (choice.filter ?? 0) == 0) { throw ValidationError("--filter-floor comes with --filter-keep hardest") }
-        options.filterFloor = filterFloor ?? ClassFilterKeep.defaultFloor
+        options.filterFloor = try resolveFilterFloor(filterFloor, choice: choice)
         options.labellers = labellers
         options.relabel = relabel
         options.softLabels = softLabels
