@@ -167,8 +167,8 @@ final class RunLabellerCLITests: XCTestCase {
         XCTAssertEqual(drawn.map { $0["index"] as? Int }, [0, 1, 2, 3, 4, 5, 6, 7], "every image as drawn")
         XCTAssertTrue(drawn.allSatisfy { $0["score"] == nil && $0["mixed_with"] == nil && $0["labeller_probabilities"] != nil })
 
-        // A floor no candidate reaches (the untrained labeller is near one half on all): the hardest
-        // of none, then the surest of the rest, so the surest.
+        // A floor no candidate reaches (the labeller, 10 steps on stripes, is sure of none): the
+        // hardest of none, then the surest of the rest, so the surest.
         for (name, flags) in [("floored", ["--filter-floor", "0.99"]), ("surest", ["--filter-keep", "surest"])] {
             let result = try DarkroomBinary.run(["generate", "--model", run, "--per-class", "4", "--out", directory.file(name).path] + flags)
             XCTAssertEqual(result.status, 0, result.stderr)
