@@ -210,6 +210,69 @@ extension Generation {
     }
 }
 
+/// A labelled synthetic set read back from folders `generate --per-class` wrote: each
+/// metadata.jsonl row that is not `source` "real", its image decoded to plain [-1, 1] values.
+public struct ExportedClassSet {
+    /// [N, C, S, S] in [-1, 1], as the dataset's images are.
+    public var images: [Float] = []
+    /// Each image's class index, by its row's `label` among the model's classes.
+    public var classes: [Int] = []
+    /// Each row's `labeller_probabilities` (nil where a row has none).
+    public var probabilities: [[Float]?] = []
+    /// Rows with `source` "real" (`--augment`'s labelled real images), skipped.
+    public var realRows = 0
+
+    public var count: Int { classes.count }
+
+    /// Reads `folders` in turn for a model of `classes` making `channels`×`size`² images. A row's
+    /// image that is missing, undecodable or of another size stops the read, naming the file.
+    public static func read(_ folders: [String], classes: [String], size: Int, channels: Int) throws -> ExportedClassSet {
+        var set = ExportedClassSet()
+        let plane = size * size
+        for folder in folders {
+            let root = URL(fileURLWithPath: folder).standardizedFileURL
+            let metadata = root.appendingPathComponent("metadata.jsonl").path
+            guard let text = try? String(contentsOfFile: metadata, encoding: .utf8) else {
+                throw LabelError.unreadable(path: metadata, reason: "cannot read it (is \(folder) a folder generate --per-class wrote?)")
+            }
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+                let place = "\(metadata), line \(number + 1)"
+                guard let row = try? JSONDecoder().decode(GeneratedImage.self, from: Data(line.utf8)) else {
+                    throw LabelError.unreadable(path: place, reason: "not a metadata row (file_name, source, index, …)")
+                }
+                if row.source == "real" {
+                    set.realRows += 1
+                    continue
+                }
+                guard let label = row.label else { throw LabelError.unreadable(path: place, reason: "the row has no label (a set from generate --per-class has one)") }
+                guard let index = classes.firstIndex(of: label) else { throw LabelError.unknownClass(path: place, label: label, classes: classes) }
+                let components = row.fileName.split(separator: "/")
+                guard !row.fileName.hasPrefix("/"), !components.contains("..") else {
+                    throw LabelError.unreadable(path: place, reason: "file_name \(row.fileName) is outside the folder")
+                }
+                let file = root.appendingPathComponent(row.fileName).path
+                guard let bytes = FileManager.default.contents(atPath: file) else { throw LabelError.unreadable(path: file, reason: "cannot read the image") }
+                let image: PixelImage
+                do { image = try ImageCodec.decode([UInt8](bytes)) } catch { throw LabelError.unreadable(path: file, reason: "\(error)") }
+                guard image.width == size, image.height == size else {
+                    throw LabelError.unreadable(path: file, reason: "the image is \(image.width)×\(image.height), the model's are \(size)×\(size)")
+                }
+                if let p = row.labellerProbabilities, p.count != classes.count {
+                    throw LabelError.unreadable(path: place, reason: "labeller_probabilities has \(p.count) values for the model's \(classes.count) classes")
+                }
+                let pixels = image.converted(toChannels: channels).pixels
+                var values = [Float](repeating: 0, count: channels * plane)
+                for c in 0..<channels { for pixel in 0..<plane { values[c * plane + pixel] = Float(pixels[pixel * channels + c]) / 127.5 - 1 } }
+                set.images += values
+                set.classes.append(index)
+                set.probabilities.append(row.labellerProbabilities)
+            }
+        }
+        guard set.count > 0 else { throw LabelError.unreadable(path: folders.joined(separator: ", "), reason: "no synthetic images in metadata.jsonl") }
+        return set
+    }
+}
+
 /// An image drawn between its class and another: G's class row (1 − weight)·e_k + weight·e_partner.
 public struct ClassMix: Sendable, Equatable, Codable {
     public var partner: Int

@@ -10,6 +10,11 @@ import NN
 /// features of the labelled real images; each is tested on held-out labelled real images.
 public struct UtilityOptions: Sendable {
     public var checkpoint = "latest"
+    /// Folders `generate --per-class` wrote: their synthetic rows are the synthetic set, read as
+    /// an ImageFolder reader would (8-bit images, each row's class), instead of drawing one from
+    /// the model; the filter and class-mixing options are then theirs, not these. With
+    /// `softLabels`, each row's `labeller_probabilities` is its target.
+    public var sets: [String] = []
     /// Synthetic images per class.
     public var perClass = 1000
     /// Draw perClass / (1 − filter) candidates per class and keep the perClass that `filterBy`
@@ -73,6 +78,8 @@ public struct UtilityReport: Codable, Sendable {
     public var syntheticOnly: Double
     public var discriminatorFeatures: Double
     public var checkpoint: String
+    /// The folders the synthetic set was read from (`UtilityOptions.sets`; nil: drawn from the model).
+    public var sets: [String]?
     /// How the synthetic set was chosen: `filter` of the candidates dropped by `filter_by`.
     public var filter: Double
     public var filterBy: UtilityOptions.FilterBy?
@@ -146,7 +153,7 @@ public struct UtilityReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
-        case discriminatorFeatures = "discriminator_features", checkpoint, perClass = "per_class"
+        case discriminatorFeatures = "discriminator_features", checkpoint, sets, perClass = "per_class"
         case filter, filterBy = "filter_by", filterKeep = "filter_keep", filterFloor = "filter_floor", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", classMix = "class_mix", classMixed = "class_mixed", syntheticShare = "synthetic_share"
         case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, steps, runs, confusion
     }
@@ -182,58 +189,20 @@ public enum Utility {
         }
 
         let labeller = try LabellerScorer.load(options.labellers, for: configuration)
-        if options.relabel || options.softLabels || options.filterBy == .labeller || options.classMix > 0 {
+        // A read set brings its own soft labels, filter and mixing.
+        let drawsWithLabeller = options.sets.isEmpty && (options.softLabels || options.filterBy == .labeller || options.classMix > 0)
+        if options.relabel || drawsWithLabeller {
             guard labeller != nil else {
                 throw LabelError.unreadable(path: model, reason: "relabelling, soft labels, class mixing or filtering by the labeller need a labeller (label --save-labeller)")
             }
         }
-        let mixing = options.classMix > 0 ? ClassMixing(fraction: options.classMix) : nil
-        let candidates = options.filter > 0 ? Int((Double(options.perClass) / (1 - options.filter)).rounded(.up)) : options.perClass
-        var scorer: ClassScorer?
-        if candidates > options.perClass {
-            scorer = options.filterBy == .labeller ? labeller : try ClassConfidence(run: model, checkpoint: options.checkpoint)
+        let synthetic: SyntheticTrainingSet, scorer: ClassScorer?, mixing: ClassMixing?
+        if options.sets.isEmpty {
+            (synthetic, scorer, mixing) = try draw(generator, model: model, labeller: labeller, options: options, progress: progress)
+        } else {
+            synthetic = try read(options.sets, configuration: configuration, labeller: labeller, options: options, progress: progress)
+            (scorer, mixing) = (nil, nil)
         }
-        progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is \(options.filterKeep == .surest ? "surest of" : "least sure of among those it scores at least \(options.filterFloor)"))" } ?? ""))
-        var synthetic: [Float] = [], syntheticClasses: [Int] = [], syntheticTargets: [Float] = [], agreeing = 0, relabelled = 0, mixed = 0
-        for label in classes.indices {
-            var images: [Float] = [], sureness: [Float] = [], predicted: [Int] = [], soft: [[Float]] = []
-            func draw(_ range: Range<Int>, mixes: [ClassMix?]?) {
-                for start in stride(from: range.lowerBound, to: range.upperBound, by: 256) {
-                    let indices = start..<min(start + 256, range.upperBound)
-                    let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
-                    let batch = generator.images(latents: latents, classes: indices.map { _ in label }, mixes: mixes.map { Array($0[indices]) })
-                    images += batch.values
-                    // The labeller reads each batch once, for its filter score, prediction and soft label.
-                    let readings = labeller?.readings(batch) ?? []
-                    if let scorer {
-                        sureness += scorer === labeller ? readings.map { $0.classProbabilities[label] }
-                            : scorer.scores(batch, classes: indices.map { _ in label })
-                    }
-                    predicted += readings.map(\.prediction)
-                    soft += readings.map(\.probabilities)
-                }
-            }
-            let plain = candidates - (mixing?.mixedCount(of: candidates) ?? 0)
-            draw(0..<plain, mixes: nil)
-            if let mixing {
-                // The partners come from the labeller's reading of the class's unmixed candidates.
-                let partners = ClassMixing.partnerWeights(soft, label: label, classes: classes.count)
-                draw(plain..<candidates, mixes: mixing.mixes(label: label, candidates: candidates, partnerWeights: partners, seed: options.seed))
-            }
-            let kept = scorer == nil ? Array(0..<candidates) : options.filterKeep.choose(sureness, count: options.perClass, floor: options.filterFloor)
-            mixed += kept.filter { $0 >= plain }.count
-            for index in kept {
-                let agrees = labeller == nil || predicted[index] == label
-                if agrees { agreeing += 1 }
-                // A class the model lacks cannot be a training target: such an image is dropped.
-                if options.relabel && !agrees && predicted[index] < 0 { continue }
-                synthetic += images[index * sample..<(index + 1) * sample]
-                syntheticClasses.append(options.relabel ? predicted[index] : label)
-                if options.softLabels { syntheticTargets += soft[index] }
-                if options.relabel && !agrees { relabelled += 1 }
-            }
-        }
-        let keptCount = classes.count * options.perClass
 
         var budgeted = options.recipe
         if let steps = options.steps { (budgeted.minimumSteps, budgeted.epochs) = (steps, 0) }
@@ -264,10 +233,10 @@ public enum Utility {
         }
         let realOnly = predictions("the \(train.classes.count) labelled real images", images: train.images, labels: train.classes)
         let realPlusSynthetic = predictions("real + synthetic (\(Int(options.syntheticShare * 100))% of each batch synthetic)", images: train.images,
-                                            labels: train.classes, mixedWith: (synthetic, syntheticClasses),
-                                            mixedTargets: options.softLabels ? syntheticTargets : nil)
-        let syntheticOnly = predictions("the \(syntheticClasses.count) synthetic images", images: synthetic, labels: syntheticClasses,
-                                        targets: options.softLabels ? syntheticTargets : nil)
+                                            labels: train.classes, mixedWith: (synthetic.images, synthetic.classes),
+                                            mixedTargets: options.softLabels ? synthetic.targets : nil)
+        let syntheticOnly = predictions("the \(synthetic.count) synthetic images", images: synthetic.images, labels: synthetic.classes,
+                                        targets: options.softLabels ? synthetic.targets : nil)
         var confusions = UtilityReport.Confusion(realOnly: confusion(realOnly), realPlusSynthetic: confusion(realPlusSynthetic),
                                                  syntheticOnly: confusion(syntheticOnly))
         /// A class's accuracy (recall) over the seeds: its diagonal count over its row's.
@@ -296,18 +265,111 @@ public enum Utility {
         let regression = LogisticRegression.fit(features: features(train.images), labels: train.classes, classes: classes.count)
         let featureAccuracy = accuracy(regression.predict(features(test.images)))
 
-        return UtilityReport(classes: classes, realCount: train.classes.count, syntheticCount: syntheticClasses.count, testCount: test.classes.count,
+        return UtilityReport(classes: classes, realCount: train.classes.count, syntheticCount: synthetic.count, testCount: test.classes.count,
                              realOnly: accuracy(realOnly), realPlusSynthetic: accuracy(realPlusSynthetic), syntheticOnly: accuracy(syntheticOnly),
-                             discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath,
-                             filter: options.filter, filterBy: scorer == nil ? nil : options.filterBy, filterKeep: scorer == nil ? nil : options.filterKeep,
+                             discriminatorFeatures: featureAccuracy, checkpoint: generator.checkpointPath, sets: options.sets.isEmpty ? nil : options.sets,
+                             filter: options.sets.isEmpty ? options.filter : 0, filterBy: scorer == nil ? nil : options.filterBy, filterKeep: scorer == nil ? nil : options.filterKeep,
                              filterFloor: scorer != nil && options.filterKeep == .hardest ? options.filterFloor : nil,
-                             labellerAgreement: labeller == nil ? nil : Double(agreeing) / Double(keptCount),
+                             labellerAgreement: labeller == nil ? nil : Double(synthetic.agreeing) / Double(max(synthetic.considered, 1)),
                              labellerTestAccuracy: labellerTestAccuracy, labellers: labeller == nil ? nil : options.labellers,
-                             relabelled: options.relabel ? relabelled : nil, softLabels: options.softLabels,
-                             classMix: mixing?.fraction, classMixed: mixing == nil ? nil : mixed, syntheticShare: options.syntheticShare,
+                             relabelled: options.relabel ? synthetic.relabelled : nil, softLabels: options.softLabels,
+                             classMix: mixing?.fraction, classMixed: mixing == nil ? nil : synthetic.mixed, syntheticShare: options.syntheticShare,
                              schedule: options.recipe.schedule, repeats: options.repeats, steps: options.steps,
                              runs: options.repeats > 1 ? UtilityReport.Runs(realOnly: realOnly.map { accuracy($0) }, realPlusSynthetic: realPlusSynthetic.map { accuracy($0) },
                                                                             syntheticOnly: syntheticOnly.map { accuracy($0) }) : nil,
                              perClass: perClass, confusion: confusions)
+    }
+
+    /// Draws the synthetic set from the model: `perClass` of every class, filtered and mixed as
+    /// `options` say; also the filter's scorer and the class mixing, where they were used.
+    private static func draw(_ generator: TrainedGenerator, model: String, labeller: LabellerScorer?, options: UtilityOptions,
+                             progress: (String) -> Void) throws -> (SyntheticTrainingSet, ClassScorer?, ClassMixing?) {
+        let classes = generator.configuration.classes
+        let sample = generator.configuration.channels * generator.configuration.imageSize * generator.configuration.imageSize
+        let mixing = options.classMix > 0 ? ClassMixing(fraction: options.classMix) : nil
+        let candidates = options.filter > 0 ? Int((Double(options.perClass) / (1 - options.filter)).rounded(.up)) : options.perClass
+        var scorer: ClassScorer?
+        if candidates > options.perClass {
+            scorer = options.filterBy == .labeller ? labeller : try ClassConfidence(run: model, checkpoint: options.checkpoint)
+        }
+        progress("generating \(options.perClass) images per class" + (scorer.map { " (the \(options.perClass) of \(candidates) the \($0.name) is \(options.filterKeep == .surest ? "surest of" : "least sure of among those it scores at least \(options.filterFloor)"))" } ?? ""))
+        var set = SyntheticTrainingSet()
+        for label in classes.indices {
+            var images: [Float] = [], sureness: [Float] = [], predicted: [Int] = [], soft: [[Float]] = []
+            func draw(_ range: Range<Int>, mixes: [ClassMix?]?) {
+                for start in stride(from: range.lowerBound, to: range.upperBound, by: 256) {
+                    let indices = start..<min(start + 256, range.upperBound)
+                    let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
+                    let batch = generator.images(latents: latents, classes: indices.map { _ in label }, mixes: mixes.map { Array($0[indices]) })
+                    images += batch.values
+                    // The labeller reads each batch once, for its filter score, prediction and soft label.
+                    let readings = labeller?.readings(batch) ?? []
+                    if let scorer {
+                        sureness += scorer === labeller ? readings.map { $0.classProbabilities[label] }
+                            : scorer.scores(batch, classes: indices.map { _ in label })
+                    }
+                    predicted += readings.map(\.prediction)
+                    soft += readings.map(\.probabilities)
+                }
+            }
+            let plain = candidates - (mixing?.mixedCount(of: candidates) ?? 0)
+            draw(0..<plain, mixes: nil)
+            if let mixing {
+                // The partners come from the labeller's reading of the class's unmixed candidates.
+                let partners = ClassMixing.partnerWeights(soft, label: label, classes: classes.count)
+                draw(plain..<candidates, mixes: mixing.mixes(label: label, candidates: candidates, partnerWeights: partners, seed: options.seed))
+            }
+            let kept = scorer == nil ? Array(0..<candidates) : options.filterKeep.choose(sureness, count: options.perClass, floor: options.filterFloor)
+            set.mixed += kept.filter { $0 >= plain }.count
+            for index in kept {
+                set.add(images[index * sample..<(index + 1) * sample], label: label, prediction: labeller == nil ? nil : predicted[index],
+                        target: options.softLabels ? soft[index] : nil, relabel: options.relabel)
+            }
+        }
+        return (set, scorer, mixing)
+    }
+
+    /// Reads the synthetic set from `generate --per-class` folders (`options.sets`).
+    private static func read(_ folders: [String], configuration: DCGANConfiguration, labeller: LabellerScorer?, options: UtilityOptions,
+                             progress: (String) -> Void) throws -> SyntheticTrainingSet {
+        progress("reading the synthetic set from \(folders.joined(separator: ", "))")
+        let exported = try ExportedClassSet.read(folders, classes: configuration.classes, size: configuration.imageSize, channels: configuration.channels)
+        if options.softLabels, exported.probabilities.contains(where: { $0 == nil }) {
+            throw LabelError.unreadable(path: folders.joined(separator: ", "),
+                                        reason: "soft labels need every synthetic row's labeller_probabilities (generate --per-class with a labeller writes them)")
+        }
+        let sample = configuration.channels * configuration.imageSize * configuration.imageSize
+        let predicted = labeller.map { $0.readings(of: exported.images).map(\.prediction) }
+        var set = SyntheticTrainingSet()
+        for index in 0..<exported.count {
+            set.add(exported.images[index * sample..<(index + 1) * sample], label: exported.classes[index], prediction: predicted?[index],
+                    target: options.softLabels ? exported.probabilities[index] : nil, relabel: options.relabel)
+        }
+        return set
+    }
+}
+
+/// The synthetic images the classifiers train on, [N, C, S, S] plain in [-1, 1], their classes and
+/// (with soft labels) their targets [N, K]; and what the labeller made of them.
+struct SyntheticTrainingSet {
+    var images: [Float] = [], classes: [Int] = [], targets: [Float] = []
+    /// Images offered, how many of them the labeller calls the class they were made as, how many
+    /// `relabel` moved, and how many were drawn between classes.
+    var considered = 0, agreeing = 0, relabelled = 0, mixed = 0
+
+    var count: Int { classes.count }
+
+    /// One image made as class `label`; `prediction` is the labeller's class for it (nil: no labeller).
+    mutating func add(_ image: ArraySlice<Float>, label: Int, prediction: Int?, target: [Float]?, relabel: Bool) {
+        considered += 1
+        let agrees = prediction.map { $0 == label } ?? true
+        if agrees { agreeing += 1 }
+        let newLabel = relabel && !agrees ? prediction! : label
+        // A class the model lacks cannot be a training target: such an image is dropped.
+        if newLabel < 0 { return }
+        images += image
+        classes.append(newLabel)
+        if let target { targets += target }
+        if newLabel != label { relabelled += 1 }
     }
 }

@@ -209,6 +209,7 @@ public struct HTMLReport {
         if let labeller = figures["labeller_test_accuracy"] as? Double { html += row("the labeller itself (FixMatch)", "the labelled and the unlabelled images", labeller, nil) }
         html += "</table>\n"
         var settings = ["synthetic share of each mixed batch: \(figures["synthetic_share"] as? Double ?? 0.5)"]
+        if let sets = figures["sets"] as? [String] { settings.append("the synthetic set read from \(sets.joined(separator: ", "))") }
         if let filter = figures["filter"] as? Double, filter > 0 {
             settings.append("filter \(filter) by \(figures["filter_by"] as? String ?? "head"), keeping the \(figures["filter_keep"] as? String ?? "surest")"
                             + ((figures["filter_floor"] as? Double).map { " of those scored at least \($0)" } ?? ""))

@@ -19,7 +19,9 @@ struct UtilityCommand: ParsableCommand {
     @Option(help: "The prepared dataset --test-labels' paths are in (default: the run's).")
     var testData: String?
     @Option var testFraction = 0.2
-    @Option(help: "Synthetic images per class.")
+    @Option(name: .customLong("set"), help: "A folder generate --per-class wrote: train on its synthetic images and their folders' classes (as an ImageFolder reader would) instead of drawing a set here; --soft-labels takes its rows' labeller_probabilities. Repeat to join several (sets from several generators).")
+    var sets: [String] = []
+    @Option(help: "Synthetic images per class (not with --set).")
     var perClass = 1000
     @Option(help: "Draw per-class / (1 − FRACTION) candidates of each class and keep those --filter-by ranks first. With a labeller the default is 0.75, as generate's (0: every image as drawn).")
     var filter: Double?
@@ -66,15 +68,21 @@ struct UtilityCommand: ParsableCommand {
     }
 
     func run() throws {
+        if !sets.isEmpty {
+            let drawing = [("--filter", filter != nil), ("--filter-by", filterBy != nil), ("--filter-keep", filterKeep != nil),
+                           ("--filter-floor", filterFloor != nil), ("--class-mix", classMix != nil)]
+            if let (name, _) = drawing.first(where: { $0.1 }) { throw ValidationError("\(name) chooses a set drawn here; a --set was chosen by the generate that wrote it") }
+        }
         let (labellers, choice) = try resolveClassSet(labellers: labeller, run: model, filter: filter,
                                                       byLabeller: filterBy.map { $0 == UtilityOptions.FilterBy.labeller.rawValue },
                                                       keep: filterKeep, classMix: classMix)
-        if (relabel || softLabels) && labellers.isEmpty {
+        if (relabel || (softLabels && sets.isEmpty)) && labellers.isEmpty {
             throw ValidationError("--relabel and --soft-labels need a labeller: --labeller, or a run trained with one")
         }
         var options = UtilityOptions()
         options.checkpoint = checkpoint
         options.perClass = perClass
+        options.sets = sets
         options.filter = choice.filter ?? 0
         options.filterBy = choice.byLabeller ? .labeller : .head
         options.filterKeep = choice.keep

@@ -187,6 +187,21 @@ final class RunLabellerCLITests: XCTestCase {
         XCTAssertEqual(report["filter_floor"] as? Double, 0.5)
         XCTAssertEqual(report["class_mix"] as? Double, 0.5)
         XCTAssertEqual(report["labellers"] as? [String], [run + "/labeller.safetensors"])
+
+        // The exported folders themselves, joined, with their rows' soft labels; --set brings its
+        // own filter, so choosing one here is refused.
+        let sets = ["--set", directory.file("best").path, "--set", directory.file("plain").path]
+        let read = try DarkroomBinary.run(["utility", "--model", run, "--labels", labels, "--steps", "5", "--soft-labels", "--json"] + sets)
+        XCTAssertEqual(read.status, 0, read.stderr)
+        let readReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(readReport["synthetic_count"] as? Int, 16)
+        XCTAssertEqual(readReport["sets"] as? [String], [directory.file("best").path, directory.file("plain").path])
+        XCTAssertEqual(readReport["soft_labels"] as? Bool, true)
+        XCTAssertNil(readReport["filter_by"])
+        XCTAssertNil(readReport["class_mix"])
+        let refused = try DarkroomBinary.run(["utility", "--model", run, "--labels", labels, "--filter", "0.5"] + sets)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--filter chooses a set drawn here"), refused.stderr)
     }
 }
 

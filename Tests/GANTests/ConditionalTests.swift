@@ -680,6 +680,99 @@ final class ConditionalTests: XCTestCase {
     }
 }
 
+extension ConditionalTests {
+    /// utility --set: folders generate --per-class wrote are read back as an ImageFolder reader
+    /// would (8-bit pixels, each row's class; `--augment`'s real rows skipped), joined, and judged;
+    /// a row that cannot be used stops the read, naming its file.
+    func testUtilityReadsExportedSets() throws {
+        let data = try writeTinyDataset(directory)
+        var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
+        options.labels = try writeLabels(data)
+        XCTAssertEqual(try TrainingRun(options: options).train(), .finished)
+        let generator = try TrainedGenerator(run: options.out)
+        let classes = generator.configuration.classes, sample = 32 * 32
+        let (rowClasses, _) = try LabelFile(path: options.labels!).datasetLabels(data, classes: classes)
+        let labelled = try LabelledImages(dataset: data, rowClasses: rowClasses, perBatch: 0, seed: 0)
+        var recipe = DownstreamClassifier.Recipe()
+        (recipe.width, recipe.batch, recipe.minimumSteps) = (4, 16, 20)
+        let cnn = DownstreamClassifier(imageSize: 32, channels: 1, classes: 3, recipe: recipe)
+        cnn.train(images: labelled.images, labels: labelled.classes)
+        let labellerPath = directory.file("labeller.safetensors").path
+        try Labeller(classifier: cnn, classes: classes).write(to: labellerPath)
+        let scorer = try Labeller(path: labellerPath).scorer(for: generator.configuration)
+
+        var export = GenerationOptions(count: 0)
+        (export.augment, export.labels) = (data, options.labels)
+        let first = directory.file("first").path, second = directory.file("second").path, bare = directory.file("bare").path
+        let rows = try Generation.writePerClass(generator, perClass: 4, options: export, to: first, confidence: try ClassConfidence(run: options.out),
+                                                labeller: scorer)
+        (export.augment, export.seed) = (nil, 1)
+        try Generation.writePerClass(generator, perClass: 2, options: export, to: second, confidence: try ClassConfidence(run: options.out), labeller: scorer)
+        try Generation.writePerClass(generator, perClass: 2, options: export, to: bare, confidence: try ClassConfidence(run: options.out))
+
+        let read = try ExportedClassSet.read([first], classes: classes, size: 32, channels: 1)
+        let synthetic = rows.filter { $0.source == "synthetic" }
+        XCTAssertEqual(read.count, 12)
+        XCTAssertEqual(read.realRows, 32)
+        XCTAssertEqual(read.classes, synthetic.map { classes.firstIndex(of: $0.label!)! })
+        for (k, row) in synthetic.enumerated() {
+            let image = generator.images(latents: generator.latent(seed: 0, index: row.index), classes: [read.classes[k]]).values
+            let stored = read.images[k * sample..<(k + 1) * sample]
+            // Drawn alone here and in a batch there: the 8-bit level may differ by one where rounding does.
+            XCTAssertEqual(zip(stored, image).map { abs($0 - $1) }.max()!, 0, accuracy: 1.5 / 127.5, "row \(k): the generator's image as 8-bit pixels")
+            XCTAssertTrue(stored.allSatisfy { (($0 + 1) * 127.5 - (($0 + 1) * 127.5).rounded()).magnitude < 1e-3 }, "8-bit levels")
+            XCTAssertEqual(read.probabilities[k], row.labellerProbabilities)
+        }
+
+        var utility = UtilityOptions()
+        (utility.recipe.minimumSteps, utility.recipe.batch, utility.recipe.width) = (10, 16, 8)
+        utility.sets = [first, second]
+        let joined = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        XCTAssertEqual(joined.syntheticCount, 18)
+        XCTAssertEqual(joined.sets, [first, second])
+        XCTAssertEqual(joined.filter, 0)
+        XCTAssertNil(joined.filterBy)
+        XCTAssertNil(joined.classMix)
+        XCTAssertNil(joined.labellerAgreement)
+        // The rows carry their soft labels: no labeller is needed for them.
+        utility.softLabels = true
+        XCTAssertTrue(try Utility.run(model: options.out, labels: options.labels!, options: utility).softLabels)
+        utility.sets = [first, bare]
+        XCTAssertThrowsError(try Utility.run(model: options.out, labels: options.labels!, options: utility)) {
+            XCTAssertTrue("\($0)".contains(bare) && "\($0)".contains("labeller_probabilities"), "\($0)")
+        }
+        // Relabelled, each image takes the labeller's class for what was read.
+        (utility.softLabels, utility.relabel, utility.labeller, utility.sets) = (false, true, labellerPath, [first, second])
+        let relabelled = try Utility.run(model: options.out, labels: options.labels!, options: utility)
+        let both = try ExportedClassSet.read([first, second], classes: classes, size: 32, channels: 1)
+        let calls = scorer.predictions(Tensor(shape: [both.count, 1, 32, 32], values: both.images))
+        let moved = zip(calls, both.classes).filter { $0 != $1 }.count
+        XCTAssertEqual(relabelled.relabelled, moved)
+        XCTAssertEqual(try XCTUnwrap(relabelled.labellerAgreement), Double(both.count - moved) / Double(both.count), accuracy: 1e-12)
+
+        func folder(_ name: String, row: String, image: PixelImage? = nil) throws -> String {
+            if let image { _ = try directory.write("\(name)/images/circle/0.png", try PNG.encode(image)) }
+            return try directory.write("\(name)/metadata.jsonl", Array(row.utf8)).deletingLastPathComponent().path
+        }
+        let pattern = Pictures.pattern(width: 32, height: 32, channels: 1, seed: 0)
+        let cases: [(folder: String, says: [String])] = [
+            (try folder("star", row: #"{"file_name":"images/circle/0.png","source":"synthetic","index":0,"label":"star"}"#, image: pattern), ["line 1", "star"]),
+            (try folder("small", row: #"{"file_name":"images/circle/0.png","source":"synthetic","index":0,"label":"circle"}"#,
+                        image: Pictures.pattern(width: 16, height: 16, channels: 1, seed: 0)), ["circle/0.png", "16×16"]),
+            (try folder("missing", row: #"{"file_name":"images/circle/1.png","source":"synthetic","index":0,"label":"circle"}"#), ["circle/1.png", "cannot read"]),
+            (try folder("outside", row: #"{"file_name":"../first/images/circle/000000.png","source":"synthetic","index":0,"label":"circle"}"#), ["outside the folder"]),
+            (try folder("garbled", row: "{\"file_name\": 3}\n"), ["line 1", "not a metadata row"]),
+            (try folder("real-only", row: #"{"file_name":"images/circle/0.png","source":"real","index":0,"label":"circle"}"#, image: pattern), ["no synthetic images"]),
+            (directory.file("nowhere").path, ["nowhere/metadata.jsonl"]),
+        ]
+        for (path, says) in cases {
+            XCTAssertThrowsError(try ExportedClassSet.read([path], classes: classes, size: 32, channels: 1), path) { error in
+                for words in says { XCTAssertTrue("\(error)".contains(words), "\(error) should say \(words)") }
+            }
+        }
+    }
+}
+
 /// `darkroom label`: FixMatch's labels for a dataset's unlabelled images, as a labels CSV.
 final class PseudoLabellingTests: XCTestCase {
     func testWritesGivenLabelsAsTheyAreAndPredictionsForTheRest() throws {

@@ -66,6 +66,12 @@ final class ReportTests: XCTestCase {
         let worse = utility.replacingOccurrences(of: "\"real_plus_synthetic\": 0.854", with: "\"real_plus_synthetic\": 0.81")
         let worsePath = try directory.write("worse.json", Array(worse.utf8)).path
         XCTAssertTrue(try HTMLReport(database: database, databasePath: "c.sqlite", utility: worsePath).render().contains("does not help: -1.8 points"))
+        XCTAssertFalse(html.contains("read from"))
+        let read = utility.replacingOccurrences(of: "\"filter\": 0.75,", with: "\"sets\": [\"a/set\", \"b/set\"], \"filter\": 0,")
+        let readPath = try directory.write("read.json", Array(read.utf8)).path
+        let readHTML = try HTMLReport(database: database, databasePath: "c.sqlite", utility: readPath).render()
+        XCTAssertTrue(readHTML.contains("the synthetic set read from a/set, b/set"), "utility --set names its folders")
+        XCTAssertFalse(readHTML.contains("filter 0"))
 
         let probe = try directory.write("probe.json", Array(#"{"train_accuracy": 0.9, "test_accuracy": 0.89}"#.utf8)).path
         XCTAssertThrowsError(try HTMLReport(database: database, databasePath: "c.sqlite", utility: probe).render()) {
