@@ -316,6 +316,16 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(resolve(filter: 0.5, labeller: false).byLabeller, false)
     }
 
+    /// A tiny class-conditional run on the tiny dataset, two thirds of it labelled: its dataset,
+    /// options and generator.
+    private func trainedConditionalRun() throws -> (data: String, options: TrainOptions, generator: TrainedGenerator) {
+        let data = try writeTinyDataset(directory)
+        var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
+        options.labels = try writeLabels(data)
+        XCTAssertEqual(try TrainingRun(options: options).train(), .finished)
+        return (data, options, try TrainedGenerator(run: options.out))
+    }
+
     /// A labeller for the tiny dataset: the utility CNN trained on the labelled images, saved.
     private func writeLabeller(data: String, labels: String, classes: [String]) throws -> String {
         let (rowClasses, _) = try LabelFile(path: labels).datasetLabels(data, classes: conditional.classes)
@@ -440,11 +450,7 @@ final class ConditionalTests: XCTestCase {
     }
 
     func testPerClassExportAndUtilityReport() throws {
-        let data = try writeTinyDataset(directory)
-        var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
-        options.labels = try writeLabels(data)
-        XCTAssertEqual(try TrainingRun(options: options).train(), .finished)
-        let generator = try TrainedGenerator(run: options.out)
+        let (data, options, generator) = try trainedConditionalRun()
         let out = directory.file("set").path
         let rows = try Generation.writePerClass(generator, perClass: 3, options: GenerationOptions(count: 0), to: out,
                                                 confidence: try ClassConfidence(run: options.out))
@@ -685,20 +691,9 @@ extension ConditionalTests {
     /// would (8-bit pixels, each row's class; `--augment`'s real rows skipped), joined, and judged;
     /// a row that cannot be used stops the read, naming its file.
     func testUtilityReadsExportedSets() throws {
-        let data = try writeTinyDataset(directory)
-        var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
-        options.labels = try writeLabels(data)
-        XCTAssertEqual(try TrainingRun(options: options).train(), .finished)
-        let generator = try TrainedGenerator(run: options.out)
+        let (data, options, generator) = try trainedConditionalRun()
         let classes = generator.configuration.classes, sample = 32 * 32
-        let (rowClasses, _) = try LabelFile(path: options.labels!).datasetLabels(data, classes: classes)
-        let labelled = try LabelledImages(dataset: data, rowClasses: rowClasses, perBatch: 0, seed: 0)
-        var recipe = DownstreamClassifier.Recipe()
-        (recipe.width, recipe.batch, recipe.minimumSteps) = (4, 16, 20)
-        let cnn = DownstreamClassifier(imageSize: 32, channels: 1, classes: 3, recipe: recipe)
-        cnn.train(images: labelled.images, labels: labelled.classes)
-        let labellerPath = directory.file("labeller.safetensors").path
-        try Labeller(classifier: cnn, classes: classes).write(to: labellerPath)
+        let labellerPath = try writeLabeller(data: data, labels: options.labels!, classes: classes)
         let scorer = try Labeller(path: labellerPath).scorer(for: generator.configuration)
 
         var export = GenerationOptions(count: 0)
