@@ -105,8 +105,8 @@ extension Generation {
     /// candidates per class are drawn and N kept, class by class: those the scorer rates highest, or
     /// with `options.filterKeep` `.hardest` the least sure of those it scores at least
     /// `options.filterFloor`. With `options.augment` (a prepared dataset) and `options.labels`,
-    /// the dataset's labelled images are written too, DIR/images/<label>/real-NNNNNN.png, rows
-    /// with `source` "real".
+    /// the dataset's labelled images are written too (at most `options.realPerClass` of a class),
+    /// DIR/images/<label>/real-NNNNNN.png, rows with `source` "real".
     /// With `labeller`, each synthetic row has its `labeller_probabilities`; with it and
     /// `options.classMix`, the last of each class's candidates are drawn between classes
     /// (`ClassMixing`), rows saying `mixed_with` and `mix_weight`.
@@ -194,8 +194,11 @@ extension Generation {
             let (rowClasses, _) = try LabelFile(path: labels).datasetLabels(augment, classes: classes)
             let index = try DatasetIndex.read(augment)
             let loader = try BatchLoader(directory: augment, batchSize: 256, seed: 0, dropLast: false, shuffle: false)
+            var written = [Int](repeating: 0, count: classes.count)
             for batch in loader.epoch(0) {
                 for (slot, row) in batch.rows.enumerated() where rowClasses.indices.contains(row) && rowClasses[row] >= 0 {
+                    if let cap = options.realPerClass, written[rowClasses[row]] >= cap { continue }
+                    written[rowClasses[row]] += 1
                     let label = classes[rowClasses[row]]
                     let fileName = String(format: "images/%@/real-%06d.%@", classFolder(label), row, fileExtension)
                     let image = pixelImage(batch.images, slot: slot, size: loader.manifest.size, channels: loader.manifest.channels)

@@ -200,6 +200,9 @@ public struct GenerationOptions: Sendable {
     /// With `augment` and a per-class export: the `path,label` CSV saying which of the dataset's
     /// images are labelled (only those are written, each in its class's folder).
     public var labels: String?
+    /// With `augment` and a per-class export: at most this many of each class's labelled images,
+    /// the first in the dataset's order (nil: all of them).
+    public var realPerClass: Int?
     /// With a per-class export and a labeller: the fraction of each class's candidates drawn
     /// between it and a partner class (`ClassMixing`; 0: none).
     public var classMix: Double = 0

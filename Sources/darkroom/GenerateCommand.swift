@@ -34,8 +34,8 @@ struct GenerateCommand: ParsableCommand {
     var overwrite = false
     @Option(help: "A prepared dataset to mix with: its images are written too, with --ratio synthetic images per real one.")
     var augment: String?
-    @Option(help: "Synthetic images per real image with --augment.")
-    var ratio: Double = 1
+    @Option(help: "Synthetic images per real image with --augment (default 1). With --per-class N: at most N/R labelled real images of each class (default: all).")
+    var ratio: Double?
     @Option(help: "Write a grid of this many latent-space walks to --out (a PNG path) instead.")
     var interpolate: Int?
     @Option(help: "Draw count / (1 − FRACTION) candidates and drop the FRACTION scored most fake (each kept image's score goes in metadata.jsonl). With --per-class and a labeller the default is 0.75 (0: every image as drawn).")
@@ -55,7 +55,7 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         guard format == "png" || format == "jpg" else { throw ValidationError("--format must be png or jpg") }
-        guard (1...100).contains(quality), batch >= 1, ratio > 0 else { throw ValidationError("--quality must be 1-100, --batch and --ratio positive") }
+        guard (1...100).contains(quality), batch >= 1, (ratio ?? 1) > 0 else { throw ValidationError("--quality must be 1-100, --batch and --ratio positive") }
         if let perClass {
             guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") }
             guard count == nil, interpolate == nil else { throw ValidationError("--per-class takes no --count or --interpolate") }
@@ -97,7 +97,8 @@ struct GenerateCommand: ParsableCommand {
         options.quality = quality
         options.overwrite = overwrite
         options.augment = augment
-        options.ratio = ratio
+        options.ratio = ratio ?? 1
+        if let perClass, let ratio { options.realPerClass = max(1, Int((Double(perClass) / ratio).rounded())) }
         options.classMix = choice.classMix
         let labellerScorer = try LabellerScorer.load(labellers, for: generator.configuration)
         var scorer: ClassScorer?

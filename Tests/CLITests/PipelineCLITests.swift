@@ -166,6 +166,14 @@ final class RunLabellerCLITests: XCTestCase {
         let drawn = try rows(directory.file("plain").path)
         XCTAssertEqual(drawn.map { $0["index"] as? Int }, [0, 1, 2, 3, 4, 5, 6, 7], "every image as drawn")
         XCTAssertTrue(drawn.allSatisfy { $0["score"] == nil && $0["mixed_with"] == nil && $0["labeller_probabilities"] != nil })
+        // The labelled real images beside them: all 8, or with --ratio 2 at most 4 / 2 of each class.
+        for (name, flags, real) in [("with-real", [String](), 8), ("with-some-real", ["--ratio", "2"], 4)] {
+            let result = try DarkroomBinary.run(["generate", "--model", run, "--per-class", "4", "--out", directory.file(name).path, "--augment", data] + flags)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let written = try rows(directory.file(name).path).filter { $0["source"] as? String == "real" }
+            XCTAssertEqual(written.count, real, name)
+            XCTAssertEqual(written.filter { $0["label"] as? String == "even" }.count, real / 2, name)
+        }
 
         // A floor no candidate reaches (the labeller, 10 steps on stripes, is sure of none): the
         // hardest of none, then the surest of the rest, so the surest.

@@ -476,6 +476,14 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(real.first?.label, "circle")
         XCTAssertEqual(real.first?.path, "pattern-0.png")
         XCTAssertTrue(real.allSatisfy { $0.fileName.hasPrefix("images/\($0.label!)/real-") })
+        // --ratio R with --per-class N: at most N/R real images of a class, the first in the dataset's order.
+        mixing.realPerClass = 3
+        let capped = try Generation.writePerClass(generator, perClass: 2, options: mixing, to: directory.file("capped").path,
+                                                  confidence: try ClassConfidence(run: options.out)).filter { $0.source == "real" }
+        for label in ["circle", "square", "stripe"] {
+            XCTAssertEqual(capped.filter { $0.label == label }.map(\.index), Array(real.filter { $0.label == label }.map(\.index).prefix(3)), label)
+        }
+        XCTAssertEqual(capped.count, 9)
 
         var utility = UtilityOptions()
         utility.perClass = 8
