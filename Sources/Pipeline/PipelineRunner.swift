@@ -36,7 +36,7 @@ public final class PipelineRunner {
         for stage in spec.stages {
             if stage.name == from { forced = true }
             var arguments = spec.arguments(for: stage)
-            let upstream = PipelineRunner.inputs[stage.name]!.compactMap { fingerprints[$0] }.joined(separator: ",")
+            let upstream = PipelineRunner.inputs(of: stage).compactMap { fingerprints[$0] }.joined(separator: ",")
             let fingerprint = Fingerprint.hex(spec.name + "|" + stage.name.rawValue + "|" + arguments.joined(separator: "\u{1F}") + "|" + upstream
                                               + "|" + inputSignature(stage))
             fingerprints[stage.name] = fingerprint
@@ -81,6 +81,11 @@ public final class PipelineRunner {
         .probe: [.embed, .dataset], .utility: [.train, .prepare, .label, .dataset],
         .report: [.catalog, .train, .evaluate, .generate, .probe, .utility],
     ]
+
+    /// The same for one stage: utility with `set` reads a generate stage's folder too.
+    static func inputs(of stage: PipelineSpec.Stage) -> [StageName] {
+        inputs[stage.name]! + (stage.name == .utility && stage.has("set") ? [.generate] : [])
+    }
 
     /// For catalog: file count, total size and newest mtime under the root (a stat-only walk). For
     /// a stage that reads labels files: their sizes and mtimes (a user may edit them between runs).

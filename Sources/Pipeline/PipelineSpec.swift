@@ -60,7 +60,7 @@ let stageOptions: [StageName: [String: OptionKind]] = [
     .utility: ["model": .string, "checkpoint": .string, "labels": .string, "test-labels": .string, "test-data": .string,
                "test-fraction": .number, "per-class": .integer, "filter": .number, "filter-by": .string, "filter-keep": .string,
                "filter-floor": .number, "labeller": .string, "relabel": .flag, "soft-labels": .flag, "synthetic-share": .number, "schedule": .string,
-               "repeats": .integer, "steps": .integer, "seed": .integer, "class-mix": .number, "out": .string],
+               "repeats": .integer, "steps": .integer, "seed": .integer, "class-mix": .number, "set": .string, "out": .string],
     .report: ["db": .string, "run": .string, "generated": .string, "probe": .string, "utility": .string, "out": .string],
 ]
 

@@ -120,6 +120,22 @@ extension PipelineCLITests {
         XCTAssertTrue(edited.stderr.contains("ran utility, report"), "an edited labels file re-runs what reads it: " + edited.stderr)
         let remeasured = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: directory.file("utility.json"))) as? [String: Any])
         XCTAssertEqual(remeasured["test_count"] as? Int, 13)
+
+        // Judging the exported folder itself: generate's options then reach utility.
+        let judged = yaml.replacingOccurrences(of: "per-class: 4, steps: 10,", with: "set: \(d)/gen, steps: 10,")
+        let setPipeline = try directory.write("few-set.yaml", Array(judged.utf8)).path
+        let read = try DarkroomBinary.run(["run", setPipeline])
+        XCTAssertEqual(read.status, 0, read.stderr)
+        XCTAssertTrue(read.stderr.contains("ran utility, report"), read.stderr)
+        let readFigures = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: directory.file("utility.json"))) as? [String: Any])
+        XCTAssertEqual(readFigures["sets"] as? [String], ["\(d)/gen"])
+        XCTAssertEqual(readFigures["synthetic_count"] as? Int, 8)
+        try directory.write("few-set.yaml", Array(judged.replacingOccurrences(of: "generate: {per-class: 4,", with: "generate: {per-class: 3,").utf8))
+        let regenerated = try DarkroomBinary.run(["run", setPipeline])
+        XCTAssertEqual(regenerated.status, 0, regenerated.stderr)
+        XCTAssertTrue(regenerated.stderr.contains("ran generate, utility, report"), regenerated.stderr)
+        let rejudged = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: directory.file("utility.json"))) as? [String: Any])
+        XCTAssertEqual(rejudged["synthetic_count"] as? Int, 6)
     }
 }
 
