@@ -21,8 +21,8 @@ struct UtilityCommand: ParsableCommand {
     @Option var testFraction = 0.2
     @Option(name: .customLong("set"), help: "A folder generate --per-class wrote: train on its synthetic images and their folders' classes (as an ImageFolder reader would) instead of drawing a set here; --soft-labels takes its rows' labeller_probabilities. Repeat to join several (sets from several generators).")
     var sets: [String] = []
-    @Option(help: "Synthetic images per class (not with --set).")
-    var perClass = 1000
+    @Option(help: "Synthetic images per class (default 1000; not with --set).")
+    var perClass: Int?
     @Option(help: "Draw per-class / (1 − FRACTION) candidates of each class and keep those --filter-by ranks first. With a labeller the default is 0.75, as generate's (0: every image as drawn).")
     var filter: Double?
     @Option(help: "What ranks --filter's candidates: head (D's classifier head) or labeller (the labeller's probability of the class asked for; the default with a labeller).")
@@ -53,7 +53,7 @@ struct UtilityCommand: ParsableCommand {
     var out: String?
 
     func validate() throws {
-        guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") }
+        if let perClass { guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1") } }
         if let filter { guard filter >= 0 && filter < 1 else { throw ValidationError("--filter must be in [0, 1)") } }
         if let classMix { guard classMix >= 0 && classMix < 1 else { throw ValidationError("--class-mix must be in [0, 1)") } }
         guard syntheticShare > 0 && syntheticShare < 1 else { throw ValidationError("--synthetic-share must be in (0, 1)") }
@@ -69,7 +69,7 @@ struct UtilityCommand: ParsableCommand {
 
     func run() throws {
         if !sets.isEmpty {
-            let drawing = [("--filter", filter != nil), ("--filter-by", filterBy != nil), ("--filter-keep", filterKeep != nil),
+            let drawing = [("--per-class", perClass != nil), ("--filter", filter != nil), ("--filter-by", filterBy != nil), ("--filter-keep", filterKeep != nil),
                            ("--filter-floor", filterFloor != nil), ("--class-mix", classMix != nil)]
             if let (name, _) = drawing.first(where: { $0.1 }) { throw ValidationError("\(name) chooses a set drawn here; a --set was chosen by the generate that wrote it") }
         }
@@ -81,7 +81,7 @@ struct UtilityCommand: ParsableCommand {
         }
         var options = UtilityOptions()
         options.checkpoint = checkpoint
-        options.perClass = perClass
+        options.perClass = perClass ?? options.perClass
         options.sets = sets
         options.filter = choice.filter ?? 0
         options.filterBy = choice.byLabeller ? .labeller : .head

@@ -223,9 +223,11 @@ final class RunLabellerCLITests: XCTestCase {
         XCTAssertEqual(readReport["soft_labels"] as? Bool, true)
         XCTAssertNil(readReport["filter_by"])
         XCTAssertNil(readReport["class_mix"])
-        let refused = try DarkroomBinary.run(["utility", "--model", run, "--labels", labels, "--filter", "0.5"] + sets)
-        XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("--filter chooses a set drawn here"), refused.stderr)
+        for (flag, value) in [("--filter", "0.5"), ("--per-class", "4")] {
+            let refused = try DarkroomBinary.run(["utility", "--model", run, "--labels", labels, flag, value] + sets)
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertTrue(refused.stderr.contains("\(flag) chooses a set drawn here"), refused.stderr)
+        }
     }
 }
 
