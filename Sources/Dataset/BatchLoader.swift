@@ -9,6 +9,21 @@ public struct Batch: Sendable {
     public var rows: [Int]
 }
 
+/// The dataset's normalisation: `plane` HWC 8-bit pixels of `channels` each → CHW values
+/// x/127.5 − 1 in [-1, 1], written to `out`.
+public func normalisePixels(_ source: UnsafePointer<UInt8>, plane: Int, channels: Int, into out: UnsafeMutablePointer<Float>) {
+    for pixel in 0..<plane { for c in 0..<channels { out[c * plane + pixel] = Float(source[pixel * channels + c]) / 127.5 - 1 } }
+}
+
+/// The same for a whole image's pixels.
+public func normalisePixels(_ pixels: [UInt8], plane: Int, channels: Int) -> [Float] {
+    precondition(pixels.count == plane * channels, "one image's pixels")
+    return [Float](unsafeUninitializedCapacity: pixels.count) { out, count in
+        pixels.withUnsafeBufferPointer { normalisePixels($0.baseAddress!, plane: plane, channels: channels, into: out.baseAddress!) }
+        count = pixels.count
+    }
+}
+
 /// Shuffled, normalised batches from a prepared dataset. The order of an epoch depends only on
 /// (seed, epoch), so a resumed run sees the same batches. When the dataset fits `memoryBudget` it
 /// is read once and shuffled globally; otherwise each epoch visits the shards in a shuffled order,
@@ -84,8 +99,7 @@ public final class BatchLoader: @unchecked Sendable {
             let source = data.bindMemory(to: Float.self).baseAddress! + index * sampleLength
             for pixel in 0..<plane { for c in 0..<channels { out[c * plane + pixel] = source[pixel * channels + c] } }
         } else {
-            let source = data.bindMemory(to: UInt8.self).baseAddress! + index * sampleLength
-            for pixel in 0..<plane { for c in 0..<channels { out[c * plane + pixel] = Float(source[pixel * channels + c]) / 127.5 - 1 } }
+            normalisePixels(data.bindMemory(to: UInt8.self).baseAddress! + index * sampleLength, plane: plane, channels: channels, into: out)
         }
     }
 

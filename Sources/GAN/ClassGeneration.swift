@@ -231,7 +231,7 @@ public struct ExportedClassSet {
     /// image that is missing, undecodable or of another size stops the read, naming the file.
     public static func read(_ folders: [String], classes: [String], size: Int, channels: Int) throws -> ExportedClassSet {
         var set = ExportedClassSet()
-        let plane = size * size
+        let plane = size * size, decoder = JSONDecoder()
         for folder in folders {
             let root = URL(fileURLWithPath: folder).standardizedFileURL
             let metadata = root.appendingPathComponent("metadata.jsonl").path
@@ -240,7 +240,7 @@ public struct ExportedClassSet {
             }
             for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
                 let place = "\(metadata), line \(number + 1)"
-                guard let row = try? JSONDecoder().decode(GeneratedImage.self, from: Data(line.utf8)) else {
+                guard let row = try? decoder.decode(GeneratedImage.self, from: Data(line.utf8)) else {
                     throw LabelError.unreadable(path: place, reason: "not a metadata row (file_name, source, index, …)")
                 }
                 if row.source == "real" {
@@ -263,10 +263,7 @@ public struct ExportedClassSet {
                 if let p = row.labellerProbabilities, p.count != classes.count {
                     throw LabelError.unreadable(path: place, reason: "labeller_probabilities has \(p.count) values for the model's \(classes.count) classes")
                 }
-                let pixels = image.converted(toChannels: channels).pixels
-                var values = [Float](repeating: 0, count: channels * plane)
-                for c in 0..<channels { for pixel in 0..<plane { values[c * plane + pixel] = Float(pixels[pixel * channels + c]) / 127.5 - 1 } }
-                set.images += values
+                set.images += normalisePixels(image.converted(toChannels: channels).pixels, plane: plane, channels: channels)
                 set.classes.append(index)
                 set.probabilities.append(row.labellerProbabilities)
             }

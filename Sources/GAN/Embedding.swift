@@ -101,7 +101,6 @@ public enum Embedding {
     public static func write(_ extractor: FeatureExtractor, source: EmbeddingSource, prefix: String, batch: Int = 256,
                              warn: (String) -> Void = { _ in }, progress: (Int, Int) -> Void = { _, _ in }) throws -> Int {
         let size = extractor.configuration.imageSize, channels = extractor.configuration.channels
-        let sampleLength = channels * size * size
         var csv = CSV.row(["row", "path", "sha256"])
         let temporary = prefix + ".npy.partial"
         _ = FileManager.default.createFile(atPath: temporary, contents: nil)
@@ -140,9 +139,7 @@ public enum Embedding {
                 for file in files[start..<min(start + batch, files.count)] {
                     do {
                         let pixels = try decoder.decode(fileBytes: file.path)
-                        var chw = [Float](repeating: 0, count: sampleLength)
-                        for pixel in 0..<(size * size) { for c in 0..<channels { chw[c * size * size + pixel] = Float(pixels[pixel * channels + c]) / 127.5 - 1 } }
-                        values += chw
+                        values += normalisePixels(pixels, plane: size * size, channels: channels)
                         names.append((file.name, file.sha256))
                     } catch {
                         warn("skipped \(file.name): \(error)")
