@@ -5,9 +5,11 @@
 #   scripts/utility-fmnist.sh label                  # WORK/all-labels.csv: darkroom label's FixMatch labels for the other 59,000,
 #                                                    # and its classifier, WORK/labeller.safetensors (UTILITY="--labeller WORK/labeller.safetensors")
 #   scripts/utility-fmnist.sh run NAME [train flags…] # train --labels 5 epochs, then utility (UTILITY="…" adds its flags)
-# WORK (default fmnist-utility) holds everything; B the darkroom binary. TRAIN_LABELS=all trains on
-# WORK/all-labels.csv (README's best: TRAIN_LABELS=all scripts/utility-fmnist.sh run NAME --preset quality --projection);
-# utility always trains its real-only classifier on the 1,000 given labels.
+# WORK (default fmnist-utility) holds everything; B the darkroom binary. README's recipe:
+#   UTILITY="--soft-labels --synthetic-share 0.75 --repeats 3" \
+#     scripts/utility-fmnist.sh run NAME --preset quality --projection --labeller WORK/labeller.safetensors
+# TRAIN_LABELS=all trains on WORK/all-labels.csv instead (the argmax labels of Docs/utility-fmnist.md's
+# earlier tables); utility always trains its real-only classifier on the 1,000 given labels.
 set -euo pipefail
 B=${B:-.build/release/darkroom} WORK=${WORK:-fmnist-utility}
 mkdir -p "$WORK"
