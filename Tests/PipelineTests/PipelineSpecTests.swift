@@ -123,14 +123,17 @@ final class PipelineSpecTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
         XCTAssertEqual(Set(files), ["quickstart.yaml", "fashion-mnist.yaml", "folder.yaml", "few-labels.yaml"])
         for file in files { XCTAssertNoThrow(try PipelineSpec.load(path: directory.appendingPathComponent(file).path), file) }
-        // The few-labels set is drawn, and measured, with half of each class's candidates between classes.
+        // The few-labels set is drawn with half of each class's candidates between classes, and
+        // utility judges the folder generate wrote, with its rows' soft labels.
         let fewLabels = try PipelineSpec.load(path: directory.appendingPathComponent("few-labels.yaml").path)
-        for stage in [StageName.generate, .utility] {
-            let arguments = try XCTUnwrap(fewLabels.stage(stage).map { fewLabels.arguments(for: $0) })
-            let at = try XCTUnwrap(arguments.firstIndex(of: "--class-mix"), "\(stage)")
-            XCTAssertEqual(arguments[at + 1], "0.5")
-            XCTAssertTrue(arguments.contains("--labeller"), "\(stage): mixing needs the labeller")
-        }
+        let generate = try XCTUnwrap(fewLabels.stage(.generate).map { fewLabels.arguments(for: $0) })
+        XCTAssertEqual(generate.firstIndex(of: "--class-mix").map { generate[$0 + 1] }, "0.5")
+        XCTAssertTrue(generate.contains("--labeller"), "mixing needs the labeller")
+        let utility = try XCTUnwrap(fewLabels.stage(.utility).map { fewLabels.arguments(for: $0) })
+        XCTAssertEqual(utility.firstIndex(of: "--set").map { utility[$0 + 1] }, fewLabels.stage(.generate)?.value("out"))
+        XCTAssertTrue(utility.contains("--soft-labels"))
+        XCTAssertFalse(utility.contains("--class-mix") || utility.contains("--filter") || utility.contains("--per-class"),
+                       "utility refuses drawing options with --set")
         // Its generator learns each class from the labeller's probabilities, on top of the few labels.
         let train = try XCTUnwrap(fewLabels.stage(.train).map { fewLabels.arguments(for: $0) })
         XCTAssertEqual(train.firstIndex(of: "--labeller").map { train[$0 + 1] }, fewLabels.stage(.label)?.value("save-labeller"))
