@@ -211,6 +211,10 @@ public struct GenerationOptions: Sendable {
 
     /// Candidates drawn for `count` kept images.
     public func candidates(for count: Int) -> Int { filter > 0 ? Int((Double(count) / (1 - filter)).rounded(.up)) : count }
+
+    /// `ratio` synthetic images per real one in a per-class export of `perClass`: at most
+    /// perClass / ratio labelled real images of each class (at least one).
+    public static func realPerClass(perClass: Int, ratio: Double) -> Int { max(1, Int((Double(perClass) / ratio).rounded())) }
 }
 
 /// One line of DIR/metadata.jsonl (Hugging Face imagefolder reads `file_name`).

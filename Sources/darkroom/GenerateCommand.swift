@@ -98,7 +98,7 @@ struct GenerateCommand: ParsableCommand {
         options.overwrite = overwrite
         options.augment = augment
         options.ratio = ratio ?? 1
-        if let perClass, let ratio { options.realPerClass = max(1, Int((Double(perClass) / ratio).rounded())) }
+        if let perClass, let ratio { options.realPerClass = GenerationOptions.realPerClass(perClass: perClass, ratio: ratio) }
         options.classMix = choice.classMix
         let labellerScorer = try LabellerScorer.load(labellers, for: generator.configuration)
         var scorer: ClassScorer?
