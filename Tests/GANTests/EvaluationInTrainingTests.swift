@@ -24,12 +24,8 @@ final class EvaluationInTrainingTests: XCTestCase {
 
     func testTrainingLogsFiguresAndKeepsTheBestCheckpoint() throws {
         let data = try writeTinyDataset(directory, count: 100)
-        var options = TrainOptions(data: data, out: directory.file("run").path)
+        var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
         options.kimg = 0.96
-        options.batch = 8
-        options.nz = 16
-        options.ngf = 8
-        options.ndf = 8
         options.evalEvery = 0.48
         options.evalCount = 100
         let training = try TrainingRun(options: options)
@@ -61,12 +57,9 @@ final class EvaluationInTrainingTests: XCTestCase {
 
     func testTrainingSkipsEvaluationOnDatasetsTooSmallToMeasure() throws {
         let data = try writeTinyDataset(directory, count: 60)
-        var options = TrainOptions(data: data, out: directory.file("run").path)
+        var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
         options.epochs = 1
         options.batch = 30
-        options.nz = 16
-        options.ngf = 8
-        options.ndf = 8
         let training = try TrainingRun(options: options)
         XCTAssertNil(training.evaluationIterations)
         _ = try training.train()

@@ -30,14 +30,10 @@ func writeTinyDataset(_ directory: TemporaryDirectory, count: Int = 48, size: In
     return path
 }
 
-/// Trains a tiny model (nz 16, ngf = ndf = 8) for one epoch into `directory/run`.
+/// Trains a tiny model (`TrainOptions.tiny`) for one epoch into `directory/run`.
 func trainTinyRun(_ directory: TemporaryDirectory, data: String, ema: Float? = nil) throws -> String {
-    var options = TrainOptions(data: data, out: directory.file("run").path)
+    var options = TrainOptions.tiny(data: data, out: directory.file("run").path)
     options.epochs = 1
-    options.batch = 8
-    options.nz = 16
-    options.ngf = 8
-    options.ndf = 8
     options.ema = ema
     _ = try TrainingRun(options: options).train()
     return options.out
@@ -56,13 +52,8 @@ final class GANTests: XCTestCase {
     }
 
     private func options(epochs: Int, out: String, data: String) -> TrainOptions {
-        var options = TrainOptions(data: data, out: out)
+        var options = TrainOptions.tiny(data: data, out: out)
         options.epochs = epochs
-        options.batch = 8
-        options.nz = 16
-        options.ngf = 8
-        options.ndf = 8
-        options.logEvery = 1
         return options
     }
 
@@ -551,14 +542,9 @@ final class KimgAndAverageTests: XCTestCase {
     override func tearDown() { directory.remove() }
 
     private func options(out: String, data: String) -> TrainOptions {
-        var options = TrainOptions(data: data, out: out)
+        var options = TrainOptions.tiny(data: data, out: out)
         options.kimg = 0.4  // 50 iterations of 8: eight epochs of 6 and two steps into the ninth
         options.snapshotKimg = 0.2
-        options.batch = 8
-        options.nz = 16
-        options.ngf = 8
-        options.ndf = 8
-        options.logEvery = 1
         options.augment = "ada"
         options.ema = 0.999
         return options
