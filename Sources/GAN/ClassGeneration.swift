@@ -150,7 +150,7 @@ extension Generation {
                 var probabilities: [[Float]] = []
                 for start in stride(from: 0, to: plain, by: options.batch) {
                     let indices = start..<min(start + options.batch, plain)
-                    let batchLatents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
+                    let batchLatents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0, psi: options.psi) }
                     probabilities += labeller.readings(generator.images(latents: batchLatents, classes: indices.map { _ in label })).map(\.probabilities)
                 }
                 let partners = ClassMixing.partnerWeights(probabilities, label: label, classes: classes.count)
@@ -162,7 +162,7 @@ extension Generation {
                 var scores: [Float] = []
                 for start in stride(from: 0, to: candidates, by: options.batch) {
                     let indices = start..<min(start + options.batch, candidates)
-                    let batchLatents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
+                    let batchLatents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0, psi: options.psi) }
                     let labels = indices.map { _ in label }
                     scores += scorer.scores(generator.images(latents: batchLatents, classes: labels, mixes: Array(mixes[indices])), classes: labels)
                 }
@@ -171,7 +171,7 @@ extension Generation {
             }
             for start in stride(from: 0, to: perClass, by: options.batch) {
                 let slots = chosen[start..<min(start + options.batch, perClass)]
-                let batchLatents = slots.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
+                let batchLatents = slots.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0, psi: options.psi) }
                 let labels = slots.map { _ in label }
                 let images = generator.images(latents: batchLatents, classes: labels, mixes: slots.map { mixes[$0] })
                 let sure = confidence.confidence(images, classes: labels)
@@ -183,7 +183,8 @@ extension Generation {
                     rows.append(GeneratedImage(fileName: fileName, source: "synthetic", index: label * candidates + candidate, seed: options.seed,
                                                checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[candidate], label: name,
                                                confidence: sure[offset], labellerProbabilities: soft?[offset],
-                                               mixedWith: mixes[candidate].map { classes[$0.partner] }, mixWeight: mixes[candidate]?.weight))
+                                               mixedWith: mixes[candidate].map { classes[$0.partner] }, mixWeight: mixes[candidate]?.weight,
+                                               psi: options.psi == 1 ? nil : options.psi))
                 }
                 latents += batchLatents
                 progress(rows.count, perClass * classes.count)

@@ -91,10 +91,12 @@ public final class TrainedGenerator {
     }
 
     /// The latent of image `index` of a generation seeded with `seed`: each image has its own
-    /// stream, so any one can be regenerated alone.
-    public func latent(seed: UInt64, index: Int) -> [Float] {
+    /// stream, so any one can be regenerated alone. `psi` scales it (the truncation trick's ψ
+    /// about the prior's mean, 0: below 1 draws typical images, above 1 rarer ones; 1: the prior).
+    public func latent(seed: UInt64, index: Int, psi: Float = 1) -> [Float] {
         var random = SeededRandom(seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
-        return configuration.latents(count: 1, random: &random)
+        let z = configuration.latents(count: 1, random: &random)
+        return psi == 1 ? z : z.map { $0 * psi }
     }
 
     /// Images [N, C, S, S] in [-1, 1] from latents (N·nz values); a conditional model's of
@@ -206,6 +208,8 @@ public struct GenerationOptions: Sendable {
     /// With a per-class export and a labeller: the fraction of each class's candidates drawn
     /// between it and a partner class (`ClassMixing`; 0: none).
     public var classMix: Double = 0
+    /// Every latent scaled by this before G (`TrainedGenerator.latent`; 1: G's own prior).
+    public var psi: Float = 1
 
     public init(count: Int) { self.count = count }
 
@@ -237,9 +241,11 @@ public struct GeneratedImage: Codable, Equatable, Sendable {
     /// `--class-mix`: the class G's row was moved toward, and by how much (the rest is `label`'s).
     public var mixedWith: String?
     public var mixWeight: Float?
+    /// `generate --psi`: the scale of the image's latent (absent: 1, G's prior).
+    public var psi: Float?
 
     enum CodingKeys: String, CodingKey {
-        case fileName = "file_name", source, index, seed, checkpoint, path, score, label, confidence
+        case fileName = "file_name", source, index, seed, checkpoint, path, score, label, confidence, psi
         case labellerProbabilities = "labeller_probabilities", mixedWith = "mixed_with", mixWeight = "mix_weight"
     }
 }
@@ -290,7 +296,7 @@ public enum Generation {
             let candidates = options.candidates(for: syntheticCount)
             var scores: [Float] = []
             for start in stride(from: 0, to: candidates, by: options.batch) {
-                let latents = (start..<min(start + options.batch, candidates)).flatMap { generator.latent(seed: options.seed, index: $0) }
+                let latents = (start..<min(start + options.batch, candidates)).flatMap { generator.latent(seed: options.seed, index: $0, psi: options.psi) }
                 scores += scorer.scores(generator.images(latents: latents))
             }
             chosen = scores.indices.sorted { scores[$0] > scores[$1] }.prefix(syntheticCount).sorted()
@@ -302,13 +308,14 @@ public enum Generation {
         for start in stride(from: 0, to: syntheticCount, by: options.batch) {
             let count = min(options.batch, syntheticCount - start)
             var batchLatents: [Float] = []
-            for index in chosen[start..<start + count] { batchLatents += generator.latent(seed: options.seed, index: index) }
+            for index in chosen[start..<start + count] { batchLatents += generator.latent(seed: options.seed, index: index, psi: options.psi) }
             let images = generator.images(latents: batchLatents)
             for slot in 0..<count {
                 let name = String(format: "images/%06d.%@", start + slot, fileExtension)
                 try AtomicFile.write(try encode(generator.pixelImage(images, index: slot)), to: root.appendingPathComponent(name).path)
                 rows.append(GeneratedImage(fileName: name, source: "synthetic", index: chosen[start + slot], seed: options.seed,
-                                           checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[chosen[start + slot]]))
+                                           checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[chosen[start + slot]],
+                                           psi: options.psi == 1 ? nil : options.psi))
             }
             latents += batchLatents
             progress(start + count, syntheticCount)
@@ -375,11 +382,11 @@ public enum Generation {
     }
 
     /// A grid of `walks` rows, each interpolating linearly between two random latents in `steps` steps
-    /// (the DCGAN paper's latent-space walks).
-    public static func interpolationGrid(_ generator: TrainedGenerator, walks: Int, steps: Int = 10, seed: UInt64) -> PixelImage {
+    /// (the DCGAN paper's latent-space walks), the ends scaled by `psi`.
+    public static func interpolationGrid(_ generator: TrainedGenerator, walks: Int, steps: Int = 10, seed: UInt64, psi: Float = 1) -> PixelImage {
         var latents: [Float] = []
         for walk in 0..<walks {
-            let start = generator.latent(seed: seed, index: 2 * walk), end = generator.latent(seed: seed, index: 2 * walk + 1)
+            let start = generator.latent(seed: seed, index: 2 * walk, psi: psi), end = generator.latent(seed: seed, index: 2 * walk + 1, psi: psi)
             for step in 0..<steps {
                 let t = Float(step) / Float(max(steps - 1, 1))
                 latents += zip(start, end).map { (1 - t) * $0 + t * $1 }

@@ -42,6 +42,8 @@ public struct UtilityOptions: Sendable {
     /// The fraction of each class's candidates drawn between it and a partner class (`ClassMixing`;
     /// needs a labeller, whose readings choose the partners).
     public var classMix = 0.0
+    /// Every latent of the drawn set scaled by this before G (`generate --psi`; 1: G's prior).
+    public var psi: Float = 1
     /// The fraction of each real + synthetic batch that is synthetic.
     public var syntheticShare = 0.5
     public var seed: UInt64 = 0
@@ -100,6 +102,8 @@ public struct UtilityReport: Codable, Sendable {
     /// and how many of the kept synthetic images were drawn so.
     public var classMix: Double?
     public var classMixed: Int?
+    /// The scale of the drawn set's latents where it was not 1 (nil: G's prior, or a `--set`).
+    public var psi: Float?
     /// The synthetic fraction of each real + synthetic batch.
     public var syntheticShare: Double
     /// The classifiers' learning-rate schedule, and how many seeds each accuracy is the mean of.
@@ -154,7 +158,7 @@ public struct UtilityReport: Codable, Sendable {
         case classes, realCount = "real_count", syntheticCount = "synthetic_count", testCount = "test_count"
         case realOnly = "real_only", realPlusSynthetic = "real_plus_synthetic", syntheticOnly = "synthetic_only"
         case discriminatorFeatures = "discriminator_features", checkpoint, sets, perClass = "per_class"
-        case filter, filterBy = "filter_by", filterKeep = "filter_keep", filterFloor = "filter_floor", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", classMix = "class_mix", classMixed = "class_mixed", syntheticShare = "synthetic_share"
+        case filter, filterBy = "filter_by", filterKeep = "filter_keep", filterFloor = "filter_floor", labellerAgreement = "labeller_agreement", relabelled, softLabels = "soft_labels", classMix = "class_mix", classMixed = "class_mixed", psi, syntheticShare = "synthetic_share"
         case labellerTestAccuracy = "labeller_test_accuracy", labellers, schedule, repeats, steps, runs, confusion
     }
 }
@@ -273,7 +277,8 @@ public enum Utility {
                              labellerAgreement: labeller == nil ? nil : Double(synthetic.agreeing) / Double(max(synthetic.considered, 1)),
                              labellerTestAccuracy: labellerTestAccuracy, labellers: labeller == nil ? nil : options.labellers,
                              relabelled: options.relabel ? synthetic.relabelled : nil, softLabels: options.softLabels,
-                             classMix: mixing?.fraction, classMixed: mixing == nil ? nil : synthetic.mixed, syntheticShare: options.syntheticShare,
+                             classMix: mixing?.fraction, classMixed: mixing == nil ? nil : synthetic.mixed,
+                             psi: options.sets.isEmpty && options.psi != 1 ? options.psi : nil, syntheticShare: options.syntheticShare,
                              schedule: options.recipe.schedule, repeats: options.repeats, steps: options.steps,
                              runs: options.repeats > 1 ? UtilityReport.Runs(realOnly: realOnly.map { accuracy($0) }, realPlusSynthetic: realPlusSynthetic.map { accuracy($0) },
                                                                             syntheticOnly: syntheticOnly.map { accuracy($0) }) : nil,
@@ -299,7 +304,7 @@ public enum Utility {
             func draw(_ range: Range<Int>, mixes: [ClassMix?]?) {
                 for start in stride(from: range.lowerBound, to: range.upperBound, by: 256) {
                     let indices = start..<min(start + 256, range.upperBound)
-                    let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0) }
+                    let latents = indices.flatMap { generator.latent(seed: options.seed, index: label * candidates + $0, psi: options.psi) }
                     let batch = generator.images(latents: latents, classes: indices.map { _ in label }, mixes: mixes.map { Array($0[indices]) })
                     images += batch.values
                     // The labeller reads each batch once, for its filter score, prediction and soft label.

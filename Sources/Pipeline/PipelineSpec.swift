@@ -52,7 +52,7 @@ let stageOptions: [StageName: [String: OptionKind]] = [
     .generate: ["model": .string, "checkpoint": .string, "count": .integer, "out": .string, "format": .string, "quality": .integer,
                 "seed": .integer, "batch": .integer, "no-ema": .flag, "augment": .string, "ratio": .number, "filter": .number,
                 "filter-by": .string, "data": .string, "precision": .string, "per-class": .integer, "labeller": .string,
-                "filter-keep": .string, "filter-floor": .number, "labels": .string, "class-mix": .number],
+                "filter-keep": .string, "filter-floor": .number, "labels": .string, "class-mix": .number, "psi": .number],
     .embed: ["model": .string, "checkpoint": .string, "data": .string, "db": .string, "images": .string, "out": .string,
              "layers": .string, "batch": .integer, "decode": .string, "precision": .string],
     .probe: ["features": .string, "labels": .string, "test-fraction": .number, "seed": .integer, "l2": .number, "iterations": .integer,
@@ -60,7 +60,7 @@ let stageOptions: [StageName: [String: OptionKind]] = [
     .utility: ["model": .string, "checkpoint": .string, "labels": .string, "test-labels": .string, "test-data": .string,
                "test-fraction": .number, "per-class": .integer, "filter": .number, "filter-by": .string, "filter-keep": .string,
                "filter-floor": .number, "labeller": .string, "relabel": .flag, "soft-labels": .flag, "synthetic-share": .number, "schedule": .string,
-               "repeats": .integer, "steps": .integer, "seed": .integer, "class-mix": .number, "set": .string, "out": .string],
+               "repeats": .integer, "steps": .integer, "seed": .integer, "class-mix": .number, "psi": .number, "set": .string, "out": .string],
     .report: ["db": .string, "run": .string, "generated": .string, "probe": .string, "utility": .string, "out": .string],
 ]
 

@@ -39,6 +39,8 @@ struct UtilityCommand: ParsableCommand {
     var softLabels = false
     @Option(help: "The fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries. Needs a labeller; with one the default is 0.5, as generate's.")
     var classMix: Double?
+    @Option(help: "Scale every latent of the drawn set by PSI before G (the truncation trick's ψ: below 1 typical images, above 1 rarer ones; default 1, G's prior).")
+    var psi: Float?
     @Option(help: "The fraction of each real + synthetic batch that is synthetic.")
     var syntheticShare = 0.5
     @Option(help: "The classifiers' learning rate over their steps: constant (as measured before) or cosine (decayed to 0: they settle, so a figure moves less with the seed).")
@@ -65,12 +67,13 @@ struct UtilityCommand: ParsableCommand {
         if let filterBy, UtilityOptions.FilterBy(rawValue: filterBy) == nil { throw ValidationError("--filter-by must be head or labeller") }
         if let filterKeep, ClassFilterKeep(rawValue: filterKeep) == nil { throw ValidationError("--filter-keep must be surest or hardest") }
         if let filterFloor { guard (0..<1).contains(filterFloor) else { throw ValidationError("--filter-floor must be in [0, 1)") } }
+        if let psi { guard psi > 0 && psi.isFinite else { throw ValidationError("--psi must be positive") } }
     }
 
     func run() throws {
         if !sets.isEmpty {
             let drawing = [("--per-class", perClass != nil), ("--filter", filter != nil), ("--filter-by", filterBy != nil), ("--filter-keep", filterKeep != nil),
-                           ("--filter-floor", filterFloor != nil), ("--class-mix", classMix != nil)]
+                           ("--filter-floor", filterFloor != nil), ("--class-mix", classMix != nil), ("--psi", psi != nil)]
             if let (name, _) = drawing.first(where: { $0.1 }) { throw ValidationError("\(name) chooses a set drawn here; a --set was chosen by the generate that wrote it") }
         }
         let (labellers, choice) = try resolveClassSet(labellers: labeller, run: model, filter: filter,
@@ -91,6 +94,7 @@ struct UtilityCommand: ParsableCommand {
         options.relabel = relabel
         options.softLabels = softLabels
         options.classMix = choice.classMix
+        options.psi = psi ?? 1
         options.syntheticShare = syntheticShare
         options.recipe.schedule = DownstreamClassifier.Schedule(rawValue: schedule)!
         options.repeats = repeats

@@ -464,6 +464,16 @@ final class ConditionalTests: XCTestCase {
         let metadata = try String(contentsOfFile: out + "/metadata.jsonl", encoding: .utf8)
         XCTAssertTrue(metadata.contains("\"label\":\"square\"") && metadata.contains("\"confidence\""))
         XCTAssertEqual(Generation.classFolder("T-shirt/top"), "T-shirt_top")
+        // --psi: each class's latents scaled, the same candidates otherwise.
+        var narrow = GenerationOptions(count: 0)
+        narrow.psi = 0.5
+        let narrowRows = try Generation.writePerClass(generator, perClass: 3, options: narrow, to: directory.file("narrow").path,
+                                                      confidence: try ClassConfidence(run: options.out))
+        XCTAssertEqual(narrowRows.map(\.index), rows.map(\.index))
+        XCTAssertTrue(narrowRows.allSatisfy { $0.psi == 0.5 } && rows.allSatisfy { $0.psi == nil })
+        let nz = generator.configuration.nz
+        XCTAssertEqual(try Generation.readLatents(directory.file("narrow/latents.npy").path, nz: nz),
+                       try Generation.readLatents(out + "/latents.npy", nz: nz).map { $0 * 0.5 })
 
         var mixing = GenerationOptions(count: 0)
         mixing.augment = data
@@ -504,6 +514,12 @@ final class ConditionalTests: XCTestCase {
             let weighted = report.perClass.reduce(0.0) { $0 + $1[keyPath: perClass] * Double($1.testCount) } / Double(report.testCount)
             XCTAssertEqual(weighted, overall, accuracy: 1e-9)
         }
+        XCTAssertNil(report.psi)
+        var wide = utility
+        wide.psi = 1.5
+        let wideReport = try Utility.run(model: options.out, labels: options.labels!, options: wide)
+        XCTAssertEqual(wideReport.psi, 1.5)
+        XCTAssertEqual(wideReport.realOnly, report.realOnly, "the real images' classifier does not see the set")
         // Two seeds per classifier: the first is the single run, each figure is their mean.
         utility.repeats = 2
         let twice = try Utility.run(model: options.out, labels: options.labels!, options: utility)

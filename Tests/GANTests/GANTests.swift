@@ -280,6 +280,28 @@ final class GenerationTests: XCTestCase {
         }
     }
 
+    func testPsiScalesEveryLatentAndRowsRecordIt() throws {
+        let generator = try TrainedGenerator(run: run)
+        XCTAssertEqual(generator.latent(seed: 7, index: 3, psi: 1.5), generator.latent(seed: 7, index: 3).map { $0 * 1.5 })
+        var options = GenerationOptions(count: 6)
+        options.seed = 7
+        options.psi = 1.5
+        let out = directory.file("wide").path
+        let rows = try Generation.write(generator, options: options, to: out)
+        XCTAssertTrue(rows.allSatisfy { $0.psi == 1.5 })
+        let latents = try Generation.readLatents(out + "/latents.npy", nz: 16)
+        XCTAssertEqual(latents, (0..<6).flatMap { generator.latent(seed: 7, index: $0).map { $0 * 1.5 } })
+        // The written images are G's of the scaled latents, not of the prior's.
+        let written = try PNG.decode(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/images/000002.png"))))
+        XCTAssertEqual(written, generator.pixelImage(generator.images(latents: Array(latents[32..<48])), index: 0))
+        XCTAssertNotEqual(written, generator.pixelImage(generator.images(latents: generator.latent(seed: 7, index: 2)), index: 0))
+        // ψ 1 is G's prior: the rows carry no psi key, as before the option existed.
+        options.psi = 1
+        try Generation.write(generator, options: options, to: directory.file("prior").path)
+        XCTAssertFalse(try String(contentsOfFile: directory.file("prior/metadata.jsonl").path, encoding: .utf8).contains("psi"))
+        XCTAssertTrue(try String(contentsOfFile: out + "/metadata.jsonl", encoding: .utf8).contains("\"psi\":1.5"))
+    }
+
     func testRefusesNonEmptyOutputUnlessOverwriting() throws {
         let generator = try TrainedGenerator(run: run)
         let out = directory.file("gen").path
