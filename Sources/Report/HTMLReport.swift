@@ -218,6 +218,7 @@ public struct HTMLReport {
         if let mix = figures["class_mix"] as? Double {
             settings.append("\(mix) of each class's candidates drawn between classes (\(figures["class_mixed"] as? Int ?? 0) of the kept images)")
         }
+        if let psi = figures["psi"] as? Double { settings.append("latents scaled by ψ \(psi)") }
         if let agreement = figures["labeller_agreement"] as? Double {
             settings.append(String(format: "the labeller calls %.1f%% of the synthetic images their class", 100 * agreement))
         }

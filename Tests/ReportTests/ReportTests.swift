@@ -41,7 +41,7 @@ final class ReportTests: XCTestCase {
         let utility = #"""
             {"classes": ["bag", "shirt"], "real_count": 1000, "synthetic_count": 2000, "test_count": 500, "real_only": 0.828,
              "real_plus_synthetic": 0.854, "synthetic_only": 0.842, "discriminator_features": 0.815, "checkpoint": "run/checkpoints/latest.safetensors",
-             "filter": 0.75, "filter_by": "labeller", "filter_keep": "hardest", "filter_floor": 0.5, "soft_labels": true, "class_mix": 0.5, "class_mixed": 1300, "synthetic_share": 0.75,
+             "filter": 0.75, "filter_by": "labeller", "filter_keep": "hardest", "filter_floor": 0.5, "soft_labels": true, "class_mix": 0.5, "class_mixed": 1300, "psi": 1.25, "synthetic_share": 0.75,
              "labeller_agreement": 0.977, "labeller_test_accuracy": 0.866, "schedule": "constant", "repeats": 3,
              "runs": {"real_only": [0.828, 0.806, 0.827], "real_plus_synthetic": [0.856, 0.853, 0.853], "synthetic_only": [0.837, 0.846, 0.844]},
              "per_class": [{"label": "bag", "test_count": 250, "real_only": 0.9, "real_plus_synthetic": 0.94, "synthetic_only": 0.93},
@@ -62,6 +62,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("<td>94.0%</td><td>93.0%</td><td>–</td>"), "no mistake on bags")
         XCTAssertTrue(html.contains("filter 0.75 by labeller, keeping the hardest of those scored at least 0.5"))
         XCTAssertTrue(html.contains("0.5 of each class's candidates drawn between classes (1300 of the kept images)"))
+        XCTAssertTrue(html.contains("latents scaled by ψ 1.25"))
 
         let worse = utility.replacingOccurrences(of: "\"real_plus_synthetic\": 0.854", with: "\"real_plus_synthetic\": 0.81")
         let worsePath = try directory.write("worse.json", Array(worse.utf8)).path
