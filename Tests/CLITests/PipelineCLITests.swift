@@ -179,6 +179,11 @@ final class RunLabellerCLITests: XCTestCase {
                                             "--filter", "0", "--class-mix", "0"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         XCTAssertFalse(plain.stderr.contains("kept"), plain.stderr)
+        for psi in ["0", "nan"] {
+            let refused = try DarkroomBinary.run(["generate", "--model", run, "--per-class", "4", "--out", directory.file("psi").path, "--psi", psi])
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertTrue(refused.stderr.contains("--psi must be positive"), refused.stderr)
+        }
         let drawn = try rows(directory.file("plain").path)
         XCTAssertEqual(drawn.map { $0["index"] as? Int }, [0, 1, 2, 3, 4, 5, 6, 7], "every image as drawn")
         XCTAssertTrue(drawn.allSatisfy { $0["score"] == nil && $0["mixed_with"] == nil && $0["labeller_probabilities"] != nil })
@@ -223,7 +228,7 @@ final class RunLabellerCLITests: XCTestCase {
         XCTAssertEqual(readReport["soft_labels"] as? Bool, true)
         XCTAssertNil(readReport["filter_by"])
         XCTAssertNil(readReport["class_mix"])
-        for (flag, value) in [("--filter", "0.5"), ("--per-class", "4")] {
+        for (flag, value) in [("--filter", "0.5"), ("--per-class", "4"), ("--psi", "1.5")] {
             let refused = try DarkroomBinary.run(["utility", "--model", run, "--labels", labels, flag, value] + sets)
             XCTAssertNotEqual(refused.status, 0)
             XCTAssertTrue(refused.stderr.contains("\(flag) chooses a set drawn here"), refused.stderr)
