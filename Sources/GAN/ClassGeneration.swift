@@ -66,7 +66,8 @@ public enum ClassFilterKeep: String, Sendable, Codable, CaseIterable {
 /// How a per-class set's candidates are chosen where the command line leaves it unset. With a
 /// labeller (given, or the one the run trained with): the set measured best (README, utility),
 /// the quarter of four times the candidates it is least sure of among those it calls their class,
-/// half of them drawn between classes. Without one: every image as drawn.
+/// half of them drawn between classes, from latents scaled by 1.5. Without one: every image as
+/// drawn from G's prior.
 public struct ClassSetChoice: Equatable, Sendable {
     /// The fraction of candidates dropped (nil: none).
     public var filter: Double?
@@ -74,17 +75,22 @@ public struct ClassSetChoice: Equatable, Sendable {
     public var byLabeller: Bool
     public var keep: ClassFilterKeep
     public var classMix: Double
+    /// The latents' scale (`GenerationOptions.psi`).
+    public var psi: Float
 
-    public static let measuredBest = ClassSetChoice(filter: 0.75, byLabeller: true, keep: .hardest, classMix: 0.5)
+    public static let measuredBest = ClassSetChoice(filter: 0.75, byLabeller: true, keep: .hardest, classMix: 0.5, psi: 1.5)
 
-    /// Each argument as given (nil: left unset).
-    public static func resolve(filter: Double?, byLabeller: Bool?, keep: ClassFilterKeep?, classMix: Double?,
+    /// Each argument as given (nil: left unset). The wider latents come only with the labeller's
+    /// filter, which drops the rarer draws it does not call their class.
+    public static func resolve(filter: Double?, byLabeller: Bool?, keep: ClassFilterKeep?, classMix: Double?, psi: Float? = nil,
                                hasLabeller: Bool) -> ClassSetChoice {
         let byLabeller = byLabeller ?? hasLabeller
         let best = byLabeller && hasLabeller
-        return ClassSetChoice(filter: filter ?? (best ? measuredBest.filter : nil), byLabeller: byLabeller,
+        let filter = filter ?? (best ? measuredBest.filter : nil)
+        return ClassSetChoice(filter: filter, byLabeller: byLabeller,
                               keep: keep ?? (best ? measuredBest.keep : .surest),
-                              classMix: classMix ?? (hasLabeller ? measuredBest.classMix : 0))
+                              classMix: classMix ?? (hasLabeller ? measuredBest.classMix : 0),
+                              psi: psi ?? (best && (filter ?? 0) > 0 ? measuredBest.psi : 1))
     }
 }
 

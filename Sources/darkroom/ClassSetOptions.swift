@@ -5,14 +5,14 @@ import GAN
 /// and the set's choices, the measured best where there is a labeller and the command line leaves
 /// them unset (`ClassSetChoice`).
 func resolveClassSet(labellers given: [String], run: String, filter: Double?, byLabeller: Bool?, keep: String?,
-                     classMix: Double?) throws -> (labellers: [String], choice: ClassSetChoice) {
+                     classMix: Double?, psi: Float?) throws -> (labellers: [String], choice: ClassSetChoice) {
     var labellers = given
     if labellers.isEmpty, let own = TrainedGenerator.labeller(run: run) {
         labellers = [own]
         Console.note("with the labeller the run trained with, \(own)")
     }
     let choice = ClassSetChoice.resolve(filter: filter, byLabeller: byLabeller, keep: keep.flatMap(ClassFilterKeep.init),
-                                        classMix: classMix, hasLabeller: !labellers.isEmpty)
+                                        classMix: classMix, psi: psi, hasLabeller: !labellers.isEmpty)
     let labellerNeeded = "needs a labeller: --labeller, or a run trained with one"
     if choice.byLabeller && (choice.filter ?? 0) > 0 && labellers.isEmpty { throw ValidationError("--filter-by labeller \(labellerNeeded)") }
     if choice.classMix > 0 && labellers.isEmpty { throw ValidationError("--class-mix \(labellerNeeded)") }

@@ -50,8 +50,8 @@ struct GenerateCommand: ParsableCommand {
     var labeller: [String] = []
     @Option(help: "With --per-class and a labeller: the fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries; rows say mixed_with and mix_weight. Default 0.5 (0: none).")
     var classMix: Double?
-    @Option(help: "Scale every latent by PSI before G (the truncation trick's ψ: below 1 typical images, above 1 rarer ones; rows record it). Default 1, G's prior.")
-    var psi: Float = 1
+    @Option(help: "Scale every latent by PSI before G (the truncation trick's ψ: below 1 typical images, above 1 rarer ones; rows record it). Default 1, G's prior; with --per-class and the labeller's filter 1.5.")
+    var psi: Float?
     @Option(help: "With --filter-by two-sample: the prepared dataset it learns real images from (default: the run's).")
     var data: String?
 
@@ -73,7 +73,7 @@ struct GenerateCommand: ParsableCommand {
         if let filterFloor { guard (0..<1).contains(filterFloor) else { throw ValidationError("--filter-floor must be in [0, 1)") } }
         if !labeller.isEmpty && perClass == nil { throw ValidationError("--labeller comes with --per-class") }
         if let classMix { guard (0..<1).contains(classMix) else { throw ValidationError("--class-mix must be in [0, 1)") } }
-        guard psi > 0 && psi.isFinite else { throw ValidationError("--psi must be positive") }
+        if let psi { guard psi > 0 && psi.isFinite else { throw ValidationError("--psi must be positive") } }
         if perClass == nil && ((classMix ?? 0) > 0 || filterBy == "labeller" || filterKeep == "hardest") {
             throw ValidationError("--class-mix, --filter-by labeller and --filter-keep hardest come with --per-class")
         }
@@ -81,14 +81,14 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let (labellers, choice) = perClass == nil
-            ? ([], ClassSetChoice.resolve(filter: filter, byLabeller: false, keep: nil, classMix: 0, hasLabeller: false))
+            ? ([], ClassSetChoice.resolve(filter: filter, byLabeller: false, keep: nil, classMix: 0, psi: psi, hasLabeller: false))
             : try resolveClassSet(labellers: labeller, run: model, filter: filter, byLabeller: filterBy.map { $0 == "labeller" }, keep: filterKeep,
-                                  classMix: classMix)
+                                  classMix: classMix, psi: psi)
         if choice.keep == .hardest && !choice.byLabeller { throw ValidationError("--filter-keep hardest needs --filter-by labeller (a probability of the class)") }
         let floor = try resolveFilterFloor(filterFloor, choice: choice)
         let generator = try TrainedGenerator(run: model, checkpoint: checkpoint, average: !noEma, precision: precision.resolved)
         if let interpolate {
-            let grid = Generation.interpolationGrid(generator, walks: interpolate, seed: seed, psi: psi)
+            let grid = Generation.interpolationGrid(generator, walks: interpolate, seed: seed, psi: choice.psi)
             try Data(try PNG.encode(grid)).write(to: URL(fileURLWithPath: out), options: .atomic)
             Console.note("wrote \(interpolate) latent walks to \(out)")
             return
@@ -103,7 +103,7 @@ struct GenerateCommand: ParsableCommand {
         options.ratio = ratio ?? 1
         if let perClass, let ratio { options.realPerClass = GenerationOptions.realPerClass(perClass: perClass, ratio: ratio) }
         options.classMix = choice.classMix
-        options.psi = psi
+        options.psi = choice.psi
         let labellerScorer = try LabellerScorer.load(labellers, for: generator.configuration)
         var scorer: ClassScorer?
         if let filter = choice.filter, filter > 0 {
@@ -134,6 +134,6 @@ struct GenerateCommand: ParsableCommand {
         Console.endProgress()
         let synthetic = rows.filter { $0.source == "synthetic" }.count
         if let scorer { Console.note("kept \(synthetic) of \(options.candidates(for: synthetic)) candidates by the \(scorer.name)'s score") }
-        Console.note("wrote \(synthetic) synthetic\(rows.count > synthetic ? " and \(rows.count - synthetic) real" : "") images to \(out)/images (metadata.jsonl, latents.npy) from \(generator.checkpointPath)\(generator.usesAverage ? " (EMA weights)" : "")\(psi == 1 ? "" : ", latents scaled by ψ \(psi)")")
+        Console.note("wrote \(synthetic) synthetic\(rows.count > synthetic ? " and \(rows.count - synthetic) real" : "") images to \(out)/images (metadata.jsonl, latents.npy) from \(generator.checkpointPath)\(generator.usesAverage ? " (EMA weights)" : "")\(options.psi == 1 ? "" : ", latents scaled by ψ \(options.psi)")")
     }
 }

@@ -39,7 +39,7 @@ struct UtilityCommand: ParsableCommand {
     var softLabels = false
     @Option(help: "The fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries. Needs a labeller; with one the default is 0.5, as generate's.")
     var classMix: Double?
-    @Option(help: "Scale every latent of the drawn set by PSI before G (the truncation trick's ψ: below 1 typical images, above 1 rarer ones; default 1, G's prior).")
+    @Option(help: "Scale every latent of the drawn set by PSI before G (the truncation trick's ψ: below 1 typical images, above 1 rarer ones). Default 1, G's prior; with the labeller's filter 1.5, as generate's.")
     var psi: Float?
     @Option(help: "The fraction of each real + synthetic batch that is synthetic.")
     var syntheticShare = 0.5
@@ -78,7 +78,7 @@ struct UtilityCommand: ParsableCommand {
         }
         let (labellers, choice) = try resolveClassSet(labellers: labeller, run: model, filter: filter,
                                                       byLabeller: filterBy.map { $0 == UtilityOptions.FilterBy.labeller.rawValue },
-                                                      keep: filterKeep, classMix: classMix)
+                                                      keep: filterKeep, classMix: classMix, psi: psi)
         if (relabel || (softLabels && sets.isEmpty)) && labellers.isEmpty {
             throw ValidationError("--relabel and --soft-labels need a labeller: --labeller, or a run trained with one")
         }
@@ -94,7 +94,7 @@ struct UtilityCommand: ParsableCommand {
         options.relabel = relabel
         options.softLabels = softLabels
         options.classMix = choice.classMix
-        options.psi = psi ?? 1
+        options.psi = sets.isEmpty ? choice.psi : 1
         options.syntheticShare = syntheticShare
         options.recipe.schedule = DownstreamClassifier.Schedule(rawValue: schedule)!
         options.repeats = repeats

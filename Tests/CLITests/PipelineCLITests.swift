@@ -174,7 +174,7 @@ final class RunLabellerCLITests: XCTestCase {
         XCTAssertTrue(best.stderr.contains("kept 8 of 32 candidates by the labeller's score"), best.stderr)
         let chosen = try rows(directory.file("best").path)
         XCTAssertEqual(chosen.count, 8)
-        XCTAssertTrue(chosen.allSatisfy { $0["labeller_probabilities"] != nil && $0["score"] != nil }, "\(chosen)")
+        XCTAssertTrue(chosen.allSatisfy { $0["labeller_probabilities"] != nil && $0["score"] != nil && $0["psi"] as? Double == 1.5 }, "\(chosen)")
         let plain = try DarkroomBinary.run(["generate", "--model", run, "--per-class", "4", "--out", directory.file("plain").path,
                                             "--filter", "0", "--class-mix", "0"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
@@ -186,7 +186,7 @@ final class RunLabellerCLITests: XCTestCase {
         }
         let drawn = try rows(directory.file("plain").path)
         XCTAssertEqual(drawn.map { $0["index"] as? Int }, [0, 1, 2, 3, 4, 5, 6, 7], "every image as drawn")
-        XCTAssertTrue(drawn.allSatisfy { $0["score"] == nil && $0["mixed_with"] == nil && $0["labeller_probabilities"] != nil })
+        XCTAssertTrue(drawn.allSatisfy { $0["score"] == nil && $0["mixed_with"] == nil && $0["psi"] == nil && $0["labeller_probabilities"] != nil })
         // The labelled real images beside them: all 8, or with --ratio 2 at most 4 / 2 of each class.
         for (name, flags, real) in [("with-real", [String](), 8), ("with-some-real", ["--ratio", "2"], 4)] {
             let result = try DarkroomBinary.run(["generate", "--model", run, "--per-class", "4", "--out", directory.file(name).path, "--augment", data] + flags)
@@ -215,6 +215,7 @@ final class RunLabellerCLITests: XCTestCase {
         XCTAssertEqual(report["filter_keep"] as? String, "hardest")
         XCTAssertEqual(report["filter_floor"] as? Double, 0.5)
         XCTAssertEqual(report["class_mix"] as? Double, 0.5)
+        XCTAssertEqual(report["psi"] as? Double, 1.5)
         XCTAssertEqual(report["labellers"] as? [String], [run + "/labeller.safetensors"])
 
         // The exported folders themselves, joined, with their rows' soft labels; --set brings its

@@ -297,21 +297,26 @@ final class ConditionalTests: XCTestCase {
     /// With a labeller, what the command line leaves unset is the set measured best; what it
     /// gives is kept; without a labeller, every image as drawn.
     func testClassSetChoiceDefaultsToTheMeasuredBestOnlyWithALabeller() {
-        func resolve(filter: Double? = nil, byLabeller: Bool? = nil, keep: ClassFilterKeep? = nil, classMix: Double? = nil, labeller: Bool) -> ClassSetChoice {
-            ClassSetChoice.resolve(filter: filter, byLabeller: byLabeller, keep: keep, classMix: classMix, hasLabeller: labeller)
+        func resolve(filter: Double? = nil, byLabeller: Bool? = nil, keep: ClassFilterKeep? = nil, classMix: Double? = nil, psi: Float? = nil,
+                     labeller: Bool) -> ClassSetChoice {
+            ClassSetChoice.resolve(filter: filter, byLabeller: byLabeller, keep: keep, classMix: classMix, psi: psi, hasLabeller: labeller)
         }
         XCTAssertEqual(resolve(labeller: true), .measuredBest)
-        XCTAssertEqual(resolve(labeller: true), ClassSetChoice.resolve(filter: 0.75, byLabeller: true, keep: .hardest, classMix: 0.5, hasLabeller: true))
+        XCTAssertEqual(resolve(labeller: true), ClassSetChoice.resolve(filter: 0.75, byLabeller: true, keep: .hardest, classMix: 0.5, psi: 1.5, hasLabeller: true))
         let none = resolve(labeller: false)
         XCTAssertNil(none.filter)
-        XCTAssertEqual([none.byLabeller, none.keep == .surest, none.classMix == 0], [false, true, true])
+        XCTAssertEqual([none.byLabeller, none.keep == .surest, none.classMix == 0, none.psi == 1], [false, true, true, true])
         let unfiltered = resolve(filter: 0, labeller: true)
         XCTAssertEqual([unfiltered.filter, unfiltered.classMix], [0, 0.5])
+        XCTAssertEqual(unfiltered.psi, 1, "the wider latents come only with the labeller's filter")
+        XCTAssertEqual(resolve(psi: 1, labeller: true).psi, 1)
+        XCTAssertEqual(resolve(psi: 0.8, labeller: false).psi, 0.8)
         XCTAssertEqual(resolve(classMix: 0, labeller: true).classMix, 0)
         XCTAssertEqual(resolve(keep: .surest, labeller: true).keep, .surest)
         let otherScorer = resolve(filter: 0.5, byLabeller: false, labeller: true)
         XCTAssertEqual([otherScorer.byLabeller, otherScorer.keep == .surest], [false, true], "another scorer keeps its own default")
         XCTAssertEqual(otherScorer.filter, 0.5)
+        XCTAssertEqual(otherScorer.psi, 1)
         XCTAssertNil(resolve(byLabeller: false, labeller: true).filter, "no filter unless asked for, by another scorer")
         XCTAssertEqual(resolve(filter: 0.5, labeller: false).byLabeller, false)
     }
