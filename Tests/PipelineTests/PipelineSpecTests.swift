@@ -128,6 +128,7 @@ final class PipelineSpecTests: XCTestCase {
         let fewLabels = try PipelineSpec.load(path: directory.appendingPathComponent("few-labels.yaml").path)
         let generate = try XCTUnwrap(fewLabels.stage(.generate).map { fewLabels.arguments(for: $0) })
         XCTAssertEqual(generate.firstIndex(of: "--class-mix").map { generate[$0 + 1] }, "0.5")
+        XCTAssertEqual(generate.firstIndex(of: "--psi").map { generate[$0 + 1] }, "1.5")
         XCTAssertTrue(generate.contains("--labeller"), "mixing needs the labeller")
         let utility = try XCTUnwrap(fewLabels.stage(.utility).map { fewLabels.arguments(for: $0) })
         XCTAssertEqual(utility.firstIndex(of: "--set").map { utility[$0 + 1] }, fewLabels.stage(.generate)?.value("out"))
