@@ -91,8 +91,8 @@ public final class TrainedGenerator {
     }
 
     /// The latent of image `index` of a generation seeded with `seed`: each image has its own
-    /// stream, so any one can be regenerated alone. `psi` scales it (the truncation trick's ψ
-    /// about the prior's mean, 0: below 1 draws typical images, above 1 rarer ones; 1: the prior).
+    /// stream, so any one can be regenerated alone. `psi` scales it toward or away from the
+    /// prior's mean, 0 (the truncation trick's ψ): below 1 typical images, above 1 rarer ones.
     public func latent(seed: UInt64, index: Int, psi: Float = 1) -> [Float] {
         var random = SeededRandom(seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
         let z = configuration.latents(count: 1, random: &random)
