@@ -190,7 +190,7 @@ extension Generation {
                                                checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[candidate], label: name,
                                                confidence: sure[offset], labellerProbabilities: soft?[offset],
                                                mixedWith: mixes[candidate].map { classes[$0.partner] }, mixWeight: mixes[candidate]?.weight,
-                                               psi: options.psi == 1 ? nil : options.psi))
+                                               psi: options.recordedPsi))
                 }
                 latents += batchLatents
                 progress(rows.count, perClass * classes.count)

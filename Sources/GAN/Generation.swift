@@ -210,6 +210,8 @@ public struct GenerationOptions: Sendable {
     public var classMix: Double = 0
     /// Every latent scaled by this before G (`TrainedGenerator.latent`; 1: G's own prior).
     public var psi: Float = 1
+    /// `psi` as a metadata row records it: absent at 1.
+    var recordedPsi: Float? { psi == 1 ? nil : psi }
 
     public init(count: Int) { self.count = count }
 
@@ -315,7 +317,7 @@ public enum Generation {
                 try AtomicFile.write(try encode(generator.pixelImage(images, index: slot)), to: root.appendingPathComponent(name).path)
                 rows.append(GeneratedImage(fileName: name, source: "synthetic", index: chosen[start + slot], seed: options.seed,
                                            checkpoint: generator.checkpointDigest, path: nil, score: scoreOf[chosen[start + slot]],
-                                           psi: options.psi == 1 ? nil : options.psi))
+                                           psi: options.recordedPsi))
             }
             latents += batchLatents
             progress(start + count, syntheticCount)

@@ -94,7 +94,7 @@ struct UtilityCommand: ParsableCommand {
         options.relabel = relabel
         options.softLabels = softLabels
         options.classMix = choice.classMix
-        options.psi = sets.isEmpty ? choice.psi : 1
+        options.psi = choice.psi
         options.syntheticShare = syntheticShare
         options.recipe.schedule = DownstreamClassifier.Schedule(rawValue: schedule)!
         options.repeats = repeats
