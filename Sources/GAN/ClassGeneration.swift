@@ -66,7 +66,7 @@ public enum ClassFilterKeep: String, Sendable, Codable, CaseIterable {
 /// How a per-class set's candidates are chosen where the command line leaves it unset. With a
 /// labeller (given, or the one the run trained with): the set measured best (README, utility),
 /// the quarter of four times the candidates it is least sure of among those it calls their class,
-/// half of them drawn between classes, from latents scaled by 1.5. Without one: every image as
+/// a quarter of them drawn between classes, from latents scaled by 1.5. Without one: every image as
 /// drawn from G's prior.
 public struct ClassSetChoice: Equatable, Sendable {
     /// The fraction of candidates dropped (nil: none).
@@ -78,7 +78,7 @@ public struct ClassSetChoice: Equatable, Sendable {
     /// The latents' scale (`GenerationOptions.psi`).
     public var psi: Float
 
-    public static let measuredBest = ClassSetChoice(filter: 0.75, byLabeller: true, keep: .hardest, classMix: 0.5, psi: 1.5)
+    public static let measuredBest = ClassSetChoice(filter: 0.75, byLabeller: true, keep: .hardest, classMix: 0.25, psi: 1.5)
 
     /// Each argument as given (nil: left unset). The wider latents come only with the labeller's
     /// filter, which drops the rarer draws it does not call their class.

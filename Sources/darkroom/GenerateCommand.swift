@@ -48,7 +48,7 @@ struct GenerateCommand: ParsableCommand {
     var filterFloor: Double?
     @Option(help: "With --per-class: a classifier written by label --save-labeller (default: the one the run trained with, if any); each row gets its labeller_probabilities (soft labels), and --filter-by labeller can use it. Repeat for an ensemble (their probabilities averaged).")
     var labeller: [String] = []
-    @Option(help: "With --per-class and a labeller: the fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries; rows say mixed_with and mix_weight. Default 0.5 (0: none).")
+    @Option(help: "With --per-class and a labeller: the fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries; rows say mixed_with and mix_weight. Default 0.25 (0: none).")
     var classMix: Double?
     @Option(help: "Scale every latent by PSI before G (the truncation trick's ψ: below 1 typical images, above 1 rarer ones; rows record it). Default 1, G's prior; with --per-class and the labeller's filter 1.5.")
     var psi: Float?

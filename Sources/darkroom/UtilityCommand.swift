@@ -37,7 +37,7 @@ struct UtilityCommand: ParsableCommand {
     var relabel = false
     @Flag(help: "Train on each synthetic image with the labeller's probabilities over the classes as its target (soft labels).")
     var softLabels = false
-    @Option(help: "The fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries. Needs a labeller; with one the default is 0.5, as generate's.")
+    @Option(help: "The fraction of each class's candidates drawn between it and another class (G's class row moved toward a partner the labeller confuses it with, by up to one half): images near the class boundaries. Needs a labeller; with one the default is 0.25, as generate's.")
     var classMix: Double?
     @Option(help: "Scale every latent of the drawn set by PSI before G (the truncation trick's ψ: below 1 typical images, above 1 rarer ones). Default 1, G's prior; with the labeller's filter 1.5, as generate's.")
     var psi: Float?

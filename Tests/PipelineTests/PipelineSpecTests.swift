@@ -123,11 +123,11 @@ final class PipelineSpecTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
         XCTAssertEqual(Set(files), ["quickstart.yaml", "fashion-mnist.yaml", "folder.yaml", "few-labels.yaml"])
         for file in files { XCTAssertNoThrow(try PipelineSpec.load(path: directory.appendingPathComponent(file).path), file) }
-        // The few-labels set is drawn with half of each class's candidates between classes, and
+        // The few-labels set is drawn with a quarter of each class's candidates between classes, and
         // utility judges the folder generate wrote, with its rows' soft labels.
         let fewLabels = try PipelineSpec.load(path: directory.appendingPathComponent("few-labels.yaml").path)
         let generate = try XCTUnwrap(fewLabels.stage(.generate).map { fewLabels.arguments(for: $0) })
-        XCTAssertEqual(generate.firstIndex(of: "--class-mix").map { generate[$0 + 1] }, "0.5")
+        XCTAssertEqual(generate.firstIndex(of: "--class-mix").map { generate[$0 + 1] }, "0.25")
         XCTAssertEqual(generate.firstIndex(of: "--psi").map { generate[$0 + 1] }, "1.5")
         XCTAssertTrue(generate.contains("--labeller"), "mixing needs the labeller")
         let utility = try XCTUnwrap(fewLabels.stage(.utility).map { fewLabels.arguments(for: $0) })
