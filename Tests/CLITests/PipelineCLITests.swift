@@ -214,7 +214,7 @@ final class RunLabellerCLITests: XCTestCase {
         XCTAssertEqual(report["filter_by"] as? String, "labeller")
         XCTAssertEqual(report["filter_keep"] as? String, "hardest")
         XCTAssertEqual(report["filter_floor"] as? Double, 0.5)
-        XCTAssertEqual(report["class_mix"] as? Double, 0.5)
+        XCTAssertEqual(report["class_mix"] as? Double, 0.25)
         XCTAssertEqual(report["psi"] as? Double, 1.5)
         XCTAssertEqual(report["labellers"] as? [String], [run + "/labeller.safetensors"])
 
