@@ -49,6 +49,10 @@ public struct StepOptions: Codable, Equatable, Sendable {
     /// `classWeight`, AC-GAN's). 0: D's classifier learns the classes from labelled real images
     /// only, and G is taught them through it, so G cannot redefine a class that D then follows.
     public var fakeClassWeight: Float?
+    /// The weight of G's classification loss, D's classifier asked to call each fake its class
+    /// (nil: `classWeight`, AC-GAN's). 0: with a projection discriminator, G is asked only to pass
+    /// as its class's real images, not to draw the ones D's classifier is surest of.
+    public var generatorClassWeight: Float?
     /// Pseudo-labels: while `DCGANTrainer.pseudoLabelsActive`, an unlabelled real image whose
     /// largest class probability reaches this confidence counts as labelled with that class (0: off).
     public var pseudoLabels: Float = 0
@@ -69,7 +73,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         case loss, learningRate = "lr", lrD = "lr_d", lrG = "lr_g", beta1, beta2, realLabel = "real_label", backend, diffAugment = "diffaugment", adaTarget = "ada_target"
         case discriminatorSteps = "d_steps", instanceNoise = "instance_noise"
         case gp, r1, r1Interval = "r1_interval", dragan, featureMatching = "feature_matching", replay, unroll
-        case precision, classWeight = "class_weight", fakeClassWeight = "fake_class_weight", pseudoLabels = "pseudo_labels"
+        case precision, classWeight = "class_weight", fakeClassWeight = "fake_class_weight", generatorClassWeight = "generator_class_weight", pseudoLabels = "pseudo_labels"
     }
 
     public init(from decoder: Decoder) throws {
@@ -96,6 +100,7 @@ public struct StepOptions: Codable, Equatable, Sendable {
         precision = try container.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
         classWeight = try container.decodeIfPresent(Float.self, forKey: .classWeight) ?? 1
         fakeClassWeight = try container.decodeIfPresent(Float.self, forKey: .fakeClassWeight)
+        generatorClassWeight = try container.decodeIfPresent(Float.self, forKey: .generatorClassWeight)
         pseudoLabels = try container.decodeIfPresent(Float.self, forKey: .pseudoLabels) ?? 0
     }
 }
@@ -491,18 +496,23 @@ public final class DCGANTrainer {
             let features = discriminator.features!.converted(toPlainInto: &plainFeatures)
             let matching = Loss.featureMatching(features, realMean: realFeatureMean, into: lossGradient)
             lossGradient = matching.gradient
-            let classLoss = classification(fakeClasses)
+            let classLoss = generatorClassification()
             loss = matching.value + (classLoss?.value ?? 0)
             augmentedGradient = discriminator.backward(nil, featureGradient: matching.gradient, classGradient: classLoss?.gradient)!
         } else {
             let adversarial = generatorAdversarialLoss(logits)
-            let classLoss = classification(fakeClasses)
+            let classLoss = generatorClassification()
             loss = adversarial.value + (classLoss?.value ?? 0)
             augmentedGradient = discriminator.backward(adversarial.gradient, classGradient: classLoss?.gradient)!
         }
         let fakeGradient = augments ? fakeAugment.backward(augmentedGradient) : augmentedGradient
         _ = generator.backward(fakeGradient)
         return (loss, dFakeAfter)
+    }
+
+    /// Gmain's classification term on D's last forward (the fakes): nil where it is weighted 0.
+    private func generatorClassification() -> LossResult? {
+        options.generatorClassWeight == 0 ? nil : classification(fakeClasses, weight: options.generatorClassWeight)
     }
 
     /// The unrolled GAN's look-ahead (Metz et al. 2017), first-order form: D takes `unroll` more

@@ -66,6 +66,8 @@ struct TrainCommand: ParsableCommand {
     var classWeight: Float = 1
     @Option(help: "With --labels: the weight of D's classification loss on the fakes (default --class-weight, AC-GAN's; 0: D's classifier learns from labelled real images only).")
     var fakeClassWeight: Float?
+    @Option(help: "With --labels: the weight of G's classification loss, D's classifier asked to call each fake its class (default --class-weight, AC-GAN's; 0: with --projection, G is asked only to pass as its class's real images).")
+    var generatorClassWeight: Float?
     @Option(help: "With --labels: labelled images added to every real batch (default: a quarter of --batch while under half the images are labelled, else 0).")
     var labelledBatch: Int?
     @Option(help: "With --labels: a labeller (label --save-labeller) that gives every image the labels leave unlabelled, each time it is shown, a class drawn from its probabilities.")
@@ -93,7 +95,9 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 1, logEvery >= 1, sampleEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--checkpoint-every, --log-every and --sample-every must be at least 1") }
         if let evalEvery, !(evalEvery >= 0) { throw ValidationError("--eval-every must be 0 or more") }
         guard pseudoLabels >= 0 && pseudoLabels <= 1 else { throw ValidationError("--pseudo-labels must be a confidence in [0, 1]") }
-        guard classWeight >= 0, fakeClassWeight.map({ $0 >= 0 }) ?? true, labelledBatch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--class-weight, --fake-class-weight and --labelled-batch must be 0 or more") }
+        guard classWeight >= 0, fakeClassWeight.map({ $0 >= 0 }) ?? true, generatorClassWeight.map({ $0 >= 0 }) ?? true, labelledBatch.map({ $0 >= 0 }) ?? true else {
+            throw ValidationError("--class-weight, --fake-class-weight, --generator-class-weight and --labelled-batch must be 0 or more")
+        }
         if projection && labels == nil { throw ValidationError("--projection comes with --labels") }
         if classNorm && labels == nil { throw ValidationError("--class-norm comes with --labels") }
         if labeller != nil && labels == nil { throw ValidationError("--labeller comes with --labels") }
@@ -125,6 +129,7 @@ struct TrainCommand: ParsableCommand {
         options.labels = labels
         options.step.classWeight = classWeight
         if let fakeClassWeight { options.step.fakeClassWeight = fakeClassWeight }
+        if let generatorClassWeight { options.step.generatorClassWeight = generatorClassWeight }
         options.labelledBatch = labelledBatch
         options.labeller = labeller
         options.projection = projection

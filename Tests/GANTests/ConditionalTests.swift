@@ -419,6 +419,36 @@ final class ConditionalTests: XCTestCase {
         XCTAssertEqual(realOnly.classLoss, 0, "only the (empty) real term")
     }
 
+    /// G's classification term is weighted on its own: D's step is the same whatever its weight,
+    /// and G's loss is the adversarial loss plus weight × the fakes' class loss (0: none, and G
+    /// moves differently). The weight is kept in the run's options.
+    func testGeneratorClassWeightScalesOnlyGsClassificationTerm() throws {
+        var random = SeededRandom(seed: 9)
+        let real = Tensor(shape: [6, 1, 32, 32], values: (0..<6144).map { _ in random.nextUniform() * 2 - 1 })
+        let classes = [0, 1, 2, -1, -1, 0]
+        func step(generatorClassWeight: Float?) -> (metrics: StepMetrics, generator: [Float]) {
+            var options = StepOptions()
+            options.generatorClassWeight = generatorClassWeight
+            let trainer = DCGANTrainer(configuration: conditional, options: options, seed: 3)
+            let metrics = trainer.step(real: real, classes: classes)
+            return (metrics, trainer.generator.parameters[0].value.values)
+        }
+        let acgan = step(generatorClassWeight: nil), none = step(generatorClassWeight: 0), double = step(generatorClassWeight: 2)
+        XCTAssertEqual(none.metrics.lossD, acgan.metrics.lossD)
+        XCTAssertEqual(none.metrics.dFakeAfter, acgan.metrics.dFakeAfter, "G's loss is taken against the same D")
+        let classTerm = acgan.metrics.lossG - none.metrics.lossG
+        XCTAssertGreaterThan(classTerm, 0.1, "the fakes' class loss, about ln 3 for an untrained head")
+        XCTAssertEqual(double.metrics.lossG - none.metrics.lossG, 2 * classTerm, accuracy: 1e-4 * Float(max(1, acgan.metrics.lossG)))
+        XCTAssertTrue(none.generator != acgan.generator, "without the term G's gradient differs")
+
+        var options = StepOptions()
+        options.generatorClassWeight = 0
+        let decoded = try JSONDecoder().decode(StepOptions.self, from: try JSONEncoder().encode(options))
+        XCTAssertEqual(decoded.generatorClassWeight, 0)
+        let older = try JSONDecoder().decode(StepOptions.self, from: try JSONEncoder().encode(StepOptions()))
+        XCTAssertNil(older.generatorClassWeight, "a run from before the option: AC-GAN's weight")
+    }
+
     func testLabelledImagesBesideEachBatchDependOnlyOnTheIteration() throws {
         let data = try writeTinyDataset(directory)
         let rowClasses = (0..<48).map { $0 < 10 ? $0 % 3 : -1 }
