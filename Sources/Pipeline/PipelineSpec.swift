@@ -46,7 +46,7 @@ let stageOptions: [StageName: [String: OptionKind]] = [
              "unroll": .integer, "minibatch-std": .flag, "generator": .string, "d-norm": .string, "beta1": .number, "seed": .integer, "loss": .string, "diffaugment": .string, "real-label": .number, "dropout": .number, "ema": .number,
              "checkpoint-every": .integer, "sample-every": .integer, "log-every": .integer, "backend": .string, "kimg": .number,
              "snapshot-kimg": .number, "augment": .string, "ema-kimg": .number, "ema-rampup": .number, "eval-every": .number,
-             "eval-count": .integer, "precision": .string, "labels": .string, "class-weight": .number, "fake-class-weight": .number, "labelled-batch": .integer, "labeller": .string, "pseudo-labels": .number, "projection": .flag, "class-norm": .flag],
+             "eval-count": .integer, "precision": .string, "labels": .string, "class-weight": .number, "fake-class-weight": .number, "generator-class-weight": .number, "labelled-batch": .integer, "labeller": .string, "pseudo-labels": .number, "projection": .flag, "class-norm": .flag],
     .evaluate: ["model": .string, "checkpoint": .string, "data": .string, "count": .integer, "seed": .integer, "bins": .integer,
                 "no-ema": .flag, "no-two-sample": .flag, "out": .string],
     .generate: ["model": .string, "checkpoint": .string, "count": .integer, "out": .string, "format": .string, "quality": .integer,

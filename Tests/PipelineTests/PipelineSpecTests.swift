@@ -1,7 +1,30 @@
-import Pipeline
+import Foundation
+@testable import Pipeline
+import TestSupport
 import XCTest
 
 final class PipelineSpecTests: XCTestCase {
+    /// Every flag a stage's command takes is an option of that stage in a pipeline, but for those a
+    /// pipeline sets itself or has no use for: a new CLI flag cannot be left out of `stageOptions`.
+    func testEveryStageTakesItsCommandsFlags() throws {
+        let notInPipelines: Set<String> = ["help", "version", "json", "resume", "overwrite", "interpolate"]
+        for stage in StageName.allCases where stage != .dataset {
+            let help = try DarkroomBinary.run([stage.rawValue, "--help"])
+            XCTAssertEqual(help.status, 0, help.stderr)
+            let options = help.stdout.components(separatedBy: "OPTIONS:").last ?? ""
+            // The flag an option's line starts with, two spaces in ("  --name <value>", "  -h, --help"):
+            // wrapped help text is indented further and may name other commands' flags.
+            let flags = options.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("  -"), let flag = line.split(separator: " ").first(where: { $0.hasPrefix("--") }) else { return nil }
+                return String(flag.dropFirst(2).prefix { $0.isLetter || $0.isNumber || $0 == "-" })
+            }
+            XCTAssertFalse(flags.isEmpty, "\(stage)")
+            for flag in flags where !notInPipelines.contains(flag) {
+                XCTAssertNotNil(stageOptions[stage]?[flag], "darkroom \(stage.rawValue) --\(flag) is not a pipeline option")
+            }
+        }
+    }
+
     func testStagesTakeEarlierOutputsAndBecomeCLIArguments() throws {
         let spec = try PipelineSpec.parse("""
             name: demo
