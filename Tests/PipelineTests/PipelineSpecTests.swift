@@ -8,6 +8,7 @@ final class PipelineSpecTests: XCTestCase {
     /// pipeline sets itself or has no use for: a new CLI flag cannot be left out of `stageOptions`.
     func testEveryStageTakesItsCommandsFlags() throws {
         let notInPipelines: Set<String> = ["help", "version", "json", "resume", "overwrite", "interpolate"]
+        // dataset's stage runs `darkroom datasets RECIPE`: its options are each recipe's, not one command's.
         for stage in StageName.allCases where stage != .dataset {
             let help = try DarkroomBinary.run([stage.rawValue, "--help"])
             XCTAssertEqual(help.status, 0, help.stderr)
