@@ -163,6 +163,8 @@ final class PipelineSpecTests: XCTestCase {
         let train = try XCTUnwrap(fewLabels.stage(.train).map { fewLabels.arguments(for: $0) })
         XCTAssertEqual(train.firstIndex(of: "--labeller").map { train[$0 + 1] }, fewLabels.stage(.label)?.value("save-labeller"))
         XCTAssertEqual(train.firstIndex(of: "--labels").map { train[$0 + 1] }, "out/few-labels/dump/few-labels.csv")
+        // 15 epochs, where an independent classifier's read of the set stopped improving (Docs/utility-fmnist.md).
+        XCTAssertEqual(train.firstIndex(of: "--epochs").map { train[$0 + 1] }, "15")
     }
 }
 
