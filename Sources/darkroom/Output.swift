@@ -8,6 +8,9 @@ enum Console {
     static let isTerminal = isatty(STDERR_FILENO) != 0
 
     static func note(_ message: String) {
+        // Results printed before a note come before it where both streams share one file (a
+        // pipeline's log): stdout is block-buffered there, stderr is not.
+        fflush(stdout)
         FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 

@@ -115,9 +115,13 @@ extension PipelineCLITests {
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertTrue(again.stderr.contains("ran nothing"), again.stderr)
         try directory.write("held.csv", Array((held + "24.png,even\n").utf8))
-        let edited = try DarkroomBinary.run(["run", pipeline])
-        XCTAssertEqual(edited.status, 0, edited.stderr)
-        XCTAssertTrue(edited.stderr.contains("ran utility, report"), "an edited labels file re-runs what reads it: " + edited.stderr)
+        // Logged to one file, as `> log 2>&1`: each stage's results sit under its own header.
+        let edited = try Process.runMerged(DarkroomBinary.path, ["run", pipeline])
+        XCTAssertEqual(edited.status, 0, edited.output)
+        XCTAssertTrue(edited.output.contains("ran utility, report"), "an edited labels file re-runs what reads it: " + edited.output)
+        let figuresAt = try XCTUnwrap(edited.output.range(of: "test accuracy on")?.lowerBound, edited.output)
+        let reportAt = try XCTUnwrap(edited.output.range(of: "[few] report:")?.lowerBound, edited.output)
+        XCTAssertLessThan(figuresAt, reportAt, "utility's figures come before the next stage's header: " + edited.output)
         let remeasured = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: directory.file("utility.json"))) as? [String: Any])
         XCTAssertEqual(remeasured["test_count"] as? Int, 13)
 

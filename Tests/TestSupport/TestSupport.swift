@@ -136,6 +136,26 @@ extension Process {
     }
 }
 
+extension Process {
+    /// Runs a program with stdout and stderr into one file, as `> log 2>&1` would; returns the exit
+    /// status and that file's text, in the order the program wrote it.
+    public static func runMerged(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("log-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: logURL) }
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        process.waitUntilExit()
+        try log.close()
+        return (process.terminationStatus, String(decoding: (try? Data(contentsOf: logURL)) ?? Data(), as: UTF8.self))
+    }
+}
+
 /// The built `darkroom` executable, beside the test bundle in the build folder.
 public enum DarkroomBinary {
     public static var path: String {
