@@ -3,10 +3,12 @@
 # images (the first 100 of each class, by class name), the 10,000 test images held out.
 #   scripts/utility-fmnist.sh setup                  # WORK/{train,test} prepared, WORK/labels-1000.csv, WORK/test-labels.csv
 #   scripts/utility-fmnist.sh label                  # WORK/all-labels.csv: darkroom label's FixMatch labels for the other 59,000,
-#                                                    # and its classifier, WORK/labeller.safetensors (UTILITY="--labeller WORK/labeller.safetensors")
-#   scripts/utility-fmnist.sh run NAME [train flags…] # train --labels 5 epochs, then utility (UTILITY="…" adds its flags)
-# WORK (default fmnist-utility) holds everything; B the darkroom binary. README's recipe:
-#   UTILITY="--soft-labels --synthetic-share 0.75 --repeats 3" \
+#                                                    # and its classifier, WORK/labeller.safetensors (LABEL="…" adds label's flags)
+#   scripts/utility-fmnist.sh run NAME [train flags…] # train --labels EPOCHS (5) epochs, then utility (UTILITY="…" adds its flags)
+# WORK (default fmnist-utility) holds everything; B the darkroom binary. README's recipe (the
+# earlier tables in Docs/utility-fmnist.md: the default LABEL and EPOCHS):
+#   LABEL="--validation-fraction 0 --depth 1 --thresholds flexmatch" scripts/utility-fmnist.sh label
+#   EPOCHS=15 UTILITY="--soft-labels --synthetic-share 0.75 --repeats 3" \
 #     scripts/utility-fmnist.sh run NAME --preset quality --projection --labeller WORK/labeller.safetensors
 # TRAIN_LABELS=all trains on WORK/all-labels.csv instead (the argmax labels of Docs/utility-fmnist.md's
 # earlier tables); utility always trains its real-only classifier on the 1,000 given labels.
@@ -42,14 +44,14 @@ EOF
   ;;
 label)
   "$B" label --data "$WORK/train" --labels "$WORK/labels-1000.csv" --out "$WORK/all-labels.csv" --save-labeller "$WORK/labeller.safetensors" \
-    --test-labels "$WORK/test-labels.csv" --test-data "$WORK/test" --json > "$WORK/label.json"
+    --test-labels "$WORK/test-labels.csv" --test-data "$WORK/test" ${LABEL:-} --json > "$WORK/label.json"
   cat "$WORK/label.json"
   ;;
 run)
   name=$2; shift 2
   labels="$WORK/labels-1000.csv"
   if [ "${TRAIN_LABELS:-}" = all ]; then labels="$WORK/all-labels.csv"; fi
-  "$B" train --data "$WORK/train" --out "$WORK/runs/$name" --labels "$labels" --epochs 5 --eval-every 0 "$@" \
+  "$B" train --data "$WORK/train" --out "$WORK/runs/$name" --labels "$labels" --epochs "${EPOCHS:-5}" --eval-every 0 "$@" \
     > "$WORK/$name.train.log" 2>&1
   "$B" utility --model "$WORK/runs/$name" --labels "$WORK/labels-1000.csv" --test-labels "$WORK/test-labels.csv" \
     --test-data "$WORK/test" --json ${UTILITY:-} > "$WORK/$name${UTILITY_NAME:-}.utility.json" 2> "$WORK/$name${UTILITY_NAME:-}.utility.log"
