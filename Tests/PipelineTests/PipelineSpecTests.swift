@@ -151,27 +151,32 @@ final class PipelineSpecTests: XCTestCase {
         // utility judges the folder generate wrote, with its rows' soft labels.
         let fewLabels = try PipelineSpec.load(path: directory.appendingPathComponent("few-labels.yaml").path)
         let generate = try XCTUnwrap(fewLabels.stage(.generate).map { fewLabels.arguments(for: $0) })
-        XCTAssertEqual(generate.firstIndex(of: "--class-mix").map { generate[$0 + 1] }, "0.25")
-        XCTAssertEqual(generate.firstIndex(of: "--psi").map { generate[$0 + 1] }, "1.5")
+        XCTAssertEqual(value(of: "--class-mix", in: generate), "0.25")
+        XCTAssertEqual(value(of: "--psi", in: generate), "1.5")
         XCTAssertTrue(generate.contains("--labeller"), "mixing needs the labeller")
         let utility = try XCTUnwrap(fewLabels.stage(.utility).map { fewLabels.arguments(for: $0) })
-        XCTAssertEqual(utility.firstIndex(of: "--set").map { utility[$0 + 1] }, fewLabels.stage(.generate)?.value("out"))
+        XCTAssertEqual(value(of: "--set", in: utility), fewLabels.stage(.generate)?.value("out"))
         XCTAssertTrue(utility.contains("--soft-labels"))
         XCTAssertFalse(utility.contains("--class-mix") || utility.contains("--filter") || utility.contains("--per-class"),
                        "utility refuses drawing options with --set")
         // Its generator learns each class from the labeller's probabilities, on top of the few labels.
         let train = try XCTUnwrap(fewLabels.stage(.train).map { fewLabels.arguments(for: $0) })
-        XCTAssertEqual(train.firstIndex(of: "--labeller").map { train[$0 + 1] }, fewLabels.stage(.label)?.value("save-labeller"))
-        XCTAssertEqual(train.firstIndex(of: "--labels").map { train[$0 + 1] }, "out/few-labels/dump/few-labels.csv")
+        XCTAssertEqual(value(of: "--labeller", in: train), fewLabels.stage(.label)?.value("save-labeller"))
+        XCTAssertEqual(value(of: "--labels", in: train), "out/few-labels/dump/few-labels.csv")
         // 15 epochs, where an independent classifier's read of the set stopped improving (Docs/utility-fmnist.md).
-        XCTAssertEqual(train.firstIndex(of: "--epochs").map { train[$0 + 1] }, "15")
+        XCTAssertEqual(value(of: "--epochs", in: train), "15")
         // Its labeller learns from all 1,000 labels (measured on the held-out ones instead), with a
         // deeper CNN and FlexMatch's class thresholds: the set reads 0.3 points better (Docs/utility-fmnist.md).
         let label = try XCTUnwrap(fewLabels.stage(.label).map { fewLabels.arguments(for: $0) })
-        XCTAssertEqual(label.firstIndex(of: "--validation-fraction").map { label[$0 + 1] }, "0")
-        XCTAssertEqual(label.firstIndex(of: "--depth").map { label[$0 + 1] }, "1")
-        XCTAssertEqual(label.firstIndex(of: "--thresholds").map { label[$0 + 1] }, "flexmatch")
-        XCTAssertEqual(label.firstIndex(of: "--test-labels").map { label[$0 + 1] }, "out/few-labels/dump/held-out-labels.csv")
+        XCTAssertEqual(value(of: "--validation-fraction", in: label), "0")
+        XCTAssertEqual(value(of: "--depth", in: label), "1")
+        XCTAssertEqual(value(of: "--thresholds", in: label), "flexmatch")
+        XCTAssertEqual(value(of: "--test-labels", in: label), "out/few-labels/dump/held-out-labels.csv")
+    }
+
+    /// The value that follows `flag` in a stage's arguments.
+    private func value(of flag: String, in arguments: [String]) -> String? {
+        arguments.firstIndex(of: flag).map { arguments[$0 + 1] }
     }
 }
 

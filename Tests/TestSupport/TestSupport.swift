@@ -134,9 +134,7 @@ extension Process {
         let errData = (try? Data(contentsOf: errURL)) ?? Data()
         return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
-}
 
-extension Process {
     /// Runs a program with stdout and stderr into one file, as `> log 2>&1` would; returns the exit
     /// status and that file's text, in the order the program wrote it.
     public static func runMerged(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
