@@ -7,7 +7,7 @@
 #   scripts/utility-fmnist.sh run NAME [train flags…] # train --labels EPOCHS (5) epochs, then utility (UTILITY="…" adds its flags)
 # WORK (default fmnist-utility) holds everything; B the darkroom binary. README's recipe (the
 # earlier tables in Docs/utility-fmnist.md: the default LABEL and EPOCHS):
-#   LABEL="--validation-fraction 0 --depth 1 --thresholds flexmatch" scripts/utility-fmnist.sh label
+#   LABEL="--validation-fraction 0 --depth 2 --thresholds flexmatch" scripts/utility-fmnist.sh label
 #   EPOCHS=15 UTILITY="--soft-labels --synthetic-share 0.75 --repeats 3" \
 #     scripts/utility-fmnist.sh run NAME --preset quality --projection --labeller WORK/labeller.safetensors
 # TRAIN_LABELS=all trains on WORK/all-labels.csv instead (the argmax labels of Docs/utility-fmnist.md's
