@@ -167,7 +167,7 @@ final class PipelineSpecTests: XCTestCase {
         XCTAssertEqual(value(of: "--epochs", in: train), "15")
         // Its labeller learns from all 1,000 labels (measured on the held-out ones instead), with a
         // CNN two layers deeper at each resolution and FlexMatch's class thresholds: the set reads
-        // 0.2 (hard labels) to 0.6 (soft) points better to an independent classifier (Docs/utility-fmnist.md).
+        // 0.2 (hard labels) to 0.5 (soft) points better to an independent classifier (Docs/utility-fmnist.md).
         let label = try XCTUnwrap(fewLabels.stage(.label).map { fewLabels.arguments(for: $0) })
         XCTAssertEqual(value(of: "--validation-fraction", in: label), "0")
         XCTAssertEqual(value(of: "--depth", in: label), "2")
