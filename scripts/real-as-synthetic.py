@@ -51,30 +51,32 @@ def main():
     classes = sorted({r["label"] for r in pseudo})
     rng = random.Random(a.seed)
 
-    chosen = {}
+    confidence = {r["path"]: float(r["confidence"]) for r in pseudo}
     if a.choose == "truth":
         truth = {r["path"]: r["label"] for r in csv.DictReader(open(a.truth))}
-        unknown = [r["path"] for r in pseudo if r["path"] not in truth]
+        unknown = [p for p in confidence if p not in truth]
         if unknown:
             raise SystemExit(f"{a.truth}: {len(unknown)} unlabelled images have no label, the first {unknown[0]}")
-        pool = {c: [r["path"] for r in pseudo if truth[r["path"]] == c] for c in classes}
+        class_of = truth
     else:
-        pool = {c: [r for r in pseudo if r["label"] == c] for c in classes}
+        class_of = {r["path"]: r["label"] for r in pseudo}
+    chosen = {}
     for c in classes:
-        if len(pool[c]) < a.per_class:
-            raise SystemExit(f"{a.labels}: class {c!r} has {len(pool[c])} images, fewer than --per-class {a.per_class}")
+        pool = [r["path"] for r in pseudo if class_of[r["path"]] == c]
+        if len(pool) < a.per_class:
+            raise SystemExit(f"{a.labels}: class {c!r} has {len(pool)} images, fewer than --per-class {a.per_class}")
         if a.choose == "hardest":
-            agreeing = sorted((r for r in pool[c] if float(r["confidence"]) >= a.floor), key=lambda r: float(r["confidence"]))
-            rest = sorted((r for r in pool[c] if float(r["confidence"]) < a.floor), key=lambda r: -float(r["confidence"]))
-            chosen[c] = [r["path"] for r in (agreeing + rest)[:a.per_class]]
-        elif a.choose == "random":
-            chosen[c] = [r["path"] for r in rng.sample(pool[c], a.per_class)]
+            agreeing = sorted((p for p in pool if confidence[p] >= a.floor), key=lambda p: confidence[p])
+            rest = sorted((p for p in pool if confidence[p] < a.floor), key=lambda p: -confidence[p])
+            chosen[c] = (agreeing + rest)[:a.per_class]
         else:
-            chosen[c] = rng.sample(pool[c], a.per_class)
+            chosen[c] = rng.sample(pool, a.per_class)
 
     rows = []
     for c in classes:
-        folder = "images/" + c.replace("/", "_")
+        # as generate names a class folder: "/" replaced, a leading "." prefixed
+        name = c.replace("/", "_").replace("\0", "_")
+        folder = "images/" + ("_" + name if name.startswith(".") or not name else name)
         os.makedirs(os.path.join(a.out, folder), exist_ok=True)
         for j, path in enumerate(chosen[c]):
             file_name = f"{folder}/{j:06d}.png"
