@@ -20,9 +20,13 @@ public struct PseudoLabelOptions: Sendable {
     /// Held-out labelled images to also measure the labeller on (`path,label`), in `testData`.
     public var testLabels: String?
     public var testData: String?
+    /// Moves the validation split and the CNNs' initialisation and batches (0: the recipe's own).
     public var seed: UInt64 = 0
     /// Also save the labeller here (`Labeller`), for `generate`/`utility --filter-by labeller`.
     public var saveLabeller: String?
+    /// Write the `suggest` unlabelled images most worth labelling next here (`suggestions`).
+    public var suggestOut: String?
+    public var suggest = 0
     public init() {}
 }
 
@@ -49,12 +53,15 @@ public struct PseudoLabelReport: Codable, Sendable {
     public var out: String
     /// Where the labeller was saved.
     public var labeller: String?
+    /// The images suggested for labelling next, and where they were written.
+    public var suggested: Int
+    public var suggestOut: String?
 
     enum CodingKeys: String, CodingKey {
         case classes, labelled, trainedOn = "trained_on", unlabelled, pseudoLabelled = "pseudo_labelled", keep
         case validationCount = "validation_count", validationAccuracy = "validation_accuracy", supervisedValidationAccuracy = "supervised_validation_accuracy"
         case testCount = "test_count", testAccuracy = "test_accuracy", supervisedTestAccuracy = "supervised_test_accuracy"
-        case perClass = "per_class", out, labeller
+        case perClass = "per_class", out, labeller, suggested, suggestOut = "suggest_out"
     }
 }
 
@@ -64,7 +71,7 @@ public enum PseudoLabelling {
     public static func run(data: String, labels: String, out: String, options: PseudoLabelOptions = PseudoLabelOptions(),
                            progress: (String) -> Void = { _ in }) throws -> PseudoLabelReport {
         // Before minutes of training, not after.
-        for path in [out] + (options.saveLabeller.map { [$0] } ?? []) {
+        for path in [out] + [options.saveLabeller, options.suggestOut].compactMap({ $0 }) {
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
@@ -95,8 +102,10 @@ public enum PseudoLabelling {
             return (held.images, held.classes)
         }
 
+        var recipe = options.recipe
+        recipe.seed &+= options.seed
         func make() -> DownstreamClassifier {
-            DownstreamClassifier(imageSize: manifest.size, channels: manifest.channels, classes: classes.count, recipe: options.recipe)
+            DownstreamClassifier(imageSize: manifest.size, channels: manifest.channels, classes: classes.count, recipe: recipe)
         }
         progress("the same CNN on the \(trainRows.count) labelled images alone, for reference")
         let supervised = make()
@@ -118,12 +127,20 @@ public enum PseudoLabelling {
             perClass[classes[best], default: 0] += 1
             written += 1
         }
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
-        } catch {
-            throw LabelError.unreadable(path: out, reason: "cannot write: \(error.localizedDescription)")
-        }
+        try write(text, to: out)
         if let path = options.saveLabeller { try Labeller(classifier: labeller, classes: classes).write(to: path) }
+        var suggested = 0
+        if let path = options.suggestOut {
+            let chosen = suggestions(probabilities, count: options.suggest)
+            var text = CSV.row(["path", "label", "predicted", "probability", "second", "second_probability", "margin"]) + "\n"
+            for i in chosen {
+                let p = probabilities[i], (best, second) = twoLikeliest(p)
+                text += CSV.row([index[unlabelledRows[i]]?.path ?? "", "", classes[best], String(format: "%.4f", p[best]),
+                                 classes[second], String(format: "%.4f", p[second]), String(format: "%.4f", p[best] - p[second])]) + "\n"
+            }
+            try write(text, to: path)
+            suggested = chosen.count
+        }
         return PseudoLabelReport(
             classes: classes, labelled: labelledRows.count, trainedOn: trainRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,
             validationCount: validationCount,
@@ -131,6 +148,30 @@ public enum PseudoLabelling {
             supervisedValidationAccuracy: validation.map { supervised.accuracy(images: $0.images, labels: $0.classes) },
             testCount: test?.classes.count, testAccuracy: test.map { labeller.accuracy(images: $0.images, labels: $0.classes) },
             supervisedTestAccuracy: test.map { supervised.accuracy(images: $0.images, labels: $0.classes) }, perClass: perClass, out: out,
-            labeller: options.saveLabeller)
+            labeller: options.saveLabeller, suggested: suggested, suggestOut: options.suggestOut)
+    }
+
+    /// The `count` images whose labels would teach the labeller most, most useful first: margin
+    /// sampling (Scheffer et al. 2001), the smallest gap between an image's two likeliest classes.
+    /// The simplest uncertainty sampler, and in wide comparisons among the hardest to beat.
+    public static func suggestions(_ probabilities: [[Float]], count: Int) -> [Int] {
+        let margins = probabilities.map { p in
+            let (best, second) = twoLikeliest(p)
+            return p[best] - p[second]
+        }
+        return Array(margins.indices.sorted { (margins[$0], $0) < (margins[$1], $1) }.prefix(max(0, count)))
+    }
+
+    static func twoLikeliest(_ p: [Float]) -> (best: Int, second: Int) {
+        let order = p.indices.sorted { (p[$0], -$0) > (p[$1], -$1) }
+        return (order[0], order[1])
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw LabelError.unreadable(path: path, reason: "cannot write: \(error.localizedDescription)")
+        }
     }
 }

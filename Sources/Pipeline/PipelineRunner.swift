@@ -114,7 +114,9 @@ public final class PipelineRunner {
             return stage.value("out").map { out in files.allSatisfy { exists(out + "/" + $0) } } ?? false
         case .catalog: return spec.database.map(exists) ?? false
         case .prepare: return stage.value("out").map { exists($0 + "/dataset.json") } ?? false
-        case .label: return (stage.value("out").map(exists) ?? false) && (stage.value("save-labeller").map(exists) ?? true)
+        case .label:
+            return (stage.value("out").map(exists) ?? false) && (stage.value("save-labeller").map(exists) ?? true)
+                && (stage.value("suggest-out").map(exists) ?? true)
         case .train: return stage.value("out").map { exists($0 + "/summary.json") && exists($0 + "/checkpoints/latest.safetensors") } ?? false
         case .evaluate:
             return (stage.value("out") ?? stage.value("model").map { $0 + "/evaluation" }).map { exists($0 + "/evaluation.json") } ?? false

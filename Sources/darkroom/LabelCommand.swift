@@ -36,7 +36,12 @@ struct LabelCommand: ParsableCommand {
     var testData: String?
     @Option(help: "Also save the labeller (safetensors) here, for generate / utility --filter-by labeller.")
     var saveLabeller: String?
-    @Option var seed: UInt64 = 0
+    @Option(help: "Also list this many unlabelled images most worth labelling next (the labeller's smallest margin between its two likeliest classes) in --suggest-out.")
+    var suggest = 0
+    @Option(help: "Where --suggest writes them, a CSV: path, an empty label to fill in (then add the rows to --labels), the likeliest class and its probability, the second and its, the margin.")
+    var suggestOut: String?
+    @Option(help: "Moves the held-out split and the CNNs' initialisation and batches.")
+    var seed: UInt64 = 0
     @Flag var json = false
 
     func validate() throws {
@@ -49,6 +54,8 @@ struct LabelCommand: ParsableCommand {
         guard unlabelledRatio >= 1 else { throw ValidationError("--unlabelled-ratio must be at least 1") }
         guard validationFraction >= 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must be in [0, 1)") }
         if testData != nil && testLabels == nil { throw ValidationError("--test-data comes with --test-labels") }
+        guard suggest >= 0 else { throw ValidationError("--suggest must be at least 0") }
+        if (suggest > 0) != (suggestOut != nil) { throw ValidationError("--suggest N and --suggest-out FILE come together") }
     }
 
     func run() throws {
@@ -65,6 +72,8 @@ struct LabelCommand: ParsableCommand {
         options.testData = testData
         options.seed = seed
         options.saveLabeller = saveLabeller
+        options.suggest = suggest
+        options.suggestOut = suggestOut
         let report = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options) { Console.note($0) }
         if json {
             print(try Console.json(report))
@@ -78,5 +87,6 @@ struct LabelCommand: ParsableCommand {
             print(String(format: "test images (%d): FixMatch %.4f, labelled images alone %.4f", count, accuracy, supervised))
         }
         if let saveLabeller { print("labeller → \(saveLabeller)") }
+        if let path = report.suggestOut { print("\(report.suggested) images to label next, the labeller's least sure first → \(path)") }
     }
 }

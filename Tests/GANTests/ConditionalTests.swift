@@ -829,20 +829,26 @@ extension ConditionalTests {
 
 /// `darkroom label`: FixMatch's labels for a dataset's unlabelled images, as a labels CSV.
 final class PseudoLabellingTests: XCTestCase {
-    func testWritesGivenLabelsAsTheyAreAndPredictionsForTheRest() throws {
-        let directory = try TemporaryDirectory("pseudo-labels")
-        defer { directory.remove() }
+    /// The tiny dataset with its first 20 images labelled even or odd by row, and a labeller small
+    /// enough to train in a moment.
+    func tinyLabelled(_ directory: TemporaryDirectory) throws -> (data: String, index: [(Int, String)], labels: String, text: String, options: PseudoLabelOptions) {
         let data = try writeTinyDataset(directory)
         let index = try DatasetIndexFile.rows(data)
         var text = "path,label\n"
         for (row, path) in index.prefix(20) { text += "\(path),\(row % 2 == 0 ? "even" : "odd")\n" }
-        let labels = directory.file("labels.csv").path
-        try text.write(toFile: labels, atomically: true, encoding: .utf8)
+        let labels = try directory.write("labels.csv", Array(text.utf8)).path
         var options = PseudoLabelOptions()
         options.fixMatch.steps = 5
         options.recipe.batch = 8
         options.recipe.width = 4
         options.recipe.minimumSteps = 5
+        return (data, index, labels, text, options)
+    }
+
+    func testWritesGivenLabelsAsTheyAreAndPredictionsForTheRest() throws {
+        let directory = try TemporaryDirectory("pseudo-labels")
+        defer { directory.remove() }
+        var (data, index, labels, _, options) = try tinyLabelled(directory)
         options.validationFraction = 0.2
         options.saveLabeller = directory.file("labeller.safetensors").path
         let out = directory.file("pseudo.csv").path
@@ -884,6 +890,13 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertNil(all.validationAccuracy)
         XCTAssertNil(all.supervisedValidationAccuracy)
         XCTAssertNotNil(all.testAccuracy)
+        // With no split to move, the seed still moves the labeller.
+        let first = try String(contentsOfFile: out, encoding: .utf8)
+        _ = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
+        XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), first, "the same seed, the same labels")
+        every.seed = 1
+        _ = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
+        XCTAssertNotEqual(try String(contentsOfFile: out, encoding: .utf8), first)
 
         options.keep = 0.999_999
         let sure = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)
@@ -901,6 +914,57 @@ final class PseudoLabellingTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("no/such/labeller"), "\($0)")
         }
         XCTAssertThrowsError(try Labeller(path: labels)) { XCTAssertTrue("\($0)".contains("labels.csv: not a labeller"), "\($0)") }
+        options.saveLabeller = nil
+        options.suggestOut = directory.file("no/such/next.csv").path
+        options.suggest = 3
+        XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)) {
+            XCTAssertTrue("\($0)".contains("no/such/next.csv"), "\($0)")
+        }
+    }
+
+    func testSuggestionsRankByTheGapBetweenTheTwoLikeliestClasses() {
+        let p: [[Float]] = [[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.6, 0.1, 0.3], [0.2, 0.3, 0.5], [0.45, 0.1, 0.45]]
+        // Margins 0.85, 0.05, 0.3, 0.2, 0: a third class's share plays no part.
+        XCTAssertEqual(PseudoLabelling.suggestions(p, count: 3), [4, 1, 3])
+        XCTAssertEqual(PseudoLabelling.suggestions(p, count: 9), [4, 1, 3, 2, 0])
+        XCTAssertEqual(PseudoLabelling.suggestions(p, count: 0), [])
+    }
+
+    /// label --suggest: the unlabelled images the labeller is least sure between two classes of,
+    /// with their label left for the user; filled in and added to the labels, the rows are read.
+    func testSuggestsTheUnlabelledImagesItIsLeastSureOfWithTheLabelLeftEmpty() throws {
+        let directory = try TemporaryDirectory("suggest")
+        defer { directory.remove() }
+        var (data, index, labels, text, options) = try tinyLabelled(directory)
+        options.validationFraction = 0
+        options.saveLabeller = directory.file("labeller.safetensors").path
+        options.suggest = 6
+        options.suggestOut = directory.file("next.csv").path
+        let report = try PseudoLabelling.run(data: data, labels: labels, out: directory.file("all.csv").path, options: options)
+        XCTAssertEqual(report.suggested, 6)
+        XCTAssertEqual(report.suggestOut, options.suggestOut)
+        let rows = CSV.parse(try String(contentsOfFile: options.suggestOut!, encoding: .utf8)).filter { $0.count == 7 }
+        XCTAssertEqual(rows.first, ["path", "label", "predicted", "probability", "second", "second_probability", "margin"])
+        let suggested = Array(rows.dropFirst())
+        XCTAssertEqual(suggested.count, 6)
+        XCTAssertTrue(suggested.allSatisfy { $0[1].isEmpty }, "the label is the user's to give")
+        XCTAssertTrue(suggested.allSatisfy { Set([$0[2], $0[4]]) == ["even", "odd"] }, "the two likeliest classes")
+
+        // They are the smallest margins of the saved labeller's probabilities over every unlabelled image.
+        let saved = try Labeller(path: options.saveLabeller!)
+        let unlabelled = Array(index.dropFirst(20))
+        let images = try LabelledImages(dataset: data, rowClasses: index.map { $0.0 >= 20 ? 0 : -1 }, perBatch: 0, seed: 0).images
+        let margins = saved.classifier.probabilities(images).map { abs($0[0] - $0[1]) }
+        let sorted = margins.sorted()
+        for (k, row) in suggested.enumerated() {
+            XCTAssertTrue(unlabelled.map(\.1).contains(row[0]), row[0])
+            XCTAssertEqual(Double(row[6])!, Double(sorted[k]), accuracy: 1e-4, row[0])
+            XCTAssertEqual(Double(row[6])!, Double(row[3])! - Double(row[5])!, accuracy: 2e-4)
+        }
+        XCTAssertTrue(try LabelFile(path: options.suggestOut!).labelOf.isEmpty, "as it stands the file labels nothing")
+        let filled = text + suggested.map { "\($0[0]),\($0[2]),\($0[2]),\($0[3])\n" }.joined()
+        let more = try directory.write("more.csv", Array(filled.utf8)).path
+        XCTAssertEqual(try LabelFile(path: more).labelOf.count, 26)
     }
 
     func testADeeperLabellerSavesAndLoadsItsExtraLayers() throws {
