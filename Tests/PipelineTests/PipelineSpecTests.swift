@@ -172,6 +172,8 @@ final class PipelineSpecTests: XCTestCase {
         XCTAssertEqual(value(of: "--validation-fraction", in: label), "0")
         XCTAssertEqual(value(of: "--depth", in: label), "2")
         XCTAssertEqual(value(of: "--thresholds", in: label), "flexmatch")
+        XCTAssertEqual(value(of: "--suggest", in: label), "500")
+        XCTAssertEqual(value(of: "--suggest-out", in: label), "out/few-labels/to-label.csv")
         XCTAssertEqual(value(of: "--test-labels", in: label), "out/few-labels/dump/held-out-labels.csv")
     }
 
