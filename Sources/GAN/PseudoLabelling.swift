@@ -117,13 +117,13 @@ public enum PseudoLabelling {
         }
 
         let probabilities = labeller.probabilities(gather(unlabelledRows))
-        var text = CSV.row(["path", "label", "confidence", "source"]) + "\n"
-        for row in labelledRows { text += CSV.row([index[row]!.path, classes[rowClasses[row]], "1", "label"]) + "\n" }
+        var text = CSV.row(["path", "label", "confidence", "source"])
+        for row in labelledRows { text += CSV.row([index[row]!.path, classes[rowClasses[row]], "1", "label"]) }
         var perClass: [String: Int] = [:], written = 0
         for (row, p) in zip(unlabelledRows, probabilities) {
             let best = p.indices.max { p[$0] < p[$1] }!
             guard p[best] >= options.keep, let path = index[row]?.path else { continue }
-            text += CSV.row([path, classes[best], String(format: "%.4f", p[best]), "pseudo"]) + "\n"
+            text += CSV.row([path, classes[best], String(format: "%.4f", p[best]), "pseudo"])
             perClass[classes[best], default: 0] += 1
             written += 1
         }
@@ -132,14 +132,15 @@ public enum PseudoLabelling {
         var suggested = 0
         if let path = options.suggestOut {
             let chosen = suggestions(probabilities, count: options.suggest)
-            var text = CSV.row(["path", "label", "predicted", "probability", "second", "second_probability", "margin"]) + "\n"
+            var text = CSV.row(["path", "label", "predicted", "probability", "second", "second_probability", "margin"])
             for i in chosen {
+                guard let image = index[unlabelledRows[i]]?.path else { continue }
                 let p = probabilities[i], (best, second) = twoLikeliest(p)
-                text += CSV.row([index[unlabelledRows[i]]?.path ?? "", "", classes[best], String(format: "%.4f", p[best]),
-                                 classes[second], String(format: "%.4f", p[second]), String(format: "%.4f", p[best] - p[second])]) + "\n"
+                text += CSV.row([image, "", classes[best], String(format: "%.4f", p[best]),
+                                 classes[second], String(format: "%.4f", p[second]), String(format: "%.4f", p[best] - p[second])])
+                suggested += 1
             }
             try write(text, to: path)
-            suggested = chosen.count
         }
         return PseudoLabelReport(
             classes: classes, labelled: labelledRows.count, trainedOn: trainRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,

@@ -860,7 +860,10 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertNotNil(report.validationAccuracy)
         XCTAssertEqual(report.perClass.values.reduce(0, +), report.pseudoLabelled)
         XCTAssertNil(report.testAccuracy)
-        let rows = CSV.parse(try String(contentsOfFile: out, encoding: .utf8)).filter { $0.count == 4 }
+        let written = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertFalse(written.contains("\n\n"), "no blank rows")
+        let rows = CSV.parse(written).filter { $0.count == 4 }
+        XCTAssertEqual(rows.count, index.count + 1)
         XCTAssertEqual(rows.first, ["path", "label", "confidence", "source"])
         let given = rows.filter { $0[3] == "label" }, predicted = rows.filter { $0[3] == "pseudo" }
         XCTAssertEqual(given.map { [$0[0], $0[1]] }, index.prefix(20).map { [$0.1, $0.0 % 2 == 0 ? "even" : "odd"] }, "the given labels, validation ones too")
@@ -943,7 +946,9 @@ final class PseudoLabellingTests: XCTestCase {
         let report = try PseudoLabelling.run(data: data, labels: labels, out: directory.file("all.csv").path, options: options)
         XCTAssertEqual(report.suggested, 6)
         XCTAssertEqual(report.suggestOut, options.suggestOut)
-        let rows = CSV.parse(try String(contentsOfFile: options.suggestOut!, encoding: .utf8)).filter { $0.count == 7 }
+        let written = try String(contentsOfFile: options.suggestOut!, encoding: .utf8)
+        XCTAssertFalse(written.contains("\n\n"), "no blank rows")
+        let rows = CSV.parse(written).filter { $0.count == 7 }
         XCTAssertEqual(rows.first, ["path", "label", "predicted", "probability", "second", "second_probability", "margin"])
         let suggested = Array(rows.dropFirst())
         XCTAssertEqual(suggested.count, 6)
