@@ -17,8 +17,8 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
     static var amxSupported: Bool { hasISA(dnnl_cpu_isa_avx512_core_amx) }
 
     /// Whether oneDNN computes bf16 at all here (AVX-512). Without AVX512-BF16 it emulates it,
-    /// 2–10× slower than fp32 on the DCGAN shapes, so `resolve` runs fp32 there; the library still
-    /// computes bf16 when asked, which lets the tests check the bf16 kernels on such CPUs.
+    /// 2–10× slower than fp32 on the DCGAN shapes (an Intel Xeon, batch 4), so `resolve` runs fp32
+    /// there; the library still computes bf16 when asked, so the tests check the bf16 kernels there.
     public static var bf16Computable: Bool { hasISA(dnnl_cpu_isa_avx512_core) }
 
     private static func hasISA(_ isa: dnnl_cpu_isa_t) -> Bool {
