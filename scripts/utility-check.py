@@ -12,12 +12,14 @@ synthetic, and synthetic alone, each over `--seeds` seeds.
 
     python scripts/utility-check.py --data PREPARED --labels labels-1000.csv \
         --test-data TEST_PREPARED --test-labels test-labels.csv --set SYNTHETIC [--set ...] \
-        [--share 0.5] [--soft-labels --model RUN] [--seeds 3] [--steps 6000] [--out result.json]
+        [--share 0.5] [--soft-labels --model RUN] [--augment] [--seeds 3] [--steps 6000] [--out result.json]
 
 `--share F` draws F of each batch from the synthetic images and the rest from the real ones
 (default: uniform over the concatenation, so with 10,000 synthetic beside 1,000 real, 91%).
 `--soft-labels` trains on each synthetic row's `labeller_probabilities` (in the class order of
-RUN's `config.json`) instead of its folder's class.
+RUN's `config.json`) instead of its folder's class. `--augment` gives every training image a
+random horizontal flip and a random shift of up to 2 pixels (the borders filled with black), the
+most common recipe a user would add, to see whether the set still helps a classifier that augments.
 """
 import argparse, csv, json, os
 
@@ -77,7 +79,17 @@ class SmallCNN(nn.Module):
         return self.fc2(x)
 
 
-def fit_and_test(x, targets, test_x, test_y, seed, steps, real=None, share=None):
+def flip_and_shift(batch, rng, shift=2):
+    """Each image mirrored at random and moved by up to `shift` pixels; what moves in is black (-1)."""
+    n, _, h, w = batch.shape
+    flip = torch.from_numpy(rng.random(n) < 0.5)
+    batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
+    padded = F.pad(batch, (shift,) * 4, value=-1.0)
+    dy, dx = rng.integers(0, 2 * shift + 1, n), rng.integers(0, 2 * shift + 1, n)
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
+def fit_and_test(x, targets, test_x, test_y, seed, steps, real=None, share=None, augment=False):
     """targets: [N, classes] probabilities. With `share`, the first `real` rows are real and that
     fraction of each batch is drawn from the rest; otherwise batches walk seeded permutations."""
     torch.manual_seed(seed)
@@ -96,7 +108,8 @@ def fit_and_test(x, targets, test_x, test_y, seed, steps, real=None, share=None)
             idx = order[at:at + 64]
             at += 64
         idx = torch.from_numpy(idx)
-        loss = -(targets[idx] * F.log_softmax(net(x[idx]), 1)).sum(1).mean()
+        batch = flip_and_shift(x[idx], rng) if augment else x[idx]
+        loss = -(targets[idx] * F.log_softmax(net(batch), 1)).sum(1).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -116,6 +129,7 @@ def main():
     p.add_argument("--share", type=float)
     p.add_argument("--soft-labels", action="store_true")
     p.add_argument("--model", help="the run the sets came from (its class order, for --soft-labels)")
+    p.add_argument("--augment", action="store_true", help="a random flip and shift of up to 2 pixels for every training image")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--skip-real-only", action="store_true")
@@ -144,11 +158,11 @@ def main():
 
     mean = lambda values: 100 * float(np.mean(values)) if values else None
     result = {"recipe": {"classifier": "small-cnn", "optimizer": "adam 1e-3", "batch": 64, "steps": a.steps,
-                         "share": a.share, "soft_labels": a.soft_labels},
+                         "share": a.share, "soft_labels": a.soft_labels, "augment": a.augment},
               "classes": classes, "test_count": len(test_labels), "real_count": len(real_labels),
               "real_only_runs": [], "sets": {}}
     for seed in range(0 if a.skip_real_only else a.seeds):
-        result["real_only_runs"].append(fit_and_test(R, RT, T, TY, seed, a.steps))
+        result["real_only_runs"].append(fit_and_test(R, RT, T, TY, seed, a.steps, augment=a.augment))
         print(f"real only, seed {seed}: {result['real_only_runs'][-1]:.4f}", flush=True)
     result["real_only"] = mean(result["real_only_runs"])
     for directory in a.set:
@@ -163,9 +177,9 @@ def main():
         both, both_targets = torch.cat([R, S]), torch.cat([RT, ST])
         entry = {"synthetic_count": len(labels), "real_plus_synthetic_runs": [], "synthetic_only_runs": []}
         for seed in range(a.seeds):
-            entry["real_plus_synthetic_runs"].append(fit_and_test(both, both_targets, T, TY, seed, a.steps, len(R), a.share))
+            entry["real_plus_synthetic_runs"].append(fit_and_test(both, both_targets, T, TY, seed, a.steps, len(R), a.share, a.augment))
             if not a.skip_synthetic_only:
-                entry["synthetic_only_runs"].append(fit_and_test(S, ST, T, TY, seed, a.steps))
+                entry["synthetic_only_runs"].append(fit_and_test(S, ST, T, TY, seed, a.steps, augment=a.augment))
             print(f"{directory}, seed {seed}: real + synthetic {entry['real_plus_synthetic_runs'][-1]:.4f}"
                   + (f", synthetic only {entry['synthetic_only_runs'][-1]:.4f}" if entry["synthetic_only_runs"] else ""), flush=True)
         entry["real_plus_synthetic"] = mean(entry["real_plus_synthetic_runs"])
