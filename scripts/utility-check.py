@@ -6,7 +6,7 @@ folder's), concatenated with the labelled real images, and a small CNN of its ow
 PyTorch MNIST example: conv 3x3 32 + max-pool, conv 3x3 64 + max-pool, dropout 0.25, fc 128,
 dropout 0.5, fc) trained with Adam 1e-3, batch 64, for the same fixed number of steps on every
 training set (6,000: 35 passes over 11,000 images; at 2,000, real + synthetic read 1.2-1.5 points
-lower on the two generators tried, the 1,000 real images alone 0.2 lower), no augmentation. It
+lower on the two generators tried, the 1,000 real images alone 0.2 lower), no augmentation unless `--augment`. It
 reports test accuracy on held-out labelled real images for the real images alone, real +
 synthetic, and synthetic alone, each over `--seeds` seeds.
 
