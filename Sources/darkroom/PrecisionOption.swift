@@ -4,7 +4,7 @@ import NN
 
 /// `--precision fp32|bf16`, shared by train, generate, embed and their benchmarks.
 struct PrecisionOption: ParsableArguments {
-    @Option(help: "The convolutions' arithmetic: fp32 (default) or bf16 (mixed precision; needs AVX512-BF16, else runs in fp32 with a note).")
+    @Option(help: "The convolutions' arithmetic: fp32 (default) or bf16 (mixed precision; needs AVX512-BF16, else runs in fp32 with a note; a note also where bf16 times slower than fp32).")
     var precision = "fp32"
 
     func validate() throws {

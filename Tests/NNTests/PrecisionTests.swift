@@ -267,8 +267,24 @@ final class PrecisionTests: XCTestCase {
         let fallback = Precision.resolve(.bf16, bf16Supported: false)
         XCTAssertEqual(fallback.precision, .fp32)
         XCTAssertTrue(fallback.note?.contains("AVX512-BF16") ?? false, fallback.note ?? "no note")
-        XCTAssertEqual(Precision.resolve(.bf16, bf16Supported: true).precision, .bf16)
-        XCTAssertNil(Precision.resolve(.bf16, bf16Supported: true).note)
+        XCTAssertEqual(Precision.resolve(.bf16, bf16Supported: true, bf16Speedup: { 1.7 }).precision, .bf16)
+        XCTAssertNil(Precision.resolve(.bf16, bf16Supported: true, bf16Speedup: { 1.7 }).note)
         XCTAssertNil(Precision.resolve(.fp32, bf16Supported: false).note)
+    }
+
+    func testSlowerBF16KeepsBF16AndSaysFP32IsFaster() {
+        let slower = Precision.resolve(.bf16, bf16Supported: true, bf16Speedup: { 0.554 })
+        XCTAssertEqual(slower.precision, .bf16, "a timing does not change the arithmetic asked for")
+        XCTAssertTrue(slower.note?.contains("0.55× its fp32 speed") ?? false, slower.note ?? "no note")
+        XCTAssertTrue(slower.note?.contains("--precision fp32") ?? false, slower.note ?? "no note")
+        var timed = false
+        XCTAssertNil(Precision.resolve(.fp32, bf16Supported: true, bf16Speedup: { timed = true; return 0.5 }).note)
+        XCTAssertFalse(timed, "fp32 runs are not timed")
+    }
+
+    func testMeasuredBF16SpeedupIsARatioOfTwoTimings() throws {
+        try XCTSkipUnless(Precision.bf16Computable, "oneDNN computes bf16 only with AVX-512")
+        let speedup = Precision.measuredBF16Speedup()
+        XCTAssertTrue(speedup.isFinite && speedup > 0.05 && speedup < 20, "\(speedup)")
     }
 }
