@@ -1,5 +1,5 @@
 import CDNNL
-import Dispatch
+import Foundation
 import Formats
 
 /// The arithmetic of the convolutions. bf16: operands (activations, weights, gradients) rounded
@@ -39,8 +39,7 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
         }
         let speedup = bf16Speedup()
         guard speedup < 0.9 else { return (.bf16, nil) }
-        let ratio = (speedup * 100).rounded() / 100
-        return (.bf16, "note: this CPU runs bf16 convolutions at \(ratio)× its fp32 speed (a DCGAN layer, timed just now; "
+        return (.bf16, "note: this CPU runs bf16 convolutions at \(String(format: "%.2f", speedup))× its fp32 speed (a DCGAN layer, timed just now; "
                     + "AVX512-BF16 without AMX can be slower than fp32); running in bf16 as asked, but --precision fp32 is faster here")
     }
 
