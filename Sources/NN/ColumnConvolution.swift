@@ -3,9 +3,9 @@ import Foundation
 /// Passes of the DCGAN's stride-2 convolutions (kernel 4, padding 1) as matrix products on oneDNN's
 /// matmul. In bf16 for CPUs with AMX: oneDNN 2.6's AMX backward convolutions run at 60–240 GFLOP/s
 /// on these shapes (slower than its fp32 kernels); its AMX matmul runs the same products at
-/// 500–1,300. Elsewhere the weight gradient alone where the output is 4×4: in bf16, and in fp32
-/// on CPUs without AVX-512, whose oneDNN 2.6 `avx2` backward-weights runs at half its sgemm rate
-/// on these shapes. With P = N·OH·OW output positions:
+/// 500–1,300. Elsewhere the weight gradient alone where the output is 4×4: in fp32 on CPUs without
+/// AVX-512, whose oneDNN 2.6 `avx2` backward-weights runs at half its sgemm rate on these shapes,
+/// and in bf16 where `SwappedWeightGradient` does not apply. With P = N·OH·OW output positions:
 ///   columns [P, 16C] = im2col(input), windows 4×4 in (ky, kx, c) order   (channels-last)
 ///   forward:          output [P, O] = columns · weightᵀ            (written channels-last, fp32)
 ///   backward-weights: weightGradient [O, 16C] += outputGradientᵀ · columns

@@ -118,6 +118,16 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
         return status == dnnl_success ? MemoryFormat(reshaped) : nil
     }
 
+    /// The same storage with its first two axes swapped ([N, C, H, W] seen as [C, N, H, W]): oneDNN
+    /// permutes the descriptor, not the data.
+    func swappingFirstAxes() -> MemoryFormat {
+        var source = descriptor, swapped = dnnl_memory_desc_t()
+        var order = (0..<Int32(descriptor.ndims)).map { $0 }
+        order.swapAt(0, 1)
+        DNNL.check(dnnl_memory_desc_permute_axes(&swapped, &source, order), "memory_desc_permute_axes \(dims)")
+        return MemoryFormat(swapped)
+    }
+
     public static func == (lhs: MemoryFormat, rhs: MemoryFormat) -> Bool {
         var a = lhs.descriptor, b = rhs.descriptor
         return dnnl_memory_desc_equal(&a, &b) != 0
@@ -234,6 +244,26 @@ final class Primitive {
             }
         }
         DNNL.check(status, "convolution_forward_desc_init")
+        return Primitive(&operation)
+    }
+
+    /// A forward convolution with taps `dilation` + 1 apart and its own padding on each side
+    /// (`paddingAfter` below and right); no bias.
+    static func dilatedConvolutionForward(source: MemoryFormat, weights: MemoryFormat, destination: MemoryFormat, dilation: Int,
+                                          padding: Int, paddingAfter: Int) -> Primitive {
+        var operation = dnnl_convolution_desc_t()
+        var src = source.descriptor, wei = weights.descriptor, dst = destination.descriptor
+        let status = DNNL.withDims([1, 1]) { strides in
+            DNNL.withDims([dilation, dilation]) { dilates in
+                DNNL.withDims([padding, padding]) { before in
+                    DNNL.withDims([paddingAfter, paddingAfter]) { after in
+                        dnnl_dilated_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, nil, &dst,
+                                                                   strides, dilates, before, after)
+                    }
+                }
+            }
+        }
+        DNNL.check(status, "dilated_convolution_forward_desc_init")
         return Primitive(&operation)
     }
 

@@ -138,6 +138,50 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
+    /// The weight gradient on the forward kernel, batch and channels swapped, against the
+    /// plain-Swift reference: DCGAN's stride-2 shapes (narrower), a batch that does not fill a block of 16, a
+    /// stride-1 and an unpadded geometry; operands plain fp32 and in the bf16 blocked layout the
+    /// layers pass; added onto what the gradient holds.
+    func testSwappedWeightGradientAgreesWithTheReference() throws {
+        try XCTSkipUnless(Precision.bf16Computable, "oneDNN computes bf16 only with AVX-512")
+        let geometries = [
+            ConvolutionGeometry(batch: 16, inChannels: 32, inHeight: 16, inWidth: 16, outChannels: 64, kernel: 4, stride: 2, padding: 1),
+            ConvolutionGeometry(batch: 5, inChannels: 64, inHeight: 8, inWidth: 8, outChannels: 128, kernel: 4, stride: 2, padding: 1),
+            ConvolutionGeometry(batch: 3, inChannels: 128, inHeight: 8, inWidth: 8, outChannels: 256, kernel: 4, stride: 2, padding: 1),
+            ConvolutionGeometry(batch: 4, inChannels: 16, inHeight: 9, inWidth: 9, outChannels: 32, kernel: 3, stride: 1, padding: 1),
+            ConvolutionGeometry(batch: 2, inChannels: 32, inHeight: 10, inWidth: 10, outChannels: 16, kernel: 4, stride: 2, padding: 0),
+        ]
+        for g in geometries {
+            XCTAssertTrue(SwappedWeightGradient.applies(to: g), "\(g)")
+            let input = Tensor(shape: g.inputShape), gradient = Tensor(shape: g.outputShape)
+            randomize(input, seed: 1)
+            randomize(gradient, seed: 3)
+            let expected = Tensor(shape: g.weightShape)
+            expected.fill(1)
+            ReferenceConvolutionKernels(g).backwardWeights(input: input, outputGradient: gradient, weightGradient: expected)
+            var inputScratch: Tensor?, gradientScratch: Tensor?
+            let layout = DNNLConvolutionKernels(g, precision: .bf16).preferredSourceFormat
+            XCTAssertFalse(layout.isPlain, "\(g)")
+            let blocked = [layout.holding(.bf16), layout.holding(.fp32).sameLayout(for: g.outputShape)!.holding(.bf16)]
+            let swapped = SwappedWeightGradient(g)
+            for (label, x, dy) in [("plain fp32", input, gradient),
+                                   ("blocked bf16", input.converted(to: blocked[0], scratch: &inputScratch),
+                                    gradient.converted(to: blocked[1], scratch: &gradientScratch))] {
+                let weightGradient = Tensor(shape: g.weightShape)
+                weightGradient.fill(1)
+                swapped.run(input: x, outputGradient: dy, weightGradient: weightGradient)
+                assertBF16Close(weightGradient, expected, "\(g) \(label)")
+            }
+        }
+        for other in [ConvolutionGeometry(batch: 4, inChannels: 3, inHeight: 64, inWidth: 64, outChannels: 64, kernel: 4, stride: 2, padding: 1),
+                      ConvolutionGeometry(batch: 4, inChannels: 64, inHeight: 32, inWidth: 32, outChannels: 1, kernel: 4, stride: 2, padding: 1),
+                      ConvolutionGeometry(batch: 4, inChannels: 24, inHeight: 8, inWidth: 8, outChannels: 32, kernel: 4, stride: 2, padding: 1),
+                      // The last row and column are never read: the far side would need negative padding.
+                      ConvolutionGeometry(batch: 2, inChannels: 32, inHeight: 11, inWidth: 11, outChannels: 16, kernel: 4, stride: 2, padding: 0)] {
+            XCTAssertFalse(SwappedWeightGradient.applies(to: other), "\(other)")
+        }
+    }
+
     /// Backward-data split by phase on oneDNN's forward convolution, against the plain-Swift
     /// reference: an image gradient in fp32 and bf16, square and not; and again after the weight
     /// changed.
