@@ -49,6 +49,9 @@ public struct MemoryFormat: Equatable, @unchecked Sendable {
     /// Channels-last layout of 4-D `dims` (NHWC for [N, C, H, W]; OHWI for a weight [O, C, k, k]).
     static func channelsLast(_ dims: [Int], _ type: Precision = .fp32) -> MemoryFormat { tagged(dims, dnnl_acdb, type) }
 
+    /// Channel-blocked layout of 4-D `dims` (nChw16c: 16 channels innermost, an AVX-512 vector).
+    static func channelBlocked(_ dims: [Int], _ type: Precision = .fp32) -> MemoryFormat { tagged(dims, dnnl_aBcd16b, type) }
+
     /// Let the primitive choose (blocked layouts for convolutions).
     static func any(_ dims: [Int], _ type: Precision = .fp32) -> MemoryFormat { tagged(dims, dnnl_format_tag_any, type) }
 

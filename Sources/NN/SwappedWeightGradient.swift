@@ -35,8 +35,10 @@ final class SwappedWeightGradient {
         let sourceShape = [g.inChannels, g.batch, g.inHeight, g.inWidth]
         let filterShape = [g.outChannels, g.batch, g.outHeight, g.outWidth]
         let resultShape = [g.inChannels, g.outChannels, g.kernel, g.kernel]
+        // The source channel-blocked: left to oneDNN 2.6 it picks channels-last and `brgconv`,
+        // 1–2 ms a call slower on the deeper layers (a C harness, Zen 4).
         primitive = Primitive.dilatedConvolutionForward(
-            source: .any(sourceShape, .bf16), weights: .any(filterShape, .bf16), destination: .any(resultShape),
+            source: .channelBlocked(sourceShape, .bf16), weights: .any(filterShape, .bf16), destination: .any(resultShape),
             dilation: g.stride - 1, padding: g.padding, paddingAfter: SwappedWeightGradient.paddingAfter(g))
         source = Tensor(shape: sourceShape, zeros: false)
         source.adopt(shape: sourceShape, format: primitive.format(.source))
