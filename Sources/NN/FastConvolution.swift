@@ -53,14 +53,14 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     private lazy var phaseBackwardData: PhaseBackwardData? =
         precision == .bf16 && PhaseBackwardData.applies(to: geometry)
             ? PhaseBackwardData(geometry, type: transposed ? outputPrecision : inputGradientPrecision) : nil
-    /// oneDNN 2.6's backward-weights is slow where the output is 4×4 or smaller (D's last stride-2
-    /// layer, G's first) in fp32 without AVX-512 (`jit:avx2`), and in bf16: there the weight
-    /// gradient is the column kernels' matrix product (in bf16 only where the swapped one does
-    /// not apply), which cut those layers' backward passes by a fifth to a third.
     /// In bf16, the weight gradient on the forward kernel (see `SwappedWeightGradient`) wherever
     /// the channels allow; it replaces both oneDNN's backward-weights and the matrix product.
     private lazy var swappedWeights: SwappedWeightGradient? =
         precision == .bf16 && SwappedWeightGradient.applies(to: geometry) ? SwappedWeightGradient(geometry) : nil
+    /// oneDNN 2.6's backward-weights is slow where the output is 4×4 or smaller (D's last stride-2
+    /// layer, G's first) in fp32 without AVX-512 (`jit:avx2`), and in bf16: there the weight
+    /// gradient is the column kernels' matrix product (in bf16 only where the swapped one does
+    /// not apply), which cut those layers' backward passes by a fifth to a third.
     private lazy var columnWeights: ColumnConvolutionKernels? =
         ColumnConvolutionKernels.computesWeightGradient(of: geometry, precision: precision)
             ? ColumnConvolutionKernels(geometry, precision: precision, transposed: transposed) : nil

@@ -6,8 +6,8 @@
 /// padding p before and whatever after makes the result k×k: [C, O, k, k], the weight gradient
 /// with its first two axes swapped. The swapped views are oneDNN descriptors over the tensors as
 /// they are; one reorder each puts them in the primitive's layouts (bf16), and one more adds the
-/// result into the plain weight gradient. In bf16 this is where oneDNN 2.6's backward-weights
-/// kernel is slow: it runs DCGAN's middle layers at half its forward kernel's rate or less.
+/// result into the plain weight gradient. Used in bf16, where oneDNN 2.6's backward-weights kernel
+/// runs DCGAN's stride-2 layers at half its forward kernel's rate or less.
 final class SwappedWeightGradient {
     let geometry: ConvolutionGeometry
     private let primitive: Primitive
@@ -17,10 +17,11 @@ final class SwappedWeightGradient {
     private let resultView: MemoryFormat
 
     /// Channel counts in whole blocks of 16 (no blocked-layout padding lands on the swapped batch
-    /// axis), and a geometry whose far-side padding comes out non-negative.
+    /// axis), a square input (one far-side padding serves both axes), and that padding
+    /// non-negative (it is not where the stride skips the last rows).
     static func applies(to g: ConvolutionGeometry) -> Bool {
         g.inChannels % 16 == 0 && g.outChannels % 16 == 0 && g.inChannels >= 16 && g.outChannels >= 16
-            && g.inHeight == g.inWidth && g.kernel > 1 && paddingAfter(g) >= 0
+            && g.inHeight == g.inWidth && paddingAfter(g) >= 0
     }
 
     /// Output k = H + p + after − ((OH − 1)·s + 1) + 1, solved for `after`.
