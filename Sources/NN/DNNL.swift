@@ -250,16 +250,17 @@ final class Primitive {
         return Primitive(&operation)
     }
 
-    /// A forward convolution with taps `dilation` + 1 apart and its own padding on each side
-    /// (`paddingAfter` below and right); no bias.
-    static func dilatedConvolutionForward(source: MemoryFormat, weights: MemoryFormat, destination: MemoryFormat, dilation: Int,
-                                          padding: Int, paddingAfter: Int) -> Primitive {
+    /// A stride-1 forward convolution (inference: nothing of it is kept for a backward pass) with
+    /// taps `dilation` + 1 apart and its own padding before (above, left) and after (below, right)
+    /// on each axis, [rows, columns]; no bias.
+    static func unitStrideConvolution(source: MemoryFormat, weights: MemoryFormat, destination: MemoryFormat, dilation: Int = 0,
+                                      padding: [Int], paddingAfter: [Int]) -> Primitive {
         var operation = dnnl_convolution_desc_t()
         var src = source.descriptor, wei = weights.descriptor, dst = destination.descriptor
         let status = DNNL.withDims([1, 1]) { strides in
             DNNL.withDims([dilation, dilation]) { dilates in
-                DNNL.withDims([padding, padding]) { before in
-                    DNNL.withDims([paddingAfter, paddingAfter]) { after in
+                DNNL.withDims(padding) { before in
+                    DNNL.withDims(paddingAfter) { after in
                         dnnl_dilated_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, nil, &dst,
                                                                    strides, dilates, before, after)
                     }

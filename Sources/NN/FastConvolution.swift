@@ -53,6 +53,10 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
     private lazy var phaseBackwardData: PhaseBackwardData? =
         precision == .bf16 && PhaseBackwardData.applies(to: geometry)
             ? PhaseBackwardData(geometry, type: transposed ? outputPrecision : inputGradientPrecision) : nil
+    /// In bf16, the backward-data of 4×4 outputs on the forward kernel, one convolution a phase.
+    private lazy var splitPhaseBackwardData: SplitPhaseBackwardData? =
+        precision == .bf16 && SplitPhaseBackwardData.applies(to: geometry)
+            ? SplitPhaseBackwardData(geometry, type: transposed ? outputPrecision : inputGradientPrecision) : nil
     /// In bf16, the weight gradient on the forward kernel (see `SwappedWeightGradient`) wherever
     /// the channels allow; it replaces both oneDNN's backward-weights and the matrix product.
     private lazy var swappedWeights: SwappedWeightGradient? =
@@ -102,6 +106,11 @@ final class DNNLConvolutionKernels: ConvolutionKernels {
         if let phaseBackwardData {
             let gradient = gradientCopy.of(outputGradient, in: phaseBackwardData.gradientFormat, scratch: &gradientScratch)
             phaseBackwardData.run(gradient: gradient, weight: weight, inputGradient: inputGradient)
+            return
+        }
+        if let splitPhaseBackwardData {
+            let gradient = gradientCopy.of(outputGradient, in: splitPhaseBackwardData.gradientFormat, scratch: &gradientScratch)
+            splitPhaseBackwardData.run(gradient: gradient, weight: weight, inputGradient: inputGradient)
             return
         }
         if geometry.inChannels <= ColumnBackwardData.maximumInputChannels {
@@ -217,7 +226,12 @@ final class DenseConvolutionKernels: ConvolutionKernels {
 /// weightGradient (plain) += a weight gradient computed in a blocked layout: accumulate, as every
 /// backward does. One reorder with a sum post-op: no plain copy, no second pass.
 func accumulate(_ blocked: Tensor, into weightGradient: Tensor) {
-    Reorders.run(from: blocked.format ?? .plain(blocked.shape), blocked.data, to: .plain(weightGradient.shape), weightGradient.data, accumulate: true)
+    accumulate(blocked.data, in: blocked.format ?? .plain(blocked.shape), into: weightGradient)
+}
+
+/// The same for storage seen through any layout of the weight's shape (a view with axes permuted).
+func accumulate(_ data: UnsafeMutablePointer<Float>, in format: MemoryFormat, into weightGradient: Tensor) {
+    Reorders.run(from: format, data, to: .plain(weightGradient.shape), weightGradient.data, accumulate: true)
     weightGradient.markModified()
 }
 

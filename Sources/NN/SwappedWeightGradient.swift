@@ -38,9 +38,10 @@ final class SwappedWeightGradient {
         let resultShape = [g.inChannels, g.outChannels, g.kernel, g.kernel]
         // The source channel-blocked: left to oneDNN 2.6 it picks channels-last and `brgconv`,
         // 1–2 ms a call slower on the deeper layers (a C harness, Zen 4).
-        primitive = Primitive.dilatedConvolutionForward(
+        let after = SwappedWeightGradient.paddingAfter(g)
+        primitive = Primitive.unitStrideConvolution(
             source: .channelBlocked(sourceShape, .bf16), weights: .any(filterShape, .bf16), destination: .any(resultShape),
-            dilation: g.stride - 1, padding: g.padding, paddingAfter: SwappedWeightGradient.paddingAfter(g))
+            dilation: g.stride - 1, padding: [g.padding, g.padding], paddingAfter: [after, after])
         source = Tensor(shape: sourceShape, zeros: false)
         source.adopt(shape: sourceShape, format: primitive.format(.source))
         filters = Tensor(shape: filterShape, zeros: false)
@@ -60,7 +61,6 @@ final class SwappedWeightGradient {
         primitive.execute([(Argument.source, source.data, primitive.format(.source)),
                            (Argument.weights, filters.data, primitive.format(.weights)),
                            (Argument.destination, result.data, primitive.format(.destination))])
-        Reorders.run(from: resultView, result.data, to: .plain(weightGradient.shape), weightGradient.data, accumulate: true)
-        weightGradient.markModified()
+        accumulate(result.data, in: resultView, into: weightGradient)
     }
 }

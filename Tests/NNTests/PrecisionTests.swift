@@ -214,6 +214,40 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
+    /// Backward-data of 4×4 outputs as four phase convolutions on oneDNN's forward kernel, against
+    /// the plain-Swift reference: DCGAN's shape (narrower), a batch that does not fill a block of 16,
+    /// in bf16 and fp32; the gradient read plain and channel-blocked; and again after the weight
+    /// changed (the phase weights are kept until it does).
+    func testSplitPhaseBackwardDataAgreesWithTheReference() throws {
+        try XCTSkipUnless(Precision.bf16Computable, "oneDNN computes bf16 only with AVX-512")
+        let cases: [(ConvolutionGeometry, Precision)] = [
+            (ConvolutionGeometry(batch: 4, inChannels: 64, inHeight: 8, inWidth: 8, outChannels: 128, kernel: 4, stride: 2, padding: 1), .bf16),
+            (ConvolutionGeometry(batch: 3, inChannels: 32, inHeight: 8, inWidth: 8, outChannels: 16, kernel: 4, stride: 2, padding: 1), .fp32),
+        ]
+        for (g, type) in cases {
+            XCTAssertTrue(SplitPhaseBackwardData.applies(to: g), "\(g)")
+            let split = SplitPhaseBackwardData(g, type: type), reference = ReferenceConvolutionKernels(g)
+            let weight = Tensor(shape: g.weightShape), gradient = Tensor(shape: g.outputShape)
+            randomize(weight, seed: 2, scale: 0.05)
+            randomize(gradient, seed: 3)
+            var scratch: Tensor?
+            let inputGradient = Tensor(shape: [1]), expected = Tensor(shape: [1])
+            for round in 0..<2 {
+                split.run(gradient: gradient.converted(to: split.gradientFormat, scratch: &scratch), weight: weight, inputGradient: inputGradient)
+                reference.backwardData(outputGradient: gradient, weight: weight, inputGradient: expected)
+                XCTAssertEqual(inputGradient.format, .channelBlocked(g.inputShape, type), "\(g)")
+                assertBF16Close(inputGradient, expected, "\(g) input gradient, round \(round)")
+                for i in 0..<weight.count { weight[i] *= -2 }
+            }
+        }
+        for other in [ConvolutionGeometry(batch: 1, inChannels: 64, inHeight: 16, inWidth: 16, outChannels: 128, kernel: 4, stride: 2, padding: 1),
+                      ConvolutionGeometry(batch: 1, inChannels: 3, inHeight: 8, inWidth: 8, outChannels: 64, kernel: 4, stride: 2, padding: 1),
+                      ConvolutionGeometry(batch: 1, inChannels: 64, inHeight: 8, inWidth: 8, outChannels: 24, kernel: 4, stride: 2, padding: 1),
+                      ConvolutionGeometry(batch: 1, inChannels: 64, inHeight: 8, inWidth: 8, outChannels: 128, kernel: 3, stride: 1, padding: 1)] {
+            XCTAssertFalse(SplitPhaseBackwardData.applies(to: other), "\(other)")
+        }
+    }
+
     /// D's trunk: convolutions joined by batch normalisation and LeakyReLU pass bf16 activations
     /// (the rule in `Sequential.setPrecision`). Forward and back, the chain is as close to fp32 as
     /// the same chain with bf16 convolutions and fp32 activations between them (batch
