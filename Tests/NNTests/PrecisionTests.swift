@@ -182,6 +182,29 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
+    /// A backward-data split by phase against the plain-Swift reference, its input gradient in
+    /// `type`, run again after the weight changed (the phase weights are kept until it does).
+    /// Returns the input gradient.
+    @discardableResult
+    private func assertPhaseSplitMatchesReference(_ g: ConvolutionGeometry, type: Precision, gradientFormat: MemoryFormat,
+                                                  run: (_ gradient: Tensor, _ weight: Tensor, _ inputGradient: Tensor) -> Void,
+                                                  file: StaticString = #filePath, line: UInt = #line) -> Tensor {
+        let reference = ReferenceConvolutionKernels(g)
+        let weight = Tensor(shape: g.weightShape), gradient = Tensor(shape: g.outputShape)
+        randomize(weight, seed: 2, scale: 0.05)
+        randomize(gradient, seed: 3)
+        var scratch: Tensor?
+        let inputGradient = Tensor(shape: [1]), expected = Tensor(shape: [1])
+        for round in 0..<2 {
+            run(gradient.converted(to: gradientFormat, scratch: &scratch), weight, inputGradient)
+            reference.backwardData(outputGradient: gradient, weight: weight, inputGradient: expected)
+            XCTAssertEqual(inputGradient.format?.precision ?? .fp32, type, "\(g)", file: file, line: line)
+            assertBF16Close(inputGradient, expected, "\(g) input gradient, round \(round)", file: file, line: line)
+            for i in 0..<weight.count { weight[i] *= -2 }
+        }
+        return inputGradient
+    }
+
     /// Backward-data split by phase on oneDNN's forward convolution, against the plain-Swift
     /// reference: an image gradient in fp32 and bf16, square and not; and again after the weight
     /// changed.
@@ -194,18 +217,9 @@ final class PrecisionTests: XCTestCase {
         ]
         for (g, type) in cases {
             XCTAssertTrue(PhaseBackwardData.applies(to: g), "\(g)")
-            let phase = PhaseBackwardData(g, type: type), reference = ReferenceConvolutionKernels(g)
-            let weight = Tensor(shape: g.weightShape), gradient = Tensor(shape: g.outputShape)
-            randomize(weight, seed: 2, scale: 0.05)
-            randomize(gradient, seed: 3)
-            var scratch: Tensor?
-            let inputGradient = Tensor(shape: [1]), expected = Tensor(shape: [1])
-            for round in 0..<2 {
-                phase.run(gradient: gradient.converted(to: phase.gradientFormat, scratch: &scratch), weight: weight, inputGradient: inputGradient)
-                reference.backwardData(outputGradient: gradient, weight: weight, inputGradient: expected)
-                XCTAssertEqual(inputGradient.format?.precision ?? .fp32, type, "\(g)")
-                assertBF16Close(inputGradient, expected, "\(g) input gradient, round \(round)")
-                for i in 0..<weight.count { weight[i] *= -2 }
+            let phase = PhaseBackwardData(g, type: type)
+            assertPhaseSplitMatchesReference(g, type: type, gradientFormat: phase.gradientFormat) {
+                phase.run(gradient: $0, weight: $1, inputGradient: $2)
             }
         }
         for other in [ConvolutionGeometry(batch: 1, inChannels: 3, inHeight: 15, inWidth: 15, outChannels: 8, kernel: 4, stride: 2, padding: 1),
@@ -215,9 +229,8 @@ final class PrecisionTests: XCTestCase {
     }
 
     /// Backward-data of 4×4 outputs as four phase convolutions on oneDNN's forward kernel, against
-    /// the plain-Swift reference: DCGAN's shape (narrower), a batch that does not fill a block of 16,
-    /// in bf16 and fp32; the gradient read plain and channel-blocked; and again after the weight
-    /// changed (the phase weights are kept until it does).
+    /// the plain-Swift reference: DCGAN's shape (narrower) and a batch that does not fill a block of
+    /// 16, in bf16 and fp32, written channel-blocked; and again after the weight changed.
     func testSplitPhaseBackwardDataAgreesWithTheReference() throws {
         try XCTSkipUnless(Precision.bf16Computable, "oneDNN computes bf16 only with AVX-512")
         let cases: [(ConvolutionGeometry, Precision)] = [
@@ -226,19 +239,11 @@ final class PrecisionTests: XCTestCase {
         ]
         for (g, type) in cases {
             XCTAssertTrue(SplitPhaseBackwardData.applies(to: g), "\(g)")
-            let split = SplitPhaseBackwardData(g, type: type), reference = ReferenceConvolutionKernels(g)
-            let weight = Tensor(shape: g.weightShape), gradient = Tensor(shape: g.outputShape)
-            randomize(weight, seed: 2, scale: 0.05)
-            randomize(gradient, seed: 3)
-            var scratch: Tensor?
-            let inputGradient = Tensor(shape: [1]), expected = Tensor(shape: [1])
-            for round in 0..<2 {
-                split.run(gradient: gradient.converted(to: split.gradientFormat, scratch: &scratch), weight: weight, inputGradient: inputGradient)
-                reference.backwardData(outputGradient: gradient, weight: weight, inputGradient: expected)
-                XCTAssertEqual(inputGradient.format, .channelBlocked(g.inputShape, type), "\(g)")
-                assertBF16Close(inputGradient, expected, "\(g) input gradient, round \(round)")
-                for i in 0..<weight.count { weight[i] *= -2 }
+            let split = SplitPhaseBackwardData(g, type: type)
+            let inputGradient = assertPhaseSplitMatchesReference(g, type: type, gradientFormat: split.gradientFormat) {
+                split.run(gradient: $0, weight: $1, inputGradient: $2)
             }
+            XCTAssertEqual(inputGradient.format, .channelBlocked(g.inputShape, type), "\(g)")
         }
         for other in [ConvolutionGeometry(batch: 1, inChannels: 64, inHeight: 16, inWidth: 16, outChannels: 128, kernel: 4, stride: 2, padding: 1),
                       ConvolutionGeometry(batch: 1, inChannels: 3, inHeight: 8, inWidth: 8, outChannels: 64, kernel: 4, stride: 2, padding: 1),
