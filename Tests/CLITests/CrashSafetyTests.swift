@@ -26,9 +26,10 @@ final class CrashSafetyTests: XCTestCase {
     }
 
     /// Starts `arguments` `attempts` times and kills each run with SIGKILL at a random moment of
-    /// `window` seconds, checking `invariant` after each kill. Returns the kills that landed while
-    /// the command was still running (a kill after it finished proves nothing).
-    func killAtRandomMoments(_ arguments: [String], attempts: Int, window: Double, invariant: () throws -> Void) throws -> Int {
+    /// `window` seconds (asked again for every attempt), checking `invariant` after each kill.
+    /// Returns the kills that landed while the command was still running (a kill after it
+    /// finished proves nothing).
+    func killAtRandomMoments(_ arguments: [String], attempts: Int, window: @autoclosure () -> Double, invariant: () throws -> Void) throws -> Int {
         var landed = 0
         for _ in 0..<attempts {
             let process = Process()
@@ -37,7 +38,7 @@ final class CrashSafetyTests: XCTestCase {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            usleep(useconds_t(random.nextUniform() * Float(window) * 1_000_000))
+            usleep(useconds_t(random.nextUniform() * Float(window()) * 1_000_000))
             if process.isRunning { landed += 1 }
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -147,10 +148,14 @@ final class CrashSafetyTests: XCTestCase {
         kill(early.processIdentifier, SIGKILL)
         early.waitUntilExit()
         XCTAssertFalse(FileManager.default.fileExists(atPath: run + "/checkpoints/latest.safetensors"), "the early kill came too late")
-        // Each resume starts from the last checkpoint, so the work left shrinks with every kill (as
-        // the pipeline's below): kill moments within the first half of an uninterrupted run's time
-        // land mid-training even when the machine's load changes between the runs.
-        let kills = try killAtRandomMoments(train + ["--out", run, "--resume"], attempts: 8, window: seconds / 2) {
+        // Each resume starts from the last checkpoint, so the work left shrinks with every kill: kill
+        // moments within half of an uninterrupted run's time for the iterations not yet logged (at
+        // least that many are left) land mid-training even when the machine's load changes between
+        // the runs. Once one came after the run finished, every later attempt would be a no-op.
+        let iterations = 6 * 8
+        func logged() -> Int { (try? String(contentsOfFile: metricsPath, encoding: .utf8))?.split(separator: "\n").count ?? 0 }
+        let kills = try killAtRandomMoments(train + ["--out", run, "--resume"], attempts: 8,
+                                            window: seconds / 2 * Double(max(iterations - logged(), 1)) / Double(iterations)) {
             let latest = run + "/checkpoints/latest.safetensors"
             guard FileManager.default.fileExists(atPath: latest) else { return }
             XCTAssertNoThrow(try Safetensors.read(path: latest), "a checkpoint is complete or absent")
@@ -161,7 +166,7 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(Set(final.keys), Set(expected.keys))
         for (name, tensor) in expected { XCTAssertEqual(final[name]?.bytes, tensor.bytes, "\(name) differs from the uninterrupted run") }
         let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(metrics.count, 6 * 8, "every iteration logged once, none twice")
+        XCTAssertEqual(metrics.count, iterations, "every iteration logged once, none twice")
         XCTAssertGreaterThan(kills, 2, "too few kills landed mid-training")
     }
 }
