@@ -106,6 +106,10 @@ final class SplitPhaseBackwardData {
     private let phases: [Tensor]
     private let phaseWeights: [Tensor]
     private var phaseWeightsOf = TensorStamp()
+    /// One tap of the plain weight seen as [C, O, 1, 1], and for each phase its four taps: where in
+    /// the plain weight each starts, and where it goes in the phase's weights.
+    private let tap: MemoryFormat
+    private let taps: [[(offset: Int, to: MemoryFormat)]]
     private let result: MemoryFormat
     /// A phase's result seen as [N, C, OH, 1, OW, 1], and where each phase lands in the result.
     private let spread: MemoryFormat
@@ -139,6 +143,14 @@ final class SplitPhaseBackwardData {
             weights.adopt(shape: shape, format: primitive.format(.weights))
             return weights
         }
+        tap = MemoryFormat.strided([g.inChannels, g.outChannels, 1, 1], strides: [16, g.inChannels * 16, 1, 1])
+        taps = zip(0..<4, primitives).map { phase, primitive in
+            (0..<4).map { ab in
+                let a = ab / 2, b = ab % 2
+                return (phaseTap(phase / 2, a) * 4 + phaseTap(phase % 2, b),
+                        primitive.format(.weights).window([g.inChannels, g.outChannels, 1, 1], at: [0, 0, a, b])!)
+            }
+        }
         result = .channelBlocked(g.inputShape, type)
         spread = MemoryFormat.channelBlocked(phaseShape, type).reshaped([g.batch, g.inChannels, g.outHeight, 1, g.outWidth, 1])!
         pixels = phasePixels(in: result, g)
@@ -163,17 +175,8 @@ final class SplitPhaseBackwardData {
     private func updatePhaseWeights(_ weight: Tensor) {
         precondition(weight.format == nil, "weights stay plain")
         guard !phaseWeightsOf.matches(weight) else { return }
-        let channels = geometry.inChannels, outputs = geometry.outChannels
-        // One tap (ky, kx) of the plain weight, seen as [C, O, 1, 1].
-        let tap = MemoryFormat.strided([channels, outputs, 1, 1], strides: [16, channels * 16, 1, 1])
-        for (phase, primitive) in primitives.enumerated() {
-            let py = phase / 2, px = phase % 2
-            for a in 0..<2 {
-                for b in 0..<2 {
-                    let target = primitive.format(.weights).window([channels, outputs, 1, 1], at: [0, 0, a, b])!
-                    Reorders.run(from: tap, weight.data + phaseTap(py, a) * 4 + phaseTap(px, b), to: target, phaseWeights[phase].data)
-                }
-            }
+        for (phase, phaseTaps) in taps.enumerated() {
+            for (offset, target) in phaseTaps { Reorders.run(from: tap, weight.data + offset, to: target, phaseWeights[phase].data) }
         }
         phaseWeightsOf.record(weight)
     }
