@@ -17,6 +17,19 @@ public struct TrainStepBenchmark: Codable, Sendable {
         }
     }
 
+    /// Time inside oneDNN of one primitive kind, or outside it (`outside_onednn`: the Swift code
+    /// between primitives, the optimiser steps most of it), per iteration.
+    public struct KindTime: Codable, Sendable {
+        public var kind: String
+        public var millisecondsPerIteration: Double
+        /// Of the iteration's time.
+        public var share: Double
+
+        enum CodingKeys: String, CodingKey {
+            case kind, millisecondsPerIteration = "ms_per_iter", share
+        }
+    }
+
     public var size: Int
     public var channels: Int
     public var batch: Int
@@ -33,6 +46,9 @@ public struct TrainStepBenchmark: Codable, Sendable {
     public var peakGflopPerSecond: Double
     public var peakRSSMegabytes: Double
     public var layers: [LayerTime]?
+    /// With `profile`: time by oneDNN primitive kind, from a second timed run without the layer
+    /// timers.
+    public var primitives: [KindTime]?
 
     /// GFLOP/s of a 2048³ sgemm (best of three): what the cores deliver on dense work.
     public static func measurePeak() -> Double {
@@ -53,7 +69,7 @@ public struct TrainStepBenchmark: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case size, channels, batch, backend, precision, iterations, seconds, layers
+        case size, channels, batch, backend, precision, iterations, seconds, layers, primitives
         case imagesPerSecond = "img_per_s", gflopPerImage = "gflop_per_image", gflopPerSecond = "gflop_per_s"
         case fractionOfPeak = "fraction_of_peak", peakGflopPerSecond = "peak_gflop_per_s", peakRSSMegabytes = "peak_rss_mb"
     }
@@ -85,7 +101,18 @@ public struct TrainStepBenchmark: Codable, Sendable {
         let flops = iterationFlops(trainer, batch: batch)
         let imagesPerSecond = Double(batch * iterations) / seconds
         var layers: [LayerTime]?
+        var primitives: [KindTime]?
         if profile {
+            trainer.generator.profile = nil
+            trainer.discriminator.profile = nil
+            PrimitiveTimes.start()
+            let primitivesStarted = Date()
+            for _ in 0..<iterations { timedStep(real) }
+            let iterationSeconds = Date().timeIntervalSince(primitivesStarted) / Double(iterations)
+            var byKind = PrimitiveTimes.stop().mapValues { $0 / Double(iterations) }
+            byKind["outside_onednn"] = max(0, iterationSeconds - byKind.values.reduce(0, +))
+            primitives = byKind.map { KindTime(kind: $0.key, millisecondsPerIteration: $0.value * 1000, share: $0.value / iterationSeconds) }
+                .sorted { $0.millisecondsPerIteration > $1.millisecondsPerIteration }
             let convolutionFlops = layerFlops(trainer, batch: batch)
             layers = (generatorProfile.ordered + discriminatorProfile.ordered).map { entry in
                 let perIteration = entry.seconds / Double(iterations)
@@ -100,7 +127,7 @@ public struct TrainStepBenchmark: Codable, Sendable {
                                   iterations: iterations, seconds: seconds, imagesPerSecond: imagesPerSecond,
                                   gflopPerImage: flops / Double(batch) / 1e9, gflopPerSecond: gflopPerSecond,
                                   fractionOfPeak: gflopPerSecond / peakGflops, peakGflopPerSecond: peakGflops,
-                                  peakRSSMegabytes: peakResidentMegabytes(), layers: layers)
+                                  peakRSSMegabytes: peakResidentMegabytes(), layers: layers, primitives: primitives)
     }
 
     /// Convolution work of one layer pass (forward, or backward = data + weights where computed).

@@ -147,12 +147,62 @@ enum Argument {
     static let scaleGradient = darkroom_arg_diff_scale, shiftGradient = darkroom_arg_diff_shift
 }
 
+/// Seconds spent in oneDNN by primitive kind ("convolution", "reorder", "batch_normalization",
+/// "eltwise", …, and "sgemm" for its GEMM) while recording: what a training step spends around
+/// its convolutions (`bench train-step --profile`).
+public enum PrimitiveTimes {
+    nonisolated(unsafe) private static var recording = false
+    nonisolated(unsafe) private static var seconds: [String: Double] = [:]
+    private static let lock = NSLock()
+
+    public static func start() {
+        lock.lock()
+        seconds = [:]
+        recording = true
+        lock.unlock()
+    }
+
+    /// Stops recording; the seconds by kind since `start`.
+    public static func stop() -> [String: Double] {
+        lock.lock()
+        defer { lock.unlock() }
+        recording = false
+        return seconds
+    }
+
+    /// Runs `body`, adding its time to `kind` while recording.
+    static func time<Result>(_ kind: @autoclosure () -> String, _ body: () -> Result) -> Result {
+        guard recording else { return body() }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let result = body()
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        lock.lock()
+        seconds[kind(), default: 0] += elapsed
+        lock.unlock()
+        return result
+    }
+}
+
 /// A created primitive with its descriptor, and one memory object per argument, re-pointed at the
 /// caller's buffers on each execution (so nothing is allocated in the steady state).
 final class Primitive {
     private let descriptor: dnnl_primitive_desc_t
     private let primitive: dnnl_primitive_t
     private var memories: [Int32: dnnl_memory_t] = [:]
+    /// For `PrimitiveTimes`.
+    private lazy var kind: String = {
+        var kind = dnnl_undefined_primitive
+        dnnl_primitive_desc_query(descriptor, dnnl_query_primitive_kind, 0, &kind)
+        switch kind {
+        case dnnl_convolution: return "convolution"
+        case dnnl_reorder: return "reorder"
+        case dnnl_batch_normalization: return "batch_normalization"
+        case dnnl_eltwise: return "eltwise"
+        case dnnl_matmul: return "matmul"
+        case dnnl_inner_product: return "inner_product"
+        default: return "other"
+        }
+    }()
 
     /// `operation` fills a oneDNN operation descriptor (convolution, batch normalisation, …).
     init<Operation>(_ operation: inout Operation, hint: Primitive? = nil) {
@@ -232,8 +282,10 @@ final class Primitive {
             DNNL.check(dnnl_memory_set_data_handle(memory, buffer), "memory_set_data_handle")
             execArguments.append(dnnl_exec_arg_t(arg: slot, memory: memory))
         }
-        DNNL.check(dnnl_primitive_execute(primitive, DNNL.stream, Int32(execArguments.count), execArguments), "primitive_execute")
-        DNNL.check(dnnl_stream_wait(DNNL.stream), "stream_wait")
+        PrimitiveTimes.time(kind) {
+            DNNL.check(dnnl_primitive_execute(primitive, DNNL.stream, Int32(execArguments.count), execArguments), "primitive_execute")
+            DNNL.check(dnnl_stream_wait(DNNL.stream), "stream_wait")
+        }
     }
 
     // Operation descriptors, one constructor per primitive kind used by the fast path.
@@ -408,8 +460,10 @@ enum Reorders {
 /// oneDNN's GEMM: C = alpha·op(A)·op(B) + beta·C, row-major (no OpenBLAS alongside oneDNN's threads).
 public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
            b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    DNNL.check(dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78, dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), alpha,
-                          a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc)), "sgemm")
+    PrimitiveTimes.time("sgemm") {
+        DNNL.check(dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78, dnnl_dim_t(m), dnnl_dim_t(n), dnnl_dim_t(k), alpha,
+                              a, dnnl_dim_t(lda), b, dnnl_dim_t(ldb), beta, c, dnnl_dim_t(ldc)), "sgemm")
+    }
 }
 
 /// The linked oneDNN's version, e.g. "2.6.3".

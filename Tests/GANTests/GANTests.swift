@@ -143,6 +143,24 @@ final class GANTests: XCTestCase {
         XCTAssertLessThan(zip(fastWeights, referenceWeights).map { abs($0 - $1) }.max()!, 1e-4)
     }
 
+    /// `bench train-step --profile` times each layer, and splits the iteration by oneDNN primitive
+    /// kind, what is left being the Swift code between primitives: the parts add up to the whole.
+    func testTrainStepProfileSplitsTheIterationByPrimitiveKind() {
+        let plain = TrainStepBenchmark.run(configuration: small, batch: 4, iterations: 1, warmup: 1)
+        XCTAssertNil(plain.layers)
+        XCTAssertNil(plain.primitives)
+        let profiled = TrainStepBenchmark.run(configuration: small, batch: 4, iterations: 2, warmup: 1, profile: true)
+        XCTAssertFalse(profiled.layers?.isEmpty ?? true)
+        let kinds = profiled.primitives ?? []
+        let byKind = Dictionary(uniqueKeysWithValues: kinds.map { ($0.kind, $0.millisecondsPerIteration) })
+        XCTAssertGreaterThan(byKind["convolution"] ?? 0, 0, "\(byKind)")
+        XCTAssertGreaterThan(byKind["batch_normalization"] ?? 0, 0, "\(byKind)")
+        XCTAssertNotNil(byKind["outside_onednn"])
+        XCTAssertTrue(kinds.allSatisfy { $0.millisecondsPerIteration >= 0 }, "\(byKind)")
+        XCTAssertEqual(kinds.map(\.share).reduce(0, +), 1, accuracy: 1e-9)
+        XCTAssertEqual(kinds.map(\.millisecondsPerIteration), kinds.map(\.millisecondsPerIteration).sorted(by: >), "largest first")
+    }
+
     func testCheckpointsRoundTripEveryTensorAndTheTrainingState() throws {
         let trainer = DCGANTrainer(configuration: small, options: StepOptions(), seed: 1)
         for _ in 0..<3 { trainer.step(real: realBatch()) }

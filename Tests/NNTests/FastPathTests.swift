@@ -1,5 +1,5 @@
 import Formats
-import NN
+@testable import NN
 import XCTest
 
 /// The oneDNN fast path must agree with the plain-Swift reference, forward and backward, within
@@ -36,6 +36,28 @@ final class FastPathTests: XCTestCase {
         let fastInput = fast.backward(gradient), referenceInput = reference.backward(gradient)
         assertClose(fastInput!, referenceInput!, "\(label) input gradient")
         for (f, r) in zip(fast.parameters, reference.parameters) { assertClose(f.gradient, r.gradient, "\(label) \(r.name) gradient") }
+    }
+
+    /// oneDNN's time is counted by primitive kind between `start` and `stop`, and only then.
+    func testPrimitiveTimesCountOnlyWhileRecording() {
+        let shape = [2, 16, 4, 4]
+        let plain = Tensor(shape: shape), blocked = Tensor(shape: shape)
+        randomize(plain, seed: 3)
+        let a = [Float](repeating: 1, count: 64 * 64)
+        var c = [Float](repeating: 0, count: 64 * 64)
+        func work() {
+            Reorders.run(from: .plain(shape), plain.data, to: .channelBlocked(shape), blocked.data)
+            sgemm(transposeA: false, transposeB: false, m: 64, n: 64, k: 64, alpha: 1, a: a, lda: 64, b: a, ldb: 64, beta: 0, c: &c, ldc: 64)
+        }
+        work()
+        PrimitiveTimes.start()
+        work()
+        let recorded = PrimitiveTimes.stop()
+        XCTAssertEqual(Set(recorded.keys), ["reorder", "sgemm"])
+        XCTAssertTrue(recorded.values.allSatisfy { $0 > 0 }, "\(recorded)")
+        work()
+        PrimitiveTimes.start()
+        XCTAssertEqual(PrimitiveTimes.stop(), [:], "a new recording starts from nothing")
     }
 
     func testConvolutionsOnOddShapesAndBatchOne() {
