@@ -56,6 +56,7 @@ final class FastPathTests: XCTestCase {
         XCTAssertEqual(Set(recorded.keys), ["reorder", "sgemm"])
         XCTAssertTrue(recorded.values.allSatisfy { $0 > 0 }, "\(recorded)")
         work()
+        XCTAssertEqual(PrimitiveTimes.stop(), recorded, "nothing is counted after stop")
         PrimitiveTimes.start()
         XCTAssertEqual(PrimitiveTimes.stop(), [:], "a new recording starts from nothing")
     }
