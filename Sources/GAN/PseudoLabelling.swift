@@ -56,12 +56,24 @@ public struct PseudoLabelReport: Codable, Sendable {
     /// The images suggested for labelling next, and where they were written.
     public var suggested: Int
     public var suggestOut: String?
+    /// Set where the held-out labels (the test ones when given, else the validation ones) find the
+    /// labeller below the same CNN trained on the labelled images alone. FixMatch can lose to that
+    /// baseline, most where many unlabelled images belong to none of the labelled classes (Oliver
+    /// et al. 2018); its labels then teach `train` less than the given ones.
+    public var warning: String?
 
     enum CodingKeys: String, CodingKey {
         case classes, labelled, trainedOn = "trained_on", unlabelled, pseudoLabelled = "pseudo_labelled", keep
         case validationCount = "validation_count", validationAccuracy = "validation_accuracy", supervisedValidationAccuracy = "supervised_validation_accuracy"
         case testCount = "test_count", testAccuracy = "test_accuracy", supervisedTestAccuracy = "supervised_test_accuracy"
-        case perClass = "per_class", out, labeller, suggested, suggestOut = "suggest_out"
+        case perClass = "per_class", out, labeller, suggested, suggestOut = "suggest_out", warning
+    }
+
+    static func warning(heldOut: String, count: Int, labeller: Double, labelsAlone: Double) -> String? {
+        guard labeller < labelsAlone else { return nil }
+        return String(format: "warning: on the %d %@ the labeller is below the same CNN trained on the labelled images alone " +
+                      "(%.1f%% against %.1f%%): its labels may mislead train --labeller; train --labels with the given labels alone, " +
+                      "or label more (--suggest)", count, heldOut, labeller * 100, labelsAlone * 100)
     }
 }
 
@@ -142,14 +154,24 @@ public enum PseudoLabelling {
             }
             try write(text, to: path)
         }
+        let validationAccuracy = validation.map { labeller.accuracy(images: $0.images, labels: $0.classes) }
+        let supervisedValidationAccuracy = validation.map { supervised.accuracy(images: $0.images, labels: $0.classes) }
+        let testAccuracy = test.map { labeller.accuracy(images: $0.images, labels: $0.classes) }
+        let supervisedTestAccuracy = test.map { supervised.accuracy(images: $0.images, labels: $0.classes) }
+        let warning: String?
+        if let test, let testAccuracy, let supervisedTestAccuracy {
+            warning = PseudoLabelReport.warning(heldOut: "test images", count: test.classes.count, labeller: testAccuracy, labelsAlone: supervisedTestAccuracy)
+        } else if let validationAccuracy, let supervisedValidationAccuracy {
+            warning = PseudoLabelReport.warning(heldOut: "held-out labelled images", count: validationCount,
+                                                labeller: validationAccuracy, labelsAlone: supervisedValidationAccuracy)
+        } else {
+            warning = nil
+        }
         return PseudoLabelReport(
             classes: classes, labelled: labelledRows.count, trainedOn: trainRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,
-            validationCount: validationCount,
-            validationAccuracy: validation.map { labeller.accuracy(images: $0.images, labels: $0.classes) },
-            supervisedValidationAccuracy: validation.map { supervised.accuracy(images: $0.images, labels: $0.classes) },
-            testCount: test?.classes.count, testAccuracy: test.map { labeller.accuracy(images: $0.images, labels: $0.classes) },
-            supervisedTestAccuracy: test.map { supervised.accuracy(images: $0.images, labels: $0.classes) }, perClass: perClass, out: out,
-            labeller: options.saveLabeller, suggested: suggested, suggestOut: options.suggestOut)
+            validationCount: validationCount, validationAccuracy: validationAccuracy, supervisedValidationAccuracy: supervisedValidationAccuracy,
+            testCount: test?.classes.count, testAccuracy: testAccuracy, supervisedTestAccuracy: supervisedTestAccuracy, perClass: perClass, out: out,
+            labeller: options.saveLabeller, suggested: suggested, suggestOut: options.suggestOut, warning: warning)
     }
 
     /// The `count` images whose labels would teach the labeller most, most useful first: margin

@@ -75,6 +75,7 @@ struct LabelCommand: ParsableCommand {
         options.suggest = suggest
         options.suggestOut = suggestOut
         let report = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options) { Console.note($0) }
+        if let warning = report.warning { Console.note(warning) }
         if json {
             print(try Console.json(report))
             return

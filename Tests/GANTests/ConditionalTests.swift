@@ -860,6 +860,9 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertNotNil(report.validationAccuracy)
         XCTAssertEqual(report.perClass.values.reduce(0, +), report.pseudoLabelled)
         XCTAssertNil(report.testAccuracy)
+        // Measured on the validation labels alone, warned of where they find the labeller worse.
+        XCTAssertEqual(report.warning?.contains("on the 4 held-out labelled images"),
+                       report.validationAccuracy! < report.supervisedValidationAccuracy! ? true : nil)
         let written = try String(contentsOfFile: out, encoding: .utf8)
         XCTAssertFalse(written.contains("\n\n"), "no blank rows")
         let rows = CSV.parse(written).filter { $0.count == 4 }
@@ -893,6 +896,7 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertNil(all.validationAccuracy)
         XCTAssertNil(all.supervisedValidationAccuracy)
         XCTAssertNotNil(all.testAccuracy)
+        XCTAssertEqual(all.warning?.contains("on the 20 test images"), all.testAccuracy! < all.supervisedTestAccuracy! ? true : nil)
         // With no split to move, the seed still moves the labeller.
         let first = try String(contentsOfFile: out, encoding: .utf8)
         _ = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
@@ -923,6 +927,15 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)) {
             XCTAssertTrue("\($0)".contains("no/such/next.csv"), "\($0)")
         }
+    }
+
+    func testWarnsWhereTheHeldOutLabelsFindTheLabellerBelowTheLabelsAlone() {
+        XCTAssertEqual(PseudoLabelReport.warning(heldOut: "test images", count: 734, labeller: 0.4877, labelsAlone: 0.5450),
+                       "warning: on the 734 test images the labeller is below the same CNN trained on the labelled images alone " +
+                       "(48.8% against 54.5%): its labels may mislead train --labeller; train --labels with the given labels alone, " +
+                       "or label more (--suggest)")
+        XCTAssertNil(PseudoLabelReport.warning(heldOut: "test images", count: 734, labeller: 0.5450, labelsAlone: 0.5450))
+        XCTAssertNil(PseudoLabelReport.warning(heldOut: "held-out labelled images", count: 100, labeller: 0.86, labelsAlone: 0.82))
     }
 
     func testSuggestionsRankByTheGapBetweenTheTwoLikeliestClasses() {
