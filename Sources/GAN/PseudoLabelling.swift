@@ -58,8 +58,9 @@ public struct PseudoLabelReport: Codable, Sendable {
     public var suggestOut: String?
     /// Set where the held-out labels (the test ones when given, else the validation ones) find the
     /// labeller below the same CNN trained on the labelled images alone. FixMatch can lose to that
-    /// baseline, most where many unlabelled images belong to none of the labelled classes (Oliver
-    /// et al. 2018); its labels then teach `train` less than the given ones.
+    /// baseline: where the unlabelled images hold other classes (Oliver et al. 2018), and on
+    /// README's icon folder, whose classes differ by meaning more than by look. Its labels then
+    /// teach `train` less than the given ones.
     public var warning: String?
 
     enum CodingKeys: String, CodingKey {
