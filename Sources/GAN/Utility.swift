@@ -79,6 +79,8 @@ public struct UtilityReport: Codable, Sendable {
     public var realPlusSynthetic: Double
     public var syntheticOnly: Double
     public var discriminatorFeatures: Double
+    /// What the synthetic set adds to the real images, in points of test accuracy (negative: it hurts).
+    public var lift: Double { 100 * (realPlusSynthetic - realOnly) }
     public var checkpoint: String
     /// The folders the synthetic set was read from (`UtilityOptions.sets`; nil: drawn from the model).
     public var sets: [String]?

@@ -117,8 +117,8 @@ struct UtilityCommand: ParsableCommand {
               + seeds(report.runs?.realPlusSynthetic))
         print(String(format: "  synthetic only (%d images)       %.4f", report.syntheticCount, report.syntheticOnly) + seeds(report.runs?.syntheticOnly))
         print(String(format: "  logistic regression on D features  %.4f", report.discriminatorFeatures))
-        let lift = 100 * (report.realPlusSynthetic - report.realOnly)
-        print(String(format: lift > 0 ? "the synthetic set lifts the classifier by %.1f points" : "the synthetic set does not help: %.1f points", lift))
+        print(String(format: report.lift > 0 ? "the synthetic set lifts the classifier by %.1f points" : "the synthetic set does not help: %.1f points",
+                     report.lift))
         if let accuracy = report.labellerTestAccuracy {
             print(String(format: "  the labeller%@                 %.4f", ((report.labellers?.count ?? 1) > 1 ? "s' mean" : " itself") as NSString, accuracy))
         }
