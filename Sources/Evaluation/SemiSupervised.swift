@@ -23,6 +23,12 @@ public struct FixMatchRecipe: Sendable, Equatable {
     public var thresholds = Thresholds.fixed
     /// The unlabelled loss's weight (FixMatch's λ_u).
     public var unlabelledWeight: Float = 1
+    /// Distribution alignment (ReMixMatch, Berthelot et al. 2020): the weak view's probabilities
+    /// times these class shares over the network's running mean prediction on unlabelled images,
+    /// renormalised, before the threshold. Shares estimated from the unlabelled images
+    /// (`ClassPrior.estimate`) keep FixMatch from drifting to the labels' proportions where the
+    /// folder's differ (nil: no alignment).
+    public var alignment: [Float]?
     public init() {}
 
     public enum Thresholds: String, Sendable, Codable, CaseIterable {
@@ -60,6 +66,37 @@ struct ClassThresholds {
     }
 }
 
+/// ReMixMatch's distribution alignment: a prediction p becomes p · target / mean, renormalised,
+/// where mean is the network's running mean prediction on unlabelled batches. An image predicted
+/// as the network predicts on average is given the target's shares.
+struct DistributionAlignment {
+    let target: [Float]
+    private(set) var mean: [Float]
+    private var batches = 0
+
+    init(target: [Float]) {
+        self.target = target
+        mean = [Float](repeating: 1 / Float(target.count), count: target.count)
+    }
+
+    /// A moving average over about the last 128 batches, as ReMixMatch's, that starts at the first
+    /// batch's mean rather than at uniform.
+    mutating func record(_ predictions: [[Float]]) {
+        let decay = min(Float(127) / 128, Float(batches) / Float(batches + 1))
+        batches += 1
+        for k in mean.indices {
+            let batchMean = predictions.reduce(0) { $0 + $1[k] } / Float(predictions.count)
+            mean[k] = decay * mean[k] + (1 - decay) * batchMean
+        }
+    }
+
+    func align(_ p: [Float]) -> [Float] {
+        let scaled = p.indices.map { p[$0] * target[$0] / max(mean[$0], 1e-6) }
+        let total = scaled.reduce(0, +)
+        return total > 0 ? scaled.map { $0 / total } : p
+    }
+}
+
 extension DownstreamClassifier {
     /// Trains on `images` [N, C, S, S] with `labels`, and on `unlabelled` [M, C, S, S], all plain in
     /// [-1, 1]. `progress` hears (step, the fraction of the last unlabelled batch over the threshold).
@@ -79,6 +116,7 @@ extension DownstreamClassifier {
         let average = network.parameters.map { $0.value.clone() }
         var classThresholds = ClassThresholds(threshold: fixMatch.threshold, images: unlabelledCount, classes: classes)
         var unlabelledIndices = [Int](repeating: 0, count: unlabelledBatch)
+        var alignment = fixMatch.alignment.map { DistributionAlignment(target: $0) }
         network.isTraining = true
         for step in 0..<fixMatch.steps {
             optimizer.learningRate = recipe.learningRate * cosf(7 * .pi * Float(step) / (16 * Float(fixMatch.steps)))
@@ -103,8 +141,12 @@ extension DownstreamClassifier {
             let weakLogits = network.forward(weak).plain()
             var confident = 0
             var readings: [(label: Int, confidence: Float)] = []
+            let predictions = (0..<unlabelledBatch).map { slot in
+                Loss.softmax(UnsafeBufferPointer(start: weakLogits.data + slot * classes, count: classes))
+            }
+            alignment?.record(predictions)
             for slot in 0..<unlabelledBatch {
-                let probabilities = Loss.softmax(UnsafeBufferPointer(start: weakLogits.data + slot * classes, count: classes))
+                let probabilities = alignment?.align(predictions[slot]) ?? predictions[slot]
                 let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
                 let bar = fixMatch.thresholds == .flexmatch ? classThresholds.threshold(of: best) : fixMatch.threshold
                 rowLabels.append(probabilities[best] >= bar ? best : -1)

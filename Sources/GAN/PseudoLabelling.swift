@@ -27,7 +27,15 @@ public struct PseudoLabelOptions: Sendable {
     /// Write the `suggest` unlabelled images most worth labelling next here (`suggestions`).
     public var suggestOut: String?
     public var suggest = 0
+    /// `estimated`: FixMatch's targets aligned to the unlabelled images' class shares as the
+    /// labels-only CNN estimates them (`ClassPrior.estimate`), for labels not drawn in the folder's
+    /// proportions (20 of each class of a folder that holds 25 times more of one).
+    public var alignment = Alignment.none
     public init() {}
+
+    public enum Alignment: String, Sendable, Codable, CaseIterable {
+        case none, estimated
+    }
 }
 
 public struct PseudoLabelReport: Codable, Sendable {
@@ -62,12 +70,18 @@ public struct PseudoLabelReport: Codable, Sendable {
     /// README's icon folder, whose classes differ by meaning more than by look. Its labels then
     /// teach `train` less than the given ones.
     public var warning: String?
+    /// The classes' shares among the labels trained on, and among the unlabelled images as the
+    /// labels-only CNN's probabilities estimate them (EM, Saerens et al. 2002).
+    public var labelShares: [String: Double]
+    public var estimatedShares: [String: Double]
+    public var alignment: PseudoLabelOptions.Alignment
 
     enum CodingKeys: String, CodingKey {
         case classes, labelled, trainedOn = "trained_on", unlabelled, pseudoLabelled = "pseudo_labelled", keep
         case validationCount = "validation_count", validationAccuracy = "validation_accuracy", supervisedValidationAccuracy = "supervised_validation_accuracy"
         case testCount = "test_count", testAccuracy = "test_accuracy", supervisedTestAccuracy = "supervised_test_accuracy"
         case perClass = "per_class", out, labeller, suggested, suggestOut = "suggest_out", warning
+        case labelShares = "label_shares", estimatedShares = "estimated_shares", alignment
     }
 
     static func warning(heldOut: String, count: Int, labeller: Double, labelsAlone: Double) -> String? {
@@ -123,13 +137,18 @@ public enum PseudoLabelling {
         progress("the same CNN on the \(trainRows.count) labelled images alone, for reference")
         let supervised = make()
         supervised.train(images: trainImages, labels: trainClasses)
+        let unlabelledImages = gather(unlabelledRows)
+        let labelShares = ClassPrior.frequencies(trainClasses, classes: classes.count)
+        let estimatedShares = ClassPrior.estimate(supervised.probabilities(unlabelledImages), trainedOn: labelShares)
         progress("FixMatch on \(trainRows.count) labelled and \(unlabelledRows.count) unlabelled images, \(options.fixMatch.steps) steps")
         let labeller = make()
-        labeller.trainSemiSupervised(images: trainImages, labels: trainClasses, unlabelled: gather(unlabelledRows), fixMatch: options.fixMatch) { step, confident in
+        var fixMatch = options.fixMatch
+        if options.alignment == .estimated { fixMatch.alignment = estimatedShares.map(Float.init) }
+        labeller.trainSemiSupervised(images: trainImages, labels: trainClasses, unlabelled: unlabelledImages, fixMatch: fixMatch) { step, confident in
             if (step + 1) % 500 == 0 { progress(String(format: "step %d: %.0f%% of the unlabelled batch over the threshold", step + 1, confident * 100)) }
         }
 
-        let probabilities = labeller.probabilities(gather(unlabelledRows))
+        let probabilities = labeller.probabilities(unlabelledImages)
         var text = CSV.row(["path", "label", "confidence", "source"])
         for row in labelledRows { text += CSV.row([index[row]!.path, classes[rowClasses[row]], "1", "label"]) }
         var perClass: [String: Int] = [:], written = 0
@@ -172,7 +191,9 @@ public enum PseudoLabelling {
             classes: classes, labelled: labelledRows.count, trainedOn: trainRows.count, unlabelled: unlabelledRows.count, pseudoLabelled: written, keep: options.keep,
             validationCount: validationCount, validationAccuracy: validationAccuracy, supervisedValidationAccuracy: supervisedValidationAccuracy,
             testCount: test?.classes.count, testAccuracy: testAccuracy, supervisedTestAccuracy: supervisedTestAccuracy, perClass: perClass, out: out,
-            labeller: options.saveLabeller, suggested: suggested, suggestOut: options.suggestOut, warning: warning)
+            labeller: options.saveLabeller, suggested: suggested, suggestOut: options.suggestOut, warning: warning,
+            labelShares: Dictionary(uniqueKeysWithValues: zip(classes, labelShares)),
+            estimatedShares: Dictionary(uniqueKeysWithValues: zip(classes, estimatedShares)), alignment: options.alignment)
     }
 
     /// The `count` images whose labels would teach the labeller most, most useful first: margin

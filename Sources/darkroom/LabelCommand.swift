@@ -40,6 +40,8 @@ struct LabelCommand: ParsableCommand {
     var suggest = 0
     @Option(help: "Where --suggest writes them, a CSV: path, an empty label to fill in (then add the rows to --labels), the likeliest class and its probability, the second and its, the margin.")
     var suggestOut: String?
+    @Option(help: "none, or estimated: align FixMatch's targets to the unlabelled images' class shares as the labels-only CNN estimates them (ReMixMatch's distribution alignment), for labels not drawn in the folder's proportions.")
+    var align = "none"
     @Option(help: "Moves the held-out split and the CNNs' initialisation and batches.")
     var seed: UInt64 = 0
     @Flag var json = false
@@ -49,6 +51,7 @@ struct LabelCommand: ParsableCommand {
         guard threshold > 0 && threshold <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
         guard width >= 1 else { throw ValidationError("--width must be at least 1") }
         guard FixMatchRecipe.Thresholds(rawValue: thresholds) != nil else { throw ValidationError("--thresholds must be fixed or flexmatch") }
+        guard PseudoLabelOptions.Alignment(rawValue: align) != nil else { throw ValidationError("--align must be none or estimated") }
         guard depth >= 0 else { throw ValidationError("--depth must be at least 0") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard unlabelledRatio >= 1 else { throw ValidationError("--unlabelled-ratio must be at least 1") }
@@ -71,6 +74,7 @@ struct LabelCommand: ParsableCommand {
         options.testLabels = testLabels
         options.testData = testData
         options.seed = seed
+        options.alignment = PseudoLabelOptions.Alignment(rawValue: align)!
         options.saveLabeller = saveLabeller
         options.suggest = suggest
         options.suggestOut = suggestOut
@@ -87,6 +91,8 @@ struct LabelCommand: ParsableCommand {
         if let count = report.testCount, let accuracy = report.testAccuracy, let supervised = report.supervisedTestAccuracy {
             print(String(format: "test images (%d): FixMatch %.4f, labelled images alone %.4f", count, accuracy, supervised))
         }
+        let shares = { (shares: [String: Double]) in report.classes.map { String(format: "%@ %.0f%%", $0, 100 * shares[$0]!) }.joined(separator: ", ") }
+        print("class shares: the labels \(shares(report.labelShares)); the unlabelled images, estimated, \(shares(report.estimatedShares))")
         if let saveLabeller { print("labeller → \(saveLabeller)") }
         if let path = report.suggestOut { print("\(report.suggested) images to label next, the labeller's least sure first → \(path)") }
     }

@@ -324,4 +324,46 @@ final class DownstreamClassifierTests: XCTestCase {
         XCTAssertEqual(thresholds.threshold(of: 1), 0.9 * 0.25 / 1.75, accuracy: 1e-6)
         XCTAssertEqual(thresholds.threshold(of: 2), 0.9 * 0.75 / 1.25, accuracy: 1e-6)
     }
+
+    /// EM recovers a folder's class shares from a calibrated classifier's probabilities: images
+    /// drawn in shares [0.7, 0.2, 0.1] from three classes' known likelihoods over four kinds of
+    /// image, the classifier's posteriors those of a uniform training prior.
+    func testClassPriorEstimateRecoversTheSharesOfAShiftedFolder() {
+        let likelihood: [[Double]] = [[0.6, 0.2, 0.1, 0.1], [0.1, 0.5, 0.3, 0.1], [0.1, 0.1, 0.2, 0.6]]  // [class][kind]
+        let truth = [0.7, 0.2, 0.1], uniform = [Double](repeating: 1.0 / 3, count: 3)
+        var probabilities: [[Float]] = []
+        for kind in 0..<4 {
+            let count = Int((1000 * (0..<3).reduce(0.0) { $0 + truth[$1] * likelihood[$1][kind] }).rounded())
+            let posterior = (0..<3).map { likelihood[$0][kind] / (0..<3).reduce(0.0) { $0 + likelihood[$1][kind] } }
+            probabilities += [[Float]](repeating: posterior.map(Float.init), count: count)
+        }
+        let estimate = ClassPrior.estimate(probabilities, trainedOn: uniform)
+        for (found, share) in zip(estimate, truth) { XCTAssertEqual(found, share, accuracy: 0.01) }
+        // The plain mean of the posteriors, EM's first step, is pulled towards uniform.
+        let mean = (0..<3).map { k in probabilities.reduce(0.0) { $0 + Double($1[k]) } / Double(probabilities.count) }
+        XCTAssertGreaterThan(abs(mean[0] - 0.7), 0.1)
+        XCTAssertEqual(ClassPrior.frequencies([0, 0, 1, 2], classes: 4), [0.5, 0.25, 0.25, 0])
+        // Bayes' rule: the odds move by the ratio of the priors.
+        let adjusted = ClassPrior.adjust([0.5, 0.5], from: [0.5, 0.5], to: [0.8, 0.2])
+        XCTAssertEqual(adjusted[0], 0.8, accuracy: 1e-9)
+        XCTAssertEqual(adjusted[1], 0.2, accuracy: 1e-9)
+    }
+
+    /// Distribution alignment gives an image predicted as the network predicts on average the
+    /// target's shares, and moves every prediction by target over mean; its mean starts at the
+    /// first batch's and then follows about the last 128.
+    func testDistributionAlignmentScalesByTargetOverTheRunningMean() {
+        var alignment = DistributionAlignment(target: [0.6, 0.3, 0.1])
+        alignment.record([[0.2, 0.5, 0.3], [0.4, 0.3, 0.3]])
+        XCTAssertEqual(alignment.mean, [0.3, 0.4, 0.3])
+        for (aligned, share) in zip(alignment.align([0.3, 0.4, 0.3]), [Float(0.6), 0.3, 0.1]) { XCTAssertEqual(aligned, share, accuracy: 1e-6) }
+        let aligned = alignment.align([0.1, 0.1, 0.8])
+        let scaled: [Float] = [0.1 * 0.6 / 0.3, 0.1 * 0.3 / 0.4, 0.8 * 0.1 / 0.3], total = scaled.reduce(0, +)
+        for (value, expected) in zip(aligned, scaled) { XCTAssertEqual(value, expected / total, accuracy: 1e-6) }
+        alignment.record([[1, 0, 0]])
+        XCTAssertEqual(alignment.mean[0], 0.5 * 0.3 + 0.5 * 1, accuracy: 1e-6, "the second batch weighs 1/2")
+        for _ in 0..<1000 { alignment.record([[0, 0, 1]]) }
+        XCTAssertEqual(alignment.mean[2], 1, accuracy: 1e-3, "old batches fade")
+        XCTAssertGreaterThan(alignment.mean[0], 0, "at 127/128 a step, not at once")
+    }
 }

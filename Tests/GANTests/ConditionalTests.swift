@@ -860,6 +860,13 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertNotNil(report.validationAccuracy)
         XCTAssertEqual(report.perClass.values.reduce(0, +), report.pseudoLabelled)
         XCTAssertNil(report.testAccuracy)
+        // 16 labels trained on, even and odd alike in the tiny dataset's rows; the estimate is a share per class.
+        XCTAssertEqual(report.labelShares.keys.sorted(), ["even", "odd"])
+        XCTAssertEqual(report.labelShares.values.reduce(0, +), 1, accuracy: 1e-9)
+        XCTAssertEqual(report.labelShares.values.map { $0 * 16 }.allSatisfy { $0 == $0.rounded() }, true)
+        XCTAssertEqual(report.estimatedShares.keys.sorted(), ["even", "odd"])
+        XCTAssertEqual(report.estimatedShares.values.reduce(0, +), 1, accuracy: 1e-6)
+        XCTAssertEqual(report.alignment, .none)
         // Measured on the validation labels alone, warned of where they find the labeller worse.
         XCTAssertEqual(report.warning?.contains("on the 4 held-out labelled images"),
                        report.validationAccuracy! < report.supervisedValidationAccuracy! ? true : nil)
@@ -903,6 +910,13 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), first, "the same seed, the same labels")
         every.seed = 1
         _ = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
+        XCTAssertNotEqual(try String(contentsOfFile: out, encoding: .utf8), first)
+        // Aligned to the estimated shares, FixMatch's targets and so its labeller change.
+        every.seed = 0
+        every.alignment = .estimated
+        let aligned = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
+        XCTAssertEqual(aligned.alignment, .estimated)
+        XCTAssertEqual(aligned.estimatedShares, all.estimatedShares, "estimated before FixMatch, from the labels-only CNN")
         XCTAssertNotEqual(try String(contentsOfFile: out, encoding: .utf8), first)
 
         options.keep = 0.999_999
