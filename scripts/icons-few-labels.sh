@@ -6,10 +6,11 @@
 #                                              # two generators (with the labeller, with the labels alone),
 #                                              # their sets and utility reports
 # WORK (default icons-few-labels) holds everything; B the darkroom binary; ROOT the folder;
-# PRECISION the GANs' (README ran bf16).
+# PRECISION the GANs' (README ran bf16); ALIGN label's --align (none; README's aligned rows: estimated);
+# SEED label's --seed (0).
 set -euo pipefail
 B=${B:-.build/release/darkroom} WORK=${WORK:-icons-few-labels} ROOT=${ROOT:-/usr/share/icons}
-PRECISION=${PRECISION:-fp32}
+PRECISION=${PRECISION:-fp32} ALIGN=${ALIGN:-none} SEED=${SEED:-0}
 mkdir -p "$WORK"
 "$B" catalog "$ROOT" --db "$WORK/icons.sqlite" > /dev/null
 "$B" prepare --db "$WORK/icons.sqlite" --size 64 --channels 3 --out "$WORK/dataset" --drop-near-duplicates > /dev/null
@@ -33,7 +34,8 @@ with open(f"{work}/labels.csv", "w") as labels, open(f"{work}/test-labels.csv", 
         test.writelines(f"{p},{context}\n" for p in paths[20:])
 EOF
 "$B" label --data "$WORK/dataset" --labels "$WORK/labels.csv" --out "$WORK/all-labels.csv" --validation-fraction 0 \
-  --test-labels "$WORK/test-labels.csv" --save-labeller "$WORK/labeller.safetensors" --steps 2000
+  --test-labels "$WORK/test-labels.csv" --save-labeller "$WORK/labeller.safetensors" --steps 2000 \
+  --align "$ALIGN" --seed "$SEED"
 for run in labeller given; do
   extra=()
   [[ $run == labeller ]] && extra=(--labeller "$WORK/labeller.safetensors")

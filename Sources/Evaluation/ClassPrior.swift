@@ -23,7 +23,7 @@ public enum ClassPrior {
             let ratio = prior.indices.map { prior[$0] > 0 ? estimate[$0] / prior[$0] : 0 }
             var next = [Double](repeating: 0, count: prior.count)
             for p in probabilities {
-                // `adjust`, unrolled: this runs once an image an iteration.
+                // p(y | x) under the estimate: p · estimate / prior, normalised (Bayes' rule).
                 var total = 0.0
                 for k in ratio.indices { total += Double(p[k]) * ratio[k] }
                 guard total > 0 else { continue }
@@ -35,13 +35,5 @@ public enum ClassPrior {
             if moved < tolerance { break }
         }
         return estimate
-    }
-
-    /// p(y | x) under another prior: p · to / from, normalised (Bayes' rule with the likelihood kept).
-    public static func adjust(_ p: [Float], from: [Double], to: [Double]) -> [Double] {
-        var adjusted = p.indices.map { from[$0] > 0 ? Double(p[$0]) * to[$0] / from[$0] : 0 }
-        let total = adjusted.reduce(0, +)
-        if total > 0 { adjusted = adjusted.map { $0 / total } }
-        return adjusted
     }
 }

@@ -343,10 +343,13 @@ final class DownstreamClassifierTests: XCTestCase {
         let mean = (0..<3).map { k in probabilities.reduce(0.0) { $0 + Double($1[k]) } / Double(probabilities.count) }
         XCTAssertGreaterThan(abs(mean[0] - 0.7), 0.1)
         XCTAssertEqual(ClassPrior.frequencies([0, 0, 1, 2], classes: 4), [0.5, 0.25, 0.25, 0])
-        // Bayes' rule: the odds move by the ratio of the priors.
-        let adjusted = ClassPrior.adjust([0.5, 0.5], from: [0.5, 0.5], to: [0.8, 0.2])
-        XCTAssertEqual(adjusted[0], 0.8, accuracy: 1e-9)
-        XCTAssertEqual(adjusted[1], 0.2, accuracy: 1e-9)
+        // Posteriors of a classifier trained on [0.5, 0.25, 0.25]: the same folder, the same shares.
+        let skewed = [0.5, 0.25, 0.25]
+        let shifted = probabilities.map { p in
+            let scaled = (0..<3).map { Double(p[$0]) * skewed[$0] * 3 }
+            return scaled.map { Float($0 / scaled.reduce(0, +)) }
+        }
+        for (found, share) in zip(ClassPrior.estimate(shifted, trainedOn: skewed), truth) { XCTAssertEqual(found, share, accuracy: 0.01) }
     }
 
     /// Distribution alignment gives an image predicted as the network predicts on average the
