@@ -25,8 +25,8 @@ public struct FixMatchRecipe: Sendable, Equatable {
     public var unlabelledWeight: Float = 1
     /// Distribution alignment (ReMixMatch, Berthelot et al. 2020): the weak view's probabilities
     /// times these class shares over the network's running mean prediction on unlabelled images,
-    /// renormalised, before the threshold. Shares estimated from the unlabelled images
-    /// (`ClassPrior.estimate`) keep FixMatch from drifting to the labels' proportions where the
+    /// renormalised, before the threshold. With shares estimated from the unlabelled images
+    /// (`ClassPrior.estimate`) it curbs FixMatch's drift to the labels' proportions where the
     /// folder's differ (nil: no alignment).
     public var alignment: [Float]?
     public init() {}

@@ -911,13 +911,17 @@ final class PseudoLabellingTests: XCTestCase {
         every.seed = 1
         _ = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
         XCTAssertNotEqual(try String(contentsOfFile: out, encoding: .utf8), first)
-        // Aligned to the estimated shares, FixMatch's targets and so its labeller change.
+        // Aligned to the estimated shares, FixMatch's targets and so its labeller change. At a bar of
+        // 0.5 every target of two classes counts, so the aligned boundary between them shows.
         every.seed = 0
+        every.fixMatch.threshold = 0.5
+        _ = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
+        let unaligned = try String(contentsOfFile: out, encoding: .utf8)
         every.alignment = .estimated
         let aligned = try PseudoLabelling.run(data: data, labels: labels, out: out, options: every)
         XCTAssertEqual(aligned.alignment, .estimated)
         XCTAssertEqual(aligned.estimatedShares, all.estimatedShares, "estimated before FixMatch, from the labels-only CNN")
-        XCTAssertNotEqual(try String(contentsOfFile: out, encoding: .utf8), first)
+        XCTAssertNotEqual(try String(contentsOfFile: out, encoding: .utf8), unaligned)
 
         options.keep = 0.999_999
         let sure = try PseudoLabelling.run(data: data, labels: labels, out: out, options: options)
