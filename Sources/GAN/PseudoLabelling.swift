@@ -115,6 +115,9 @@ public enum PseudoLabelling {
 
         let labelledRows = rowClasses.indices.filter { rowClasses[$0] >= 0 }
         let unlabelledRows = rowClasses.indices.filter { rowClasses[$0] < 0 }
+        guard !unlabelledRows.isEmpty else {
+            throw LabelError.unreadable(path: labels, reason: "labels every image of \(data): label has no unlabelled images to label")
+        }
         var random = SeededRandom(seed: options.seed &+ 0x1ABE)
         let order = random.permutation(labelledRows.count)
         let validationCount = options.validationFraction > 0 ? max(1, Int(Double(labelledRows.count) * options.validationFraction)) : 0

@@ -931,6 +931,10 @@ final class PseudoLabellingTests: XCTestCase {
         XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: directory.file("missing.csv").path, out: out, options: options)) {
             XCTAssertTrue("\($0)".contains("missing.csv"), "\($0)")
         }
+        let everyImage = try directory.write("every.csv", Array(("path,label\n" + index.map { "\($0.1),\($0.0 % 2 == 0 ? "even" : "odd")\n" }.joined()).utf8)).path
+        XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: everyImage, out: out, options: options)) {
+            XCTAssertTrue("\($0)".contains("every.csv: labels every image"), "\($0)")
+        }
         XCTAssertThrowsError(try PseudoLabelling.run(data: data, labels: labels, out: directory.file("no/such/folder.csv").path, options: options)) {
             XCTAssertTrue("\($0)".contains("no/such"), "\($0)")
         }
