@@ -5,8 +5,8 @@ import NN
 /// FixMatch (Sohn et al. 2020) for the downstream CNN: a few labelled images and many unlabelled
 /// ones. Each step the network labels a weakly augmented view of the unlabelled batch (a flip and
 /// a shift of up to 2 pixels); where its largest probability reaches `threshold`, that class is the
-/// target for a strongly augmented view (a shift of up to 4 pixels, brightness and contrast, a
-/// cutout of half the side). The labelled batch is trained as `train` trains it. As in FixMatch, the
+/// target for a strongly augmented view (a flip, a shift of up to 4 pixels, `strong`'s operations,
+/// a cutout of half the side). The labelled batch is trained as `train` trains it. As in FixMatch, the
 /// learning rate decays as cos(7π·k / 16K) over the K steps, and the weights the classifier ends
 /// with are their moving average.
 public struct FixMatchRecipe: Sendable, Equatable {
@@ -29,7 +29,14 @@ public struct FixMatchRecipe: Sendable, Equatable {
     /// (`ClassPrior.estimate`) it curbs FixMatch's drift to the labels' proportions where the
     /// folder's differ (nil: no alignment).
     public var alignment: [Float]?
+    public var strong = StrongView.basic
     public init() {}
+
+    /// The strong view's operations between its shift and its cutout: `basic`, contrast and
+    /// brightness; `randaugment`, two of FixMatch's RandAugment pool (`RandAugment`).
+    public enum StrongView: String, Sendable, Codable, CaseIterable {
+        case basic, randaugment
+    }
 
     public enum Thresholds: String, Sendable, Codable, CaseIterable {
         case fixed, flexmatch
@@ -117,6 +124,7 @@ extension DownstreamClassifier {
         var classThresholds = ClassThresholds(threshold: fixMatch.threshold, images: unlabelledCount, classes: classes)
         var unlabelledIndices = [Int](repeating: 0, count: unlabelledBatch)
         var alignment = fixMatch.alignment.map { DistributionAlignment(target: $0) }
+        let randAugment = fixMatch.strong == .randaugment ? RandAugment(channels: channels, imageSize: imageSize) : nil
         network.isTraining = true
         for step in 0..<fixMatch.steps {
             optimizer.learningRate = recipe.learningRate * cosf(7 * .pi * Float(step) / (16 * Float(fixMatch.steps)))
@@ -132,7 +140,7 @@ extension DownstreamClassifier {
                 augment(unlabelled, index: index, shift: 2, flip: random.nextUniform() < 0.5, into: weak.data + slot * sample, random: &random)
                 augment(unlabelled, index: index, shift: 4, flip: random.nextUniform() < 0.5, into: combined.data + (labelledBatch + slot) * sample,
                         random: &random)
-                strengthen(combined.data + (labelledBatch + slot) * sample, random: &random)
+                strengthen(combined.data + (labelledBatch + slot) * sample, randAugment: randAugment, random: &random)
             }
             weak.markModified()
             combined.markModified()
@@ -183,13 +191,17 @@ extension DownstreamClassifier {
         network.isTraining = false
     }
 
-    /// The strong view's photometric part: contrast ×[0.5, 1.5] and brightness ±0.5 (of [-1, 1]'s
-    /// range of 2), clipped, then a cutout square of half the side filled with 0 (mid-grey), as
-    /// FixMatch's RandAugment + Cutout.
-    func strengthen(_ image: UnsafeMutablePointer<Float>, random: inout SeededRandom) {
-        let length = channels * imageSize * imageSize
-        let contrast = 0.5 + random.nextUniform(), brightness = random.nextUniform() - 0.5
-        for i in 0..<length { image[i] = min(max(contrast * image[i] + brightness, -1), 1) }
+    /// The strong view after its shift: `randAugment`'s operations, or (basic) contrast ×[0.5, 1.5]
+    /// and brightness ±0.5 (of [-1, 1]'s range of 2), clipped; then a cutout square of half the
+    /// side filled with 0 (mid-grey), as FixMatch's RandAugment + Cutout.
+    func strengthen(_ image: UnsafeMutablePointer<Float>, randAugment: RandAugment?, random: inout SeededRandom) {
+        if let randAugment {
+            randAugment.apply(image, random: &random)
+        } else {
+            let length = channels * imageSize * imageSize
+            let contrast = 0.5 + random.nextUniform(), brightness = random.nextUniform() - 0.5
+            for i in 0..<length { image[i] = min(max(contrast * image[i] + brightness, -1), 1) }
+        }
         let side = imageSize / 2, cx = random.nextInt(in: 0...imageSize - 1), cy = random.nextInt(in: 0...imageSize - 1)
         let plane = imageSize * imageSize
         for c in 0..<channels {

@@ -40,7 +40,7 @@ let stageOptions: [StageName: [String: OptionKind]] = [
                "limit": .integer, "dtype": .string, "jobs": .integer, "background": .string, "min-size": .integer, "decode": .string],
     .label: ["data": .string, "labels": .string, "out": .string, "keep": .number, "steps": .integer, "unlabelled-ratio": .integer,
              "threshold": .number, "thresholds": .string, "width": .integer, "depth": .integer, "validation-fraction": .number, "test-labels": .string, "test-data": .string,
-             "save-labeller": .string, "suggest": .integer, "suggest-out": .string, "seed": .integer, "align": .string],
+             "save-labeller": .string, "suggest": .integer, "suggest-out": .string, "seed": .integer, "align": .string, "strong": .string],
     .train: ["data": .string, "out": .string, "epochs": .integer, "batch": .integer, "nz": .integer, "ngf": .integer, "ndf": .integer,
              "lr": .number, "lr-d": .number, "lr-g": .number, "noise": .string, "d-steps": .integer, "instance-noise": .number, "preset": .string, "gp": .number, "r1": .number, "dragan": .number, "feature-matching": .flag, "replay": .number,
              "unroll": .integer, "minibatch-std": .flag, "generator": .string, "d-norm": .string, "beta1": .number, "seed": .integer, "loss": .string, "diffaugment": .string, "real-label": .number, "dropout": .number, "ema": .number,

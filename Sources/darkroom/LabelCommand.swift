@@ -42,6 +42,8 @@ struct LabelCommand: ParsableCommand {
     var suggestOut: String?
     @Option(help: "none, or estimated: align FixMatch's targets to the unlabelled images' class shares as the labels-only CNN estimates them (ReMixMatch's distribution alignment), for labels not drawn in the folder's proportions.")
     var align = "none"
+    @Option(help: "FixMatch's strong view between its shift and cutout: basic (contrast and brightness) or randaugment (two of FixMatch's RandAugment operations: rotation, shear, translation, solarize, equalize, …).")
+    var strong = "basic"
     @Option(help: "Moves the held-out split and the CNNs' initialisation and batches.")
     var seed: UInt64 = 0
     @Flag var json = false
@@ -52,6 +54,7 @@ struct LabelCommand: ParsableCommand {
         guard width >= 1 else { throw ValidationError("--width must be at least 1") }
         guard FixMatchRecipe.Thresholds(rawValue: thresholds) != nil else { throw ValidationError("--thresholds must be fixed or flexmatch") }
         guard PseudoLabelOptions.Alignment(rawValue: align) != nil else { throw ValidationError("--align must be none or estimated") }
+        guard FixMatchRecipe.StrongView(rawValue: strong) != nil else { throw ValidationError("--strong must be basic or randaugment") }
         guard depth >= 0 else { throw ValidationError("--depth must be at least 0") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard unlabelledRatio >= 1 else { throw ValidationError("--unlabelled-ratio must be at least 1") }
@@ -67,6 +70,7 @@ struct LabelCommand: ParsableCommand {
         options.fixMatch.unlabelledRatio = unlabelledRatio
         options.fixMatch.threshold = threshold
         options.fixMatch.thresholds = FixMatchRecipe.Thresholds(rawValue: thresholds)!
+        options.fixMatch.strong = FixMatchRecipe.StrongView(rawValue: strong)!
         options.recipe.width = width
         options.recipe.depth = depth
         options.keep = keep

@@ -296,6 +296,13 @@ final class DownstreamClassifierTests: XCTestCase {
         XCTAssertEqual(flexibleConfident.first, 1)
         XCTAssertGreaterThanOrEqual(curriculum.accuracy(images: test.images, labels: test.labels), 0.95)
 
+        // FixMatch's RandAugment as the strong view learns them too.
+        var randAugmented = fixMatch
+        randAugmented.strong = .randaugment
+        let strong = DownstreamClassifier(imageSize: 32, channels: 1, classes: 2, recipe: recipe)
+        strong.trainSemiSupervised(images: few.images, labels: few.labels, unlabelled: unlabelled.images, fixMatch: randAugmented)
+        XCTAssertGreaterThanOrEqual(strong.accuracy(images: test.images, labels: test.labels), 0.95)
+
         fixMatch.threshold = 1.5
         fixMatch.steps = 10
         var none: [Double] = []
