@@ -110,8 +110,7 @@ public struct RandAugment: Sendable {
         var histogram = [Int](repeating: 0, count: 256)
         func level(_ v: Float) -> Int { min(max(Int((v + 1) / 2 * 255 + 0.5), 0), 255) }
         for i in 0..<plane { histogram[level(values[i])] += 1 }
-        let nonzero = histogram.filter { $0 > 0 }
-        let step = (plane - (nonzero.last ?? 0)) / 255
+        let step = (plane - (histogram.last { $0 > 0 } ?? 0)) / 255
         guard step > 0 else { return }
         var lookup = [Float](repeating: 0, count: 256), running = step / 2
         for k in 0..<256 {
